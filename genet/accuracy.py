@@ -1,0 +1,298 @@
+"""Top-k accuracy of dumped logits against ``val_label.txt`` (seed step 6).
+
+Matching is strict where the seed's script silently skews its figures: a labelled image
+without a dump, a dump without a label, two dumps of one image, a dump with the wrong
+number of values and non-finite logits are errors naming the files.
+
+Ties: classes are ranked by a *stable* sort of the negated logits, so among equal logits
+the lowest class index ranks first (logits ``[2, 5, 5]`` predict class 1, then class 2).
+
+The JSON keeps the seed's schema (``title`` and a ``value`` list of ``key``/``value``
+strings, ``Top1 accuracy`` .. ``Top5 accuracy`` as ``"94.22%"``) and adds ``Error@1`` and
+``Error@5`` entries; per-class figures and the confusion matrix go in top-level keys, so
+the seed's ``test/parse.py`` (which picks the entries whose key contains ``Top``) still works.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .constants import CIFAR10_CLASSES
+from .dumps import PACKED_DUMP, read_dump, read_packed, scan_dumps
+from .errors import GenetError
+from .fsio import atomic_path, write_text_atomic
+
+TOP_K = 5
+TITLE = "Overall statistical evaluation"
+_SHOWN_NAMES = 5
+
+
+def name_some(names: Sequence[str], limit: int = _SHOWN_NAMES) -> str:
+    """``a, b, c`` or ``a, b, c, d, e and 7 more``: names for a one-line error."""
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
+
+
+@dataclass
+class DumpSet:
+    """The logits of one run: one row per image, in ``stems`` order."""
+
+    source: Path
+    stems: list[str]
+    logits: np.ndarray
+    files: list[str] | None = None  # the dump file of each row; None for a packed file
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.logits.shape[1])
+
+    def describe(self, rows: Sequence[int]) -> str:
+        if self.files is None:
+            return name_some([f"{self.source.name}[{self.stems[i]}]" for i in rows])
+        return name_some([self.files[i] for i in rows])
+
+
+def _read_dump_files(paths: Sequence[Path]) -> tuple[np.ndarray, list[int], list[bytes], list[int], list[bytes]]:
+    """Each file's value count, and the raw text tokens / binary data of the .txt and .bin files."""
+    counts = np.zeros(len(paths), dtype=np.int64)
+    txt_rows: list[int] = []
+    tokens: list[bytes] = []
+    bin_rows: list[int] = []
+    chunks: list[bytes] = []
+    for row, path in enumerate(paths):
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            raise GenetError(f"{path}: cannot read dump: {exc.strerror}") from None
+        if path.suffix == ".bin":
+            if len(data) % 4:
+                read_dump(path)  # raises the error naming the file and its size
+            counts[row] = len(data) // 4
+            bin_rows.append(row)
+            chunks.append(data)
+        else:
+            file_tokens = data.split()
+            counts[row] = len(file_tokens)
+            txt_rows.append(row)
+            tokens.extend(file_tokens)
+    return counts, txt_rows, tokens, bin_rows, chunks
+
+
+def _parse_tokens(tokens: list[bytes], paths: Sequence[Path]) -> np.ndarray:
+    try:
+        return np.array(tokens, dtype=np.float32)
+    except ValueError:
+        for path in paths:
+            read_dump(path)  # raises the error naming the file that holds a non-number
+        raise
+
+
+def _expected_width(counts: np.ndarray, num_classes: int | None) -> int:
+    if num_classes is not None:
+        return num_classes
+    widths, freq = np.unique(counts, return_counts=True)
+    return int(widths[np.argmax(freq)])
+
+
+def _check_widths(source: Path, names: Sequence[str], counts: np.ndarray, width: int) -> None:
+    if width <= 0:
+        raise GenetError(f"{source}: the dumps hold no values")
+    bad = np.flatnonzero(counts != width)
+    if bad.size:
+        listed = name_some([f"{names[i]} ({counts[i]} values)" for i in bad])
+        raise GenetError(f"{source}: {bad.size} dump(s) do not hold {width} values: {listed}")
+
+
+def _load_folder(folder: Path, num_classes: int | None) -> DumpSet:
+    found = scan_dumps(folder)
+    stems = sorted(found)
+    paths = [found[s] for s in stems]
+    names = [p.name for p in paths]
+    counts, txt_rows, tokens, bin_rows, chunks = _read_dump_files(paths)
+    width = _expected_width(counts, num_classes)
+    _check_widths(folder, names, counts, width)
+    logits = np.empty((len(paths), width), dtype=np.float32)
+    if txt_rows:
+        logits[txt_rows] = _parse_tokens(tokens, [paths[i] for i in txt_rows]).reshape(-1, width)
+    if bin_rows:
+        logits[bin_rows] = np.frombuffer(b"".join(chunks), dtype=np.float32).reshape(-1, width)
+    return DumpSet(folder, stems, logits, names)
+
+
+def _load_packed(path: Path, num_classes: int | None) -> DumpSet:
+    stems, logits = read_packed(path)
+    repeated = sorted(stem for stem, n in Counter(stems).items() if n > 1)
+    if repeated:
+        raise GenetError(f"{path}: two rows for one image: {name_some(repeated)}")
+    width = logits.shape[1]
+    if width == 0 or (num_classes is not None and width != num_classes):
+        raise GenetError(f"{path}: rows hold {width} values, expected {num_classes or 'at least 1'}")
+    return DumpSet(path, list(stems), logits)
+
+
+def load_dumps(source: str | os.PathLike, num_classes: int | None = None) -> DumpSet:
+    """Read a dump folder (``{stem}_1.txt`` / ``.bin``) or a packed ``.npz`` into one matrix.
+
+    A folder without per-image dumps falls back to the packed file inside it. Without
+    ``num_classes`` the width most dumps share is expected of all of them.
+    """
+    source = Path(source)
+    if source.is_file():
+        dumps = _load_packed(source, num_classes)
+    elif source.is_dir():
+        if not scan_dumps(source) and (source / PACKED_DUMP).is_file():
+            dumps = _load_packed(source / PACKED_DUMP, num_classes)
+        else:
+            dumps = _load_folder(source, num_classes)
+    else:
+        raise GenetError(f"{source}: dump folder not found")
+    if not dumps.stems:
+        raise GenetError(f"{source}: no dumps ({{stem}}_1.txt or {{stem}}_1.bin) found")
+    bad = np.flatnonzero(~np.isfinite(dumps.logits).all(axis=1))
+    if bad.size:
+        raise GenetError(f"{dumps.source}: {bad.size} dump(s) hold NaN or Inf: {dumps.describe(bad)}")
+    return dumps
+
+
+@dataclass
+class Matched:
+    """Dumps paired with their labels; ``missing`` lists labelled images left without a dump."""
+
+    logits: np.ndarray
+    labels: np.ndarray
+    missing: list[str] = field(default_factory=list)
+
+
+def match_labels(dumps: DumpSet, labels: dict[str, int], label_path: str | os.PathLike,
+                 allow_missing: bool = False) -> Matched:
+    unlabelled = [i for i, stem in enumerate(dumps.stems) if stem not in labels]
+    if unlabelled:
+        raise GenetError(f"{dumps.source}: {len(unlabelled)} dump(s) have no label in {label_path}: "
+                         f"{dumps.describe(unlabelled)}")
+    missing = sorted(set(labels).difference(dumps.stems))
+    if missing and not allow_missing:
+        raise GenetError(f"{label_path}: {len(missing)} labelled image(s) have no dump in {dumps.source}: "
+                         f"{name_some(missing)} (--allow-missing evaluates the rest)")
+    y = np.fromiter((labels[s] for s in dumps.stems), dtype=np.int64, count=len(dumps.stems))
+    out_of_range = np.flatnonzero(y >= dumps.num_classes)
+    if out_of_range.size:
+        i = out_of_range[0]
+        raise GenetError(f"{label_path}: {dumps.stems[i]} has label {y[i]}, but the dumps hold "
+                         f"{dumps.num_classes} classes ({out_of_range.size} such label(s))")
+    return Matched(dumps.logits, y, missing)
+
+
+def rank_classes(logits: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` best classes of each row, best first; equal logits rank the lower index first."""
+    return np.argsort(-logits, axis=1, kind="stable")[:, :k]
+
+
+def percent(count: int, total: int) -> float:
+    """The seed's rounding: percent to 2 decimals."""
+    return round(100.0 * count / total, 2)
+
+
+@dataclass
+class Accuracy:
+    images: int
+    classes: int
+    topk_correct: tuple[int, ...]   # images whose label is among the best k, k = 1..TOP_K
+    confusion: np.ndarray           # [true class, predicted class] counts
+    missing: list[str] = field(default_factory=list)
+
+    def top(self, k: int) -> float:
+        return percent(self.topk_correct[k - 1], self.images)
+
+    def error(self, k: int) -> float:
+        return percent(self.images - self.topk_correct[k - 1], self.images)
+
+
+def evaluate(matched: Matched) -> Accuracy:
+    logits, y = matched.logits, matched.labels
+    classes = logits.shape[1]
+    ranked = rank_classes(logits, TOP_K)
+    hits_at_rank = (ranked == y[:, None]).sum(axis=0)
+    cumulative = np.cumsum(hits_at_rank)
+    # With fewer than TOP_K classes every label is within the top k for k >= classes.
+    topk = tuple(int(cumulative[min(k, classes) - 1]) for k in range(1, TOP_K + 1))
+    confusion = np.bincount(y * classes + ranked[:, 0], minlength=classes * classes).reshape(classes, classes)
+    return Accuracy(len(y), classes, topk, confusion, list(matched.missing))
+
+
+def class_names(classes: int) -> list[str]:
+    return list(CIFAR10_CLASSES) if classes == len(CIFAR10_CLASSES) else [f"class {i}" for i in range(classes)]
+
+
+def _entry(key: str, value: str) -> dict[str, str]:
+    return {"key": key, "value": value}
+
+
+def accuracy_payload(acc: Accuracy, per_class: bool = False) -> dict:
+    """The seed's JSON object, plus Error@1/@5, missing images and optional per-class figures."""
+    entries = [_entry("Number of images", str(acc.images)), _entry("Number of classes", str(acc.classes))]
+    entries += [_entry(f"Top{k} accuracy", f"{acc.top(k)}%") for k in range(1, TOP_K + 1)]
+    entries += [_entry("Error@1", str(acc.error(1))), _entry("Error@5", str(acc.error(TOP_K)))]
+    payload: dict = {"title": TITLE, "value": entries}
+    if acc.missing:
+        entries.append(_entry("Images without a dump (not counted)", str(len(acc.missing))))
+        payload["images_without_dump"] = acc.missing
+    if per_class:
+        names = class_names(acc.classes)
+        totals, correct = acc.confusion.sum(axis=1), np.diag(acc.confusion)
+        payload["per_class"] = [
+            {"class": c, "name": names[c], "images": int(totals[c]), "correct": int(correct[c]),
+             "accuracy": f"{percent(int(correct[c]), int(totals[c]))}%" if totals[c] else "n/a"}
+            for c in range(acc.classes)
+        ]
+        payload["confusion_matrix"] = {"rows": "true class", "columns": "predicted class (top-1)",
+                                       "classes": names, "counts": acc.confusion.tolist()}
+    return payload
+
+
+def write_accuracy_json(path: str | os.PathLike, payload: dict) -> None:
+    # One line, as the seed's json.dump writes it.
+    write_text_atomic(path, json.dumps(payload) + "\n")
+
+
+def summary_line(acc: Accuracy) -> str:
+    line = (f"{acc.images} images, {acc.classes} classes: top-1 {acc.top(1)}% (Error@1 {acc.error(1)}), "
+            f"top-5 {acc.top(TOP_K)}% (Error@5 {acc.error(TOP_K)})")
+    if acc.missing:
+        line += f"; {len(acc.missing)} labelled image(s) had no dump and are not counted"
+    return line
+
+
+def plot_confusion(acc: Accuracy, path: str | os.PathLike, title: str = "Confusion matrix (top-1)") -> None:
+    """A heat map of the confusion matrix, counts written in the cells."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = class_names(acc.classes)
+    size = max(5.0, 0.6 * acc.classes + 2)
+    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    image = ax.imshow(acc.confusion, cmap="Blues")
+    fig.colorbar(image, ax=ax, label="images")
+    ax.set(xticks=range(acc.classes), yticks=range(acc.classes), xlabel="predicted class",
+           ylabel="true class", title=title)
+    ax.set_xticklabels(names, rotation=45, ha="right")
+    ax.set_yticklabels(names)
+    if acc.classes <= 20:
+        threshold = acc.confusion.max() / 2
+        for (row, col), count in np.ndenumerate(acc.confusion):
+            ax.text(col, row, str(count), ha="center", va="center", fontsize=7,
+                    color="white" if count > threshold else "black")
+    fig.tight_layout()
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png", dpi=120)
+    finally:
+        plt.close(fig)

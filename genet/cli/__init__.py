@@ -1,0 +1,1 @@
+"""Command-line front ends: each module has ``main(argv) -> int`` and ``run()`` for entry points."""

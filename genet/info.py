@@ -1,0 +1,61 @@
+"""The ``.info`` list read by the inference tools: ``<index> <path> <width> <height>``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, NamedTuple
+
+from .errors import GenetError
+from .fsio import write_text_atomic
+
+INFO_LINE_FORMAT = "<index> <path> <width> <height>"
+
+
+class InfoEntry(NamedTuple):
+    index: int
+    path: str
+    width: int
+    height: int
+
+    @property
+    def stem(self) -> str:
+        """The file name without extension: the key dumps and labels are matched on."""
+        return os.path.splitext(os.path.basename(self.path))[0]
+
+
+def parse_info_line(line: str, where: str) -> InfoEntry:
+    """Parse one line; the path may contain spaces (it sits between index and size)."""
+    head, sep, rest = line.strip().partition(" ")
+    tail = rest.rsplit(" ", 2) if sep else []
+    if len(tail) != 3 or not tail[0].strip():
+        raise GenetError(f"{where}: malformed info line {line.strip()!r} (expected '{INFO_LINE_FORMAT}')")
+    try:
+        return InfoEntry(int(head), tail[0].strip(), int(tail[1]), int(tail[2]))
+    except ValueError:
+        raise GenetError(
+            f"{where}: malformed info line {line.strip()!r} (index, width and height must be integers)"
+        ) from None
+
+
+def read_info(path: str | os.PathLike) -> list[InfoEntry]:
+    """Read an info file; blank lines are skipped, anything malformed is an error naming the line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GenetError(f"{path}: info file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GenetError(f"{path}: cannot read info file: {exc}") from None
+    entries = [parse_info_line(line, f"{path}:{n}") for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    if not entries:
+        raise GenetError(f"{path}: info file lists no inputs")
+    return entries
+
+
+def format_info(entries: Iterable[InfoEntry]) -> str:
+    return "".join(f"{e.index} {e.path} {e.width} {e.height}\n" for e in entries)
+
+
+def write_info(path: str | os.PathLike, entries: Iterable[InfoEntry]) -> None:
+    write_text_atomic(path, format_info(entries))

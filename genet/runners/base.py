@@ -1,0 +1,191 @@
+"""The one interface every inference backend implements, and the factory that picks one.
+
+A runner owns a loaded model on one device. ``run_timed(batch)`` takes an N×C×H×W float32
+batch and returns the N×K float32 logits together with the *device-only* seconds of that
+call (the figure behind the perf report's ``Interface throughputRate``):
+
+- ONNX Runtime: the wall time of ``InferenceSession.run`` (on the CPU that is the compute;
+  with a GPU execution provider it also holds the host↔device copies);
+- PyTorch on the CPU: the wall time of the forward pass; on CUDA: CUDA events around the
+  forward pass (or the CUDA-graph replay), the input already on the device, so neither the
+  host→device copy nor the copy of the logits back is counted;
+- Ascend: the NPU compute time ais_bench records for the call (``exec_time_list``).
+
+Backends are imported lazily, so that an ONNX Runtime run never imports torch.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+import os
+import platform
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import GenetError
+
+BACKENDS = ("onnxruntime", "torch", "ascend")
+PRECISIONS = ("fp32", "fp16", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
+GRAPH_OPT_LEVELS = ("disable", "basic", "extended", "all")
+
+# Model file suffix → backend, for --backend auto.
+_SUFFIX_BACKENDS = ((".onnx", "onnxruntime"), (".pth.tar", "torch"), (".pth", "torch"), (".pt", "torch"),
+                    (".om", "ascend"))
+_BACKEND_MODULES = {
+    "onnxruntime": ("genet.runners.onnxrt", "OnnxRuntimeRunner"),
+    "torch": ("genet.runners.torch_runner", "TorchRunner"),
+    "ascend": ("genet.runners.ascend", "AscendRunner"),
+}
+
+
+@dataclass(frozen=True)
+class RunnerOptions:
+    """Backend options; each runner accepts only those it implements (see ``Runner.OPTIONS``)."""
+
+    device_id: int = 0
+    device: str = "auto"                 # auto | cpu | cuda
+    precision: str = "fp32"              # fp32 | fp16 | bf16
+    providers: tuple[str, ...] = ()      # ONNX Runtime execution providers, in priority order
+    threads: int = 0                     # intra-op threads; 0 = the library's default
+    graph_opt: str = "all"               # ONNX Runtime graph optimisation level
+    channels_last: bool = False
+    cuda_graphs: bool = False
+    compile: bool = False                # torch.compile
+    extent: int | None = None            # GE-θ⁻ extent of a checkpoint (cannot be read off its keys)
+    unsafe_load: bool = False            # full pickle loading of a trusted checkpoint
+    log: Callable[[str], None] | None = field(default=None, compare=False)
+
+    def changed(self) -> set[str]:
+        """Names of the options set to something other than their default."""
+        defaults = RunnerOptions()
+        return {f.name for f in fields(self)
+                if f.name not in ("device_id", "log") and getattr(self, f.name) != getattr(defaults, f.name)}
+
+
+def option_flag(name: str) -> str:
+    """The command-line spelling of a RunnerOptions field."""
+    return "--" + name.replace("_", "-")
+
+
+class Runner(abc.ABC):
+    """A loaded model that turns float32 image batches into float32 logits."""
+
+    #: backend name: one of BACKENDS
+    name: str = ""
+    #: RunnerOptions fields (beyond device_id) this backend implements
+    OPTIONS: frozenset[str] = frozenset()
+    #: precisions this backend can run
+    PRECISIONS: tuple[str, ...] = ("fp32",)
+
+    def __init__(self, model_path: Path, options: RunnerOptions):
+        self.model_path = model_path
+        self.options = options
+        unsupported = sorted(options.changed() - self.OPTIONS)
+        if unsupported:
+            flags = ", ".join(option_flag(name) for name in unsupported)
+            raise GenetError(f"{model_path}: {flags} does not apply to the {self.name} backend")
+        if options.precision not in self.PRECISIONS:
+            raise GenetError(f"{model_path}: the {self.name} backend runs {'/'.join(self.PRECISIONS)}, "
+                             f"not --precision {options.precision}")
+
+    @property
+    @abc.abstractmethod
+    def input_shape(self) -> tuple[int | None, int | None, int | None, int | None]:
+        """(batch, channels, height, width) the model takes; None where the axis is dynamic."""
+
+    @property
+    def static_batch(self) -> int | None:
+        """The fixed batch size of a static-batch model, None for a dynamic batch axis."""
+        return self.input_shape[0]
+
+    @property
+    @abc.abstractmethod
+    def device_name(self) -> str:
+        """What runs the model, in words (e.g. 'NVIDIA H100 80GB HBM3', 'CPU: AMD EPYC (2 cores)')."""
+
+    @property
+    def precision(self) -> str:
+        return self.options.precision
+
+    @abc.abstractmethod
+    def versions(self) -> dict[str, str]:
+        """Versions of the libraries the result depends on."""
+
+    def settings(self) -> dict[str, object]:
+        """The backend settings in effect (for the perf JSON)."""
+        return {}
+
+    @abc.abstractmethod
+    def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
+        """Logits (N×K float32) of an N×C×H×W float32 batch, and the device-only seconds of the call."""
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        return self.run_timed(batch)[0]
+
+    def close(self) -> None:
+        """Release the device resources (idempotent)."""
+
+    def __enter__(self) -> "Runner":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def check_logits(self, logits: np.ndarray, rows: int) -> np.ndarray:
+        """The model output as an N×K float32 array; anything else is an error naming the model."""
+        logits = np.asarray(logits)
+        if logits.ndim != 2 or logits.shape[0] != rows:
+            raise GenetError(f"{self.model_path}: model returned shape {list(logits.shape)} for a batch of "
+                             f"{rows}; expected {rows}×classes logits")
+        return logits.astype(np.float32, copy=False)
+
+
+def backend_for(model_path: Path) -> str:
+    """The backend that reads a model file, from its suffix."""
+    name = model_path.name.lower()
+    for suffix, backend in _SUFFIX_BACKENDS:
+        if name.endswith(suffix):
+            return backend
+    known = ", ".join(suffix for suffix, _ in _SUFFIX_BACKENDS)
+    raise GenetError(f"{model_path}: cannot tell the backend from the file name (known: {known}); "
+                     f"give --backend")
+
+
+def open_runner(model_path: str | os.PathLike, backend: str = "auto", options: RunnerOptions | None = None) -> Runner:
+    """Load ``model_path`` on the backend its suffix names (.onnx, .pth/.pth.tar, .om) or the one given."""
+    model_path = Path(model_path)
+    options = options or RunnerOptions()
+    if backend != "auto" and backend not in BACKENDS:
+        raise GenetError(f"unknown backend {backend!r} (choose from auto, {', '.join(BACKENDS)})")
+    if not model_path.exists():
+        raise GenetError(f"{model_path}: model file not found")
+    if model_path.is_dir():
+        raise GenetError(f"{model_path}: is a folder, not a model file")
+    if backend == "auto":
+        backend = backend_for(model_path)
+    module_name, class_name = _BACKEND_MODULES[backend]
+    runner_class = getattr(importlib.import_module(module_name), class_name)
+    return runner_class(model_path, options)
+
+
+def cpu_name() -> str:
+    """The CPU model and core count, e.g. 'CPU: AMD EPYC (2 cores)'."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    model = line.partition(":")[2].strip()
+                    break
+    except OSError:
+        pass
+    return f"CPU: {model} ({os.cpu_count()} cores)"
+
+
+def base_versions() -> dict[str, str]:
+    return {"python": platform.python_version(), "numpy": np.__version__}

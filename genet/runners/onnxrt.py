@@ -1,0 +1,112 @@
+"""ONNX Runtime backend: CPU by default; CUDA / TensorRT execution providers where installed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from ..errors import GenetError
+from .base import Runner, RunnerOptions, base_versions, cpu_name
+
+PROVIDER_ALIASES = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "trt": "TensorrtExecutionProvider",
+}
+_GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+_GRAPH_OPT = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+def resolve_providers(options: RunnerOptions, where: Path) -> list[str]:
+    """Provider names in priority order, CPU always last as the fallback; unknown ones are errors."""
+    requested = [PROVIDER_ALIASES.get(p.lower(), p) for p in options.providers]
+    if not requested:
+        requested = ["CUDAExecutionProvider"] if options.device == "cuda" else []
+    elif options.device == "cpu" and any(p in _GPU_PROVIDERS for p in requested):
+        raise GenetError(f"{where}: --device cpu contradicts --providers {','.join(options.providers)}")
+    available = ort.get_available_providers()
+    for name in requested:
+        if name not in available:
+            raise GenetError(f"{where}: onnxruntime {ort.__version__} has no {name} on this machine "
+                             f"(available: {', '.join(available)})")
+    return [p for p in requested if p != "CPUExecutionProvider"] + ["CPUExecutionProvider"]
+
+
+def _provider_entry(name: str, device_id: int) -> str | tuple[str, dict]:
+    return (name, {"device_id": str(device_id)}) if name in _GPU_PROVIDERS else name
+
+
+def _dim(value) -> int | None:
+    return value if isinstance(value, int) and value > 0 else None
+
+
+class OnnxRuntimeRunner(Runner):
+    """One ``InferenceSession``; the model's first input and first output are used."""
+
+    name = "onnxruntime"
+    OPTIONS = frozenset({"device", "providers", "threads", "graph_opt"})
+
+    def __init__(self, model_path: Path, options: RunnerOptions):
+        super().__init__(model_path, options)
+        self._providers = resolve_providers(options, model_path)
+        session_options = ort.SessionOptions()
+        session_options.log_severity_level = 3
+        session_options.intra_op_num_threads = options.threads
+        session_options.graph_optimization_level = _GRAPH_OPT[options.graph_opt]
+        # Spinning intra-op threads would take the cores the reader and writer threads need.
+        session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self._session = ort.InferenceSession(
+                str(model_path), session_options,
+                providers=[_provider_entry(p, options.device_id) for p in self._providers])
+        except Exception as exc:     # onnxruntime raises its own exception classes for every load failure
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise GenetError(f"{model_path}: not a loadable ONNX model ({reason})") from None
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].type != "tensor(float)":
+            found = ", ".join(f"{i.name} {i.type} {i.shape}" for i in inputs)
+            raise GenetError(f"{model_path}: expected one float32 N×C×H×W image input, found: {found}")
+        self._input_name = inputs[0].name
+        self._output_name = self._session.get_outputs()[0].name
+        self._shape = tuple(_dim(d) for d in inputs[0].shape)
+
+    @property
+    def input_shape(self):
+        return self._shape
+
+    @property
+    def device_name(self) -> str:
+        active = self._session.get_providers()
+        gpu = [p for p in active if p in _GPU_PROVIDERS]
+        if gpu:
+            return f"{gpu[0]} device {self.options.device_id}"
+        return cpu_name()
+
+    @property
+    def providers(self) -> list[str]:
+        return list(self._session.get_providers())
+    def versions(self) -> dict[str, str]:
+        return {**base_versions(), "onnxruntime": ort.__version__}
+
+    def settings(self) -> dict[str, object]:
+        return {"providers": self.providers, "intra_op_threads": self.options.threads or "default",
+                "graph_optimization": self.options.graph_opt}
+
+    def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
+        start = time.perf_counter()
+        try:
+            logits = self._session.run([self._output_name], {self._input_name: batch})[0]
+        except Exception as exc:     # onnxruntime's own exception classes
+            raise GenetError(f"{self.model_path}: inference failed on a {list(batch.shape)} batch "
+                             f"({str(exc).strip().splitlines()[0]})") from None
+        seconds = time.perf_counter() - start
+        return self.check_logits(logits, len(batch)), seconds
