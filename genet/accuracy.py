@@ -17,149 +17,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from .constants import CIFAR10_CLASSES
-from .dumps import PACKED_DUMP, read_dump, read_packed, scan_dumps
-from .errors import GenetError
+from .dumps import DumpSet
+from .errors import GenetError, name_some
 from .fsio import atomic_path, write_text_atomic
 
 TOP_K = 5
 TITLE = "Overall statistical evaluation"
-_SHOWN_NAMES = 5
-
-
-def name_some(names: Sequence[str], limit: int = _SHOWN_NAMES) -> str:
-    """``a, b, c`` or ``a, b, c, d, e and 7 more``: names for a one-line error."""
-    shown = ", ".join(names[:limit])
-    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
-
-
-@dataclass
-class DumpSet:
-    """The logits of one run: one row per image, in ``stems`` order."""
-
-    source: Path
-    stems: list[str]
-    logits: np.ndarray
-    files: list[str] | None = None  # the dump file of each row; None for a packed file
-
-    @property
-    def num_classes(self) -> int:
-        return int(self.logits.shape[1])
-
-    def describe(self, rows: Sequence[int]) -> str:
-        if self.files is None:
-            return name_some([f"{self.source.name}[{self.stems[i]}]" for i in rows])
-        return name_some([self.files[i] for i in rows])
-
-
-def _read_dump_files(paths: Sequence[Path]) -> tuple[np.ndarray, list[int], list[bytes], list[int], list[bytes]]:
-    """Each file's value count, and the raw text tokens / binary data of the .txt and .bin files."""
-    counts = np.zeros(len(paths), dtype=np.int64)
-    txt_rows: list[int] = []
-    tokens: list[bytes] = []
-    bin_rows: list[int] = []
-    chunks: list[bytes] = []
-    for row, path in enumerate(paths):
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            raise GenetError(f"{path}: cannot read dump: {exc.strerror}") from None
-        if path.suffix == ".bin":
-            if len(data) % 4:
-                read_dump(path)  # raises the error naming the file and its size
-            counts[row] = len(data) // 4
-            bin_rows.append(row)
-            chunks.append(data)
-        else:
-            file_tokens = data.split()
-            counts[row] = len(file_tokens)
-            txt_rows.append(row)
-            tokens.extend(file_tokens)
-    return counts, txt_rows, tokens, bin_rows, chunks
-
-
-def _parse_tokens(tokens: list[bytes], paths: Sequence[Path]) -> np.ndarray:
-    try:
-        return np.array(tokens, dtype=np.float32)
-    except ValueError:
-        for path in paths:
-            read_dump(path)  # raises the error naming the file that holds a non-number
-        raise
-
-
-def _expected_width(counts: np.ndarray, num_classes: int | None) -> int:
-    if num_classes is not None:
-        return num_classes
-    widths, freq = np.unique(counts, return_counts=True)
-    return int(widths[np.argmax(freq)])
-
-
-def _check_widths(source: Path, names: Sequence[str], counts: np.ndarray, width: int) -> None:
-    if width <= 0:
-        raise GenetError(f"{source}: the dumps hold no values")
-    bad = np.flatnonzero(counts != width)
-    if bad.size:
-        listed = name_some([f"{names[i]} ({counts[i]} values)" for i in bad])
-        raise GenetError(f"{source}: {bad.size} dump(s) do not hold {width} values: {listed}")
-
-
-def _load_folder(folder: Path, num_classes: int | None) -> DumpSet:
-    found = scan_dumps(folder)
-    stems = sorted(found)
-    paths = [found[s] for s in stems]
-    names = [p.name for p in paths]
-    counts, txt_rows, tokens, bin_rows, chunks = _read_dump_files(paths)
-    width = _expected_width(counts, num_classes)
-    _check_widths(folder, names, counts, width)
-    logits = np.empty((len(paths), width), dtype=np.float32)
-    if txt_rows:
-        logits[txt_rows] = _parse_tokens(tokens, [paths[i] for i in txt_rows]).reshape(-1, width)
-    if bin_rows:
-        logits[bin_rows] = np.frombuffer(b"".join(chunks), dtype=np.float32).reshape(-1, width)
-    return DumpSet(folder, stems, logits, names)
-
-
-def _load_packed(path: Path, num_classes: int | None) -> DumpSet:
-    stems, logits = read_packed(path)
-    repeated = sorted(stem for stem, n in Counter(stems).items() if n > 1)
-    if repeated:
-        raise GenetError(f"{path}: two rows for one image: {name_some(repeated)}")
-    width = logits.shape[1]
-    if width == 0 or (num_classes is not None and width != num_classes):
-        raise GenetError(f"{path}: rows hold {width} values, expected {num_classes or 'at least 1'}")
-    return DumpSet(path, list(stems), logits)
-
-
-def load_dumps(source: str | os.PathLike, num_classes: int | None = None) -> DumpSet:
-    """Read a dump folder (``{stem}_1.txt`` / ``.bin``) or a packed ``.npz`` into one matrix.
-
-    A folder without per-image dumps falls back to the packed file inside it. Without
-    ``num_classes`` the width most dumps share is expected of all of them.
-    """
-    source = Path(source)
-    if source.is_file():
-        dumps = _load_packed(source, num_classes)
-    elif source.is_dir():
-        if not scan_dumps(source) and (source / PACKED_DUMP).is_file():
-            dumps = _load_packed(source / PACKED_DUMP, num_classes)
-        else:
-            dumps = _load_folder(source, num_classes)
-    else:
-        raise GenetError(f"{source}: dump folder not found")
-    if not dumps.stems:
-        raise GenetError(f"{source}: no dumps ({{stem}}_1.txt or {{stem}}_1.bin) found")
-    bad = np.flatnonzero(~np.isfinite(dumps.logits).all(axis=1))
-    if bad.size:
-        raise GenetError(f"{dumps.source}: {bad.size} dump(s) hold NaN or Inf: {dumps.describe(bad)}")
-    return dumps
 
 
 @dataclass
@@ -279,7 +147,7 @@ def plot_confusion(acc: Accuracy, path: str | os.PathLike, title: str = "Confusi
     names = class_names(acc.classes)
     size = max(5.0, 0.6 * acc.classes + 2)
     fig, ax = plt.subplots(figsize=(size, size * 0.85))
-    image = ax.imshow(acc.confusion, cmap="Blues")
+    image = ax.imshow(acc.confusion, cmap="Blues", vmin=0)
     fig.colorbar(image, ax=ax, label="images")
     ax.set(xticks=range(acc.classes), yticks=range(acc.classes), xlabel="predicted class",
            ylabel="true class", title=title)

@@ -7,6 +7,12 @@ import sys
 from typing import Callable, Sequence
 
 
+def name_some(names: Sequence[str], limit: int = 5) -> str:
+    """``a, b, c`` or ``a, b, c, d, e and 7 more``: names for a one-line error."""
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
+
+
 class GenetError(Exception):
     """An error caused by the user's input: reported as one line, exit status 2."""
 

@@ -6,7 +6,7 @@
 - an ``ais_bench`` log (``throughput 1000*batchsize(16)/NPU_compute_time.mean(...): N``);
 - a ``trtexec`` log: throughput = 1000 × batch / mean GPU Compute Time (ms), the batch read
   from ``--shapes=image:16x3x32x32`` in the log when it is there;
-- our runner's perf JSON (``genet.perf.write_perf``);
+- our runner's perf JSON (``genet.perf.write_perf``; an ``ascend`` backend's figure is per chip);
 - an accuracy JSON (``cifar10_acc_eval.py``'s, or the seed's).
 
 NPU figures are per chip: a 310 card has 4 chips, so the seed multiplies by 4; a 710
@@ -179,6 +179,14 @@ def _trtexec(path: Path, text: str, batch_size: int | None) -> Throughput:
                       "GPU Compute Time per batch")
 
 
+def _is_npu_backend(backend: str) -> bool:
+    return re.search(r"ascend|acl|npu", backend, re.IGNORECASE) is not None
+
+
+def _numbers(stats: object) -> dict[str, float]:
+    return {k: float(v) for k, v in stats.items() if isinstance(v, (int, float))} if isinstance(stats, dict) else {}
+
+
 def _genet_perf_json(path: Path, data: dict, batch_size: int | None) -> Throughput:
     try:
         fps = float(data["interface_throughput"])
@@ -186,11 +194,14 @@ def _genet_perf_json(path: Path, data: dict, batch_size: int | None) -> Throughp
     except (TypeError, ValueError) as exc:
         raise GenetError(f"{path}: perf JSON has a malformed figure: {exc}") from None
     batch = _resolve_batch(path, batch, batch_size, "the JSON")
-    latency = data.get("latency_ms")
-    latency = {k: float(v) for k, v in latency.items() if isinstance(v, (int, float))} \
-        if isinstance(latency, dict) else {}
-    device = str(data.get("backend") or data.get("device_name") or "genet")
-    return Throughput(str(path), "genet perf JSON", batch, fps, False, device, latency, "latency_ms")
+    # The runner's device time per batch; a flat "latency_ms" where an older writer left one.
+    batch_latency = data.get("batch_latency_ms")
+    latency = _numbers(batch_latency.get("device")) if isinstance(batch_latency, dict) else {}
+    label = "device time per batch"
+    if not latency:
+        latency, label = _numbers(data.get("latency_ms")), "latency_ms"
+    backend = str(data.get("backend") or data.get("device_name") or data.get("device") or "genet")
+    return Throughput(str(path), "genet perf JSON", batch, fps, _is_npu_backend(backend), backend, latency, label)
 
 
 def _accuracy_json(path: Path, data: dict) -> AccuracySummary:
@@ -231,7 +242,7 @@ def read_report(path: str | os.PathLike, batch_size: int | None = None) -> Throu
     text = _read_text(path)
     if text.lstrip().startswith("{"):
         return _json_report(path, text, batch_size)
-    if re.search(r"^\s*\[inference\].*Interface throughputRate", text, re.MULTILINE):
+    if re.search(r"^\s*\[(?:e2e|data read|preprocess|inference|postprocess)\] throughputRate", text, re.MULTILINE):
         return _ascend_perf(path, text, batch_size)
     if _PURE_INFER.search(text):
         return _pure_infer(path, text, batch_size)
@@ -263,8 +274,8 @@ def backend_note(report: Throughput) -> str | None:
         return None
     if not isinstance(data, dict) or not set(PERF_FIELDS) <= data.keys():
         return None
-    backend = str(data.get("backend") or data.get("device_name") or "")
-    if not backend or re.search(r"ascend|acl|npu", backend, re.IGNORECASE):
+    backend = str(data.get("backend") or data.get("device_name") or data.get("device") or "")
+    if not backend or _is_npu_backend(backend):
         return None
     return (f"note: {twin} says this run used {backend}; the chip count multiplies NPU chip figures only "
             "(--chips 1 reads it as it is)")

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
-from ..accuracy import accuracy_payload, evaluate, load_dumps, match_labels, plot_confusion, summary_line, \
-    write_accuracy_json
+from ..accuracy import accuracy_payload, evaluate, match_labels, plot_confusion, summary_line, write_accuracy_json
+from ..dumps import load_dumps
 from ..errors import GenetError, run_cli
 from ..labels import read_labels
 

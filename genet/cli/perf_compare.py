@@ -1,0 +1,56 @@
+"""``test/perf_compare.py``: the seed's device comparison table (section 7.4)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import run_cli
+from ..fsio import write_text_atomic
+from ..perf_table import csv_text, load_devices, make_table, markdown, parse_chips, plot, seed_verdict
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="perf_compare.py",
+        description="Build the seed's device comparison (section 7.4): one row per batch size, one column per "
+                    "device, ratio columns (candidate / each other device), a best-batch row; print it as "
+                    "Markdown with the seed's verdict (710 best >= 1.2 x 310 best and >= 1.6 x T4 best) when "
+                    "those devices are present, and write PREFIX.md, PREFIX.csv and PREFIX.png (throughput "
+                    "against batch size).",
+        epilog="example: python3 test/perf_compare.py '310:result/perf_vision_batchsize_*_device_0.txt' "
+               "710:1=2580.59,4=6962.42 T4:t4_bs1.log T4:t4_bs16.log")
+    parser.add_argument("inputs", nargs="+", metavar="LABEL:SOURCE",
+                        help="a device label and a source: a perf_vision_batchsize_*.txt or pure-inference "
+                             "report, ais_bench log, trtexec log or genet perf JSON (quote shell patterns), "
+                             "or figures BS=FPS[,BS=FPS...]; a label may be given many times")
+    parser.add_argument("--chips", action="append", default=[], metavar="LABEL=N",
+                        help="chips per card for LABEL's NPU reports (default: 4 for a label 310, 1 for "
+                             "710/310P, else 1)")
+    parser.add_argument("--candidate", metavar="LABEL",
+                        help="the device the ratio columns divide (default: the 710/310P column, else the first)")
+    parser.add_argument("--out", default="perf_compare", metavar="PREFIX",
+                        help="write PREFIX.md, PREFIX.csv and PREFIX.png (default: %(default)s)")
+    parser.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    devices = load_devices(args.inputs, parse_chips(args.chips), note=lambda text: print(text, file=sys.stderr))
+    table = make_table(devices, args.candidate)
+    verdict = seed_verdict(table.devices)
+    text = markdown(table) + (f"\n{verdict.line()}\n" if verdict else "")
+    prefix = Path(args.out)
+    if not args.no_plot:
+        plot(table, prefix.with_name(prefix.name + ".png"))
+    write_text_atomic(prefix.with_name(prefix.name + ".csv"), csv_text(table))
+    write_text_atomic(prefix.with_name(prefix.name + ".md"), text)
+    print(text, end="")
+    return 0
+
+
+def run() -> None:
+    raise SystemExit(run_cli(main))
