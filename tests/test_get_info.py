@@ -1,0 +1,97 @@
+"""get_info.py: the .info list in bin and jpg modes, and its bad-input paths."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from genet.cli.get_info import main
+from genet.errors import GenetError
+from genet.info import InfoEntry, read_info
+from genet.listing import list_bins, list_jpgs
+
+from conftest import run_script
+
+
+@pytest.fixture
+def prep_dataset(tmp_path):
+    """A folder like preprocess.py's output, plus things get_info must skip."""
+    folder = tmp_path / "prep_dataset"
+    folder.mkdir()
+    for index in (2, 0, 11, 1):
+        (folder / f"{index:05d}.bin").write_bytes(bytes(12288))
+    (folder / "val_label.txt").write_text("00000.bin 3\n")
+    (folder / "images.npy").write_bytes(b"x")
+    (folder / "sub.bin").mkdir()
+    return folder
+
+
+def test_seed_command_writes_index_path_width_height(prep_dataset, tmp_path):
+    result = run_script("get_info.py", "bin", "./prep_dataset", "./genet_prep_bin.info", "32", "32", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "genet_prep_bin.info").read_text() == (
+        "0 ./prep_dataset/00000.bin 32 32\n"
+        "1 ./prep_dataset/00001.bin 32 32\n"
+        "2 ./prep_dataset/00002.bin 32 32\n"
+        "3 ./prep_dataset/00011.bin 32 32\n")
+
+
+def test_folder_is_joined_as_given(prep_dataset, tmp_path):
+    for given in (f"{prep_dataset}/", str(prep_dataset)):
+        entries = list_bins(given, 32, 32)
+        assert entries[0] == InfoEntry(0, f"{prep_dataset}/00000.bin", 32, 32)
+    assert main(["bin", str(prep_dataset), str(tmp_path / "x.info"), "16", "8"]) == 0
+    assert read_info(tmp_path / "x.info") == list_bins(str(prep_dataset), 16, 8)
+
+
+def test_jpg_mode_reads_each_real_size_and_any_case(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    sizes = {"b.JPG": (40, 30), "a.jpg": (32, 32), "c.jpeg": (17, 9), "d.JPEG": (8, 64)}
+    for name, size in sizes.items():
+        Image.new("RGB", size, (200, 10, 10)).save(folder / name, format="JPEG")
+    Image.new("RGB", (5, 5)).save(folder / "e.png")
+    assert main(["jpg", str(folder), str(tmp_path / "jpg.info")]) == 0
+    expected = [InfoEntry(i, f"{folder}/{name}", *sizes[name]) for i, name in enumerate(sorted(sizes))]
+    assert read_info(tmp_path / "jpg.info") == expected
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bin", "{tmp}/missing", "{tmp}/o.info", "32", "32"], "missing: no such folder"),
+    (["bin", "{tmp}/empty", "{tmp}/o.info", "32", "32"], "empty: no .bin files"),
+    (["bin", "{tmp}/o.txt", "{tmp}/o.info", "32", "32"], "o.txt: not a folder"),
+    (["bin", "{tmp}/bins", "{tmp}/o.info", "0", "32"], "width and height must be positive"),
+    (["jpg", "{tmp}/bins", "{tmp}/o.info"], "bins: no .jpg/.jpeg files"),
+    (["jpg", "{tmp}/broken", "{tmp}/o.info"], "bad.jpg: not a readable image"),
+    (["bin", "{tmp}/bins", "{tmp}/no_dir/o.info", "32", "32"], "output folder .*no_dir does not exist"),
+])
+def test_bad_input(tmp_path, argv, message):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bins").mkdir()
+    (tmp_path / "bins" / "0.bin").write_bytes(b"")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "bad.jpg").write_bytes(b"not a jpeg")
+    (tmp_path / "o.txt").write_text("")
+    with pytest.raises(GenetError, match=message):
+        main([arg.format(tmp=tmp_path) for arg in argv])
+    assert not (tmp_path / "o.info").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["bin"], ["bin", "d", "o.info"], ["bin", "d", "o.info", "32"], ["bin", "d", "o.info", "32", "x"],
+    ["jpg", "d"], ["jpg", "d", "o.info", "extra"], ["png", "d", "o.info"],
+])
+def test_wrong_arguments_print_usage(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert "usage: get_info.py" in capsys.readouterr().err
+
+
+def test_subprocess_errors(tmp_path):
+    usage = run_script("get_info.py", "bin", "./prep_dataset", cwd=tmp_path)
+    assert usage.returncode == 2 and "usage: get_info.py" in usage.stderr
+    missing = run_script("get_info.py", "bin", "./prep_dataset", "./x.info", "32", "32", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert missing.stderr == "get_info.py: error: ./prep_dataset: no such folder\n"
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,150 @@
+"""The generated CIFAR-10-format data set: real format, deterministic, learnable, not trivial."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+
+from genet.cifar import parse_batch
+from genet.constants import CIFAR10_ARCHIVE, CIFAR10_CLASSES, CIFAR10_FOLDER
+from genet.errors import GenetError
+from genet.model import build_model
+from genet.preprocess import normalize
+from genet.synthetic import generate_batches, write_cifar10
+
+from conftest import TINY, run_script
+
+TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic")
+    folder = write_cifar10(root, train=53, test=40, seed=3, archive=True)
+    return root, folder
+
+
+def test_folder_has_the_real_layout_and_python2_pickles(generated):
+    root, folder = generated
+    assert folder == root / CIFAR10_FOLDER
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["batches.meta", "test_batch", *TRAIN_FILES])
+    sizes = []
+    for name in ["test_batch", *TRAIN_FILES]:
+        raw = (folder / name).read_bytes()
+        assert raw[:2] == b"\x80\x02"                                   # pickle protocol 2
+        as_bytes = pickle.loads(raw, encoding="bytes")
+        assert set(as_bytes) == {b"batch_label", b"labels", b"data", b"filenames"}
+        batch = pickle.loads(raw, encoding="latin1")                    # torchvision's way
+        n = len(batch["labels"])
+        assert batch["data"].dtype == np.uint8 and batch["data"].shape == (n, 3072)
+        np.testing.assert_array_equal(batch["data"], as_bytes[b"data"])
+        assert all(type(v) is int and 0 <= v <= 9 for v in batch["labels"])
+        assert len(batch["filenames"]) == n and isinstance(batch["batch_label"], str)
+        sizes.append(n)
+    assert sizes == [40, 11, 11, 11, 10, 10]
+    meta = pickle.loads((folder / "batches.meta").read_bytes(), encoding="latin1")
+    assert meta["label_names"] == list(CIFAR10_CLASSES) and meta["num_vis"] == 3072
+
+
+def test_classes_are_balanced():
+    labels = parse_batch(generate_batches(train=0, test=1000, seed=0)["test_batch"], "t").labels
+    assert np.bincount(labels, minlength=10).tolist() == [100] * 10
+
+
+def test_archive_holds_the_folder_and_its_md5_sidecar_is_right(generated):
+    root, folder = generated
+    archive = root / CIFAR10_ARCHIVE
+    with tarfile.open(archive) as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}
+    assert members == {f"{CIFAR10_FOLDER}/{p.name}": p.read_bytes() for p in folder.iterdir()}
+    digest, name = (root / (CIFAR10_ARCHIVE + ".md5")).read_text().split()
+    assert (digest, name) == (hashlib.md5(archive.read_bytes()).hexdigest(), CIFAR10_ARCHIVE)
+
+
+def test_same_seed_same_bytes_and_test_split_independent_of_train(generated, tmp_path):
+    root, folder = generated
+    again = write_cifar10(tmp_path / "again", train=53, test=40, seed=3, archive=True)
+    for path in folder.iterdir():
+        assert (again / path.name).read_bytes() == path.read_bytes(), path.name
+    assert (tmp_path / "again" / CIFAR10_ARCHIVE).read_bytes() == (root / CIFAR10_ARCHIVE).read_bytes()
+    no_train = generate_batches(train=0, test=40, seed=3)
+    assert no_train["test_batch"] == (folder / "test_batch").read_bytes()
+    assert "data_batch_1" not in no_train
+    assert generate_batches(train=0, test=40, seed=4)["test_batch"] != no_train["test_batch"]
+
+
+@pytest.mark.parametrize("train, test, seed", [(-1, 10, 0), (0, 0, 0), (0, 10, -1)])
+def test_bad_counts(tmp_path, train, test, seed):
+    with pytest.raises(GenetError, match="need train ≥ 0, test ≥ 1 and seed ≥ 0"):
+        write_cifar10(tmp_path, train=train, test=test, seed=seed)
+    assert not list(tmp_path.iterdir())
+
+
+def _split(files: dict, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    parts = [parse_batch(files[name], name) for name in names]
+    return np.concatenate([p.data for p in parts]), np.concatenate([p.labels for p in parts])
+
+
+def test_no_single_pixel_and_no_mean_colour_tells_the_classes_apart():
+    data, labels = _split(generate_batches(train=0, test=1000, seed=1), ["test_batch"])
+    pixels = data.astype(np.float32)
+    # classify each image by each pixel alone: the class whose mean value there is nearest
+    nearest, distance = np.zeros(pixels.shape, np.int64), np.full(pixels.shape, np.inf, np.float32)
+    for k in range(10):
+        to_mean = np.abs(pixels - pixels[labels == k].mean(0))
+        closer = to_mean < distance
+        nearest[closer], distance[closer] = k, to_mean[closer]
+    best_single_pixel = (nearest == labels[:, None]).mean(0).max()
+    colour = pixels.reshape(-1, 3, 1024).mean(2)
+    colour_means = np.stack([colour[labels == k].mean(0) for k in range(10)])
+    by_colour = ((colour[:, None] - colour_means[None]) ** 2).sum(2).argmin(1)
+    assert best_single_pixel < 0.3, best_single_pixel              # chance is 0.1
+    assert (by_colour == labels).mean() < 0.5                       # colour narrows it to two classes
+
+
+@pytest.fixture
+def one_torch_thread():
+    """On a shared 2-core box, spinning OpenMP threads cost far more than they give."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_a_tiny_genet_learns_the_classes_in_a_few_dozen_steps(one_torch_thread):
+    files = generate_batches(train=2000, test=500, seed=0)
+    data, labels = _split(files, TRAIN_FILES)
+    images, labels = torch.from_numpy(normalize(data)), torch.from_numpy(labels)
+    test_data, test_labels = _split(files, ["test_batch"])
+    torch.manual_seed(0)
+    model = build_model(TINY)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    order = torch.randperm(len(labels))
+    for step in range(60):
+        batch = order[(step * 32) % len(order):][:32]
+        loss = torch.nn.functional.cross_entropy(model(images[batch]), labels[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        predicted = model(torch.from_numpy(normalize(test_data))).argmax(1).numpy()
+    assert (predicted == test_labels).mean() > 0.5                   # chance is 0.1
+
+
+def test_module_command_line(tmp_path):
+    result = run_script("-m", "genet.synthetic", str(tmp_path / "ds"), "--train", "0", "--test", "12",
+                        "--seed", "5", "--archive")
+    assert result.returncode == 0, result.stderr
+    assert "not CIFAR-10" in result.stdout
+    assert (tmp_path / "ds" / CIFAR10_FOLDER / "test_batch").read_bytes() == \
+        generate_batches(train=0, test=12, seed=5)["test_batch"]
+    assert (tmp_path / "ds" / CIFAR10_ARCHIVE).is_file()
+    bad = run_script("-m", "genet.synthetic", str(tmp_path / "bad"), "--test", "0")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "error: need train" in bad.stderr
+    assert not (tmp_path / "bad").exists()
