@@ -36,6 +36,8 @@ _LINE_KEYS = (
     ("postprocess", ("postprocess_throughput", "postprocess_latency_ms"), ("throughputRate", "moduleLatency")),
 )
 _FIELD = re.compile(r":(.*?),")
+# Other spellings of a line's tag: the Ascend tool itself writes [infer] and [post].
+_TAG_ALIASES = {"inference": ("inference", "infer"), "postprocess": ("postprocess", "post")}
 
 
 @dataclass
@@ -79,7 +81,8 @@ def parse_perf_txt(text: str, where: str = "perf report") -> PerfReport:
     """Parse the five-line report (ours or the Ascend tool's)."""
     values: dict[str, float] = {}
     for tag, attrs, labels in _LINE_KEYS:
-        match = re.search(rf"^\s*\[{tag}\](.*)$", text, re.MULTILINE)
+        spellings = "|".join(re.escape(t) for t in _TAG_ALIASES.get(tag, (tag,)))
+        match = re.search(rf"^\s*\[(?:{spellings})\](.*)$", text, re.MULTILINE)
         if not match:
             raise GenetError(f"{where}: no [{tag}] line: not a benchmark perf report")
         for attr, label in zip(attrs, labels):
