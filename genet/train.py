@@ -1,0 +1,133 @@
+"""A small trainer: a GENet far above chance on a CIFAR-10-format data set within seconds.
+
+It exists so that the pipeline can run end to end where no trained checkpoint is at hand
+(genet.demo trains a WRN-10-1 on a few thousand generated images in seconds). It
+is not the reference's training recipe (200 epochs of SGD with flips and crops): no
+augmentation, a few epochs of SGD with Nesterov momentum under a one-cycle learning-rate
+schedule, over the first ``limit`` training images. The checkpoint it writes has the
+reference's format, ``{'epoch', 'state_dict', 'error_history'}``, where ``error_history``
+holds the training top-1 error (%) of each epoch.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .checkpoint import save_checkpoint
+from .cifar import CifarSplit, load_split
+from .errors import GenetError
+from .model import build_model
+from .preprocess import normalize
+from .variant import Variant
+
+EVAL_BATCH = 500
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 0.1              # peak of the one-cycle schedule
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    limit: int | None = 3000     # first N training images; None = all
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise GenetError(f"--epochs must be ≥ 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise GenetError(f"--batch-size must be ≥ 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise GenetError(f"--lr must be > 0, got {self.lr}")
+        if self.limit is not None and self.limit < 1:
+            raise GenetError(f"--limit must be ≥ 1, got {self.limit}")
+
+
+@dataclass
+class TrainResult:
+    variant: Variant
+    images: int
+    seconds: float
+    train_errors: list[float]            # top-1 error (%) on the training images, per epoch
+    test_accuracy: float | None = None   # top-1 (%) on the test split, when asked for
+
+
+def to_model_input(rows: np.ndarray) -> torch.Tensor:
+    """CIFAR rows (N×3072 uint8) → N×3×32×32 float32, normalized exactly as preprocess.py does."""
+    return torch.from_numpy(normalize(rows))
+
+
+def train_model(model: torch.nn.Module, data: CifarSplit, settings: TrainSettings,
+                quiet: bool = False) -> list[float]:
+    """Train ``model`` in place on ``data``; returns the training top-1 error (%) of each epoch."""
+    generator = torch.Generator().manual_seed(settings.seed)
+    labels = torch.from_numpy(data.labels)
+    steps_per_epoch = -(-len(labels) // settings.batch_size)
+    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum,
+                                weight_decay=settings.weight_decay, nesterov=True)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings.lr, epochs=settings.epochs,
+                                                   steps_per_epoch=steps_per_epoch)
+    errors = []
+    model.train()
+    for epoch in range(1, settings.epochs + 1):
+        order = torch.randperm(len(labels), generator=generator)
+        wrong = 0
+        with tqdm(total=len(labels), desc=f"epoch {epoch}/{settings.epochs}", unit="img", leave=False,
+                  disable=quiet) as bar:
+            for start in range(0, len(labels), settings.batch_size):
+                index = order[start:start + settings.batch_size]
+                images, targets = to_model_input(data.data[index.numpy()]), labels[index]
+                logits = model(images)
+                loss = F.cross_entropy(logits, targets)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                wrong += int((logits.argmax(1) != targets).sum())
+                bar.update(len(index))
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+        errors.append(100.0 * wrong / len(labels))
+    model.eval()
+    return errors
+
+
+@torch.no_grad()
+def top1_accuracy(model: torch.nn.Module, data: CifarSplit) -> float:
+    """Top-1 accuracy (%) of ``model`` in eval mode on ``data``."""
+    model.eval()
+    correct = 0
+    for start in range(0, len(data.labels), EVAL_BATCH):
+        logits = model(to_model_input(data.data[start:start + EVAL_BATCH]))
+        correct += int((logits.argmax(1).numpy() == data.labels[start:start + EVAL_BATCH]).sum())
+    return 100.0 * correct / len(data.labels)
+
+
+def train_checkpoint(datasets_path: str | os.PathLike, output: str | os.PathLike, variant: Variant,
+                     settings: TrainSettings, test_accuracy: bool = False, quiet: bool = False,
+                     log: Log = print) -> TrainResult:
+    """Train a fresh ``variant`` on the training split found at ``datasets_path``; save it to ``output``."""
+    train = load_split(datasets_path, "train", log=log)
+    if settings.limit is not None:
+        train = CifarSplit(train.data[:settings.limit], train.labels[:settings.limit])
+    torch.manual_seed(settings.seed)
+    model = build_model(variant)
+    threads = torch.get_num_threads()
+    log(f"training {variant.describe()} on {len(train.labels)} images of {datasets_path}, "
+        f"{settings.epochs} epochs, batch {settings.batch_size}, {threads} thread{'s' if threads > 1 else ''}")
+    started = time.perf_counter()
+    errors = train_model(model, train, settings, quiet=quiet)
+    result = TrainResult(variant, len(train.labels), time.perf_counter() - started, errors)
+    save_checkpoint(output, model, epoch=settings.epochs, error_history=errors)
+    if test_accuracy:
+        result.test_accuracy = top1_accuracy(model, load_split(datasets_path, "test", log=log))
+    return result
