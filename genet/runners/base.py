@@ -85,7 +85,7 @@ class Runner(abc.ABC):
     def __init__(self, model_path: Path, options: RunnerOptions):
         self.model_path = model_path
         self.options = options
-        unsupported = sorted(options.changed() - self.OPTIONS)
+        unsupported = sorted(options.changed() - self.OPTIONS - {"precision"})
         if unsupported:
             flags = ", ".join(option_flag(name) for name in unsupported)
             raise GenetError(f"{model_path}: {flags} does not apply to the {self.name} backend")
@@ -156,6 +156,17 @@ def backend_for(model_path: Path) -> str:
                      f"give --backend")
 
 
+def _check_suffix(model_path: Path, backend: str) -> None:
+    """A file whose suffix names another backend is a mistake (an unknown suffix is the user's call)."""
+    try:
+        implied = backend_for(model_path)
+    except GenetError:
+        return
+    if implied != backend:
+        suffixes = ", ".join(suffix for suffix, owner in _SUFFIX_BACKENDS if owner == backend)
+        raise GenetError(f"{model_path}: --backend {backend} reads {suffixes} files; this file is for {implied}")
+
+
 def open_runner(model_path: str | os.PathLike, backend: str = "auto", options: RunnerOptions | None = None) -> Runner:
     """Load ``model_path`` on the backend its suffix names (.onnx, .pth/.pth.tar, .om) or the one given."""
     model_path = Path(model_path)
@@ -168,6 +179,8 @@ def open_runner(model_path: str | os.PathLike, backend: str = "auto", options: R
         raise GenetError(f"{model_path}: is a folder, not a model file")
     if backend == "auto":
         backend = backend_for(model_path)
+    else:
+        _check_suffix(model_path, backend)
     module_name, class_name = _BACKEND_MODULES[backend]
     runner_class = getattr(importlib.import_module(module_name), class_name)
     return runner_class(model_path, options)

@@ -1,0 +1,448 @@
+"""One benchmark run: the model over its inputs, the dumps, and the perf report.
+
+Reading, inference and writing overlap: a prefetch thread reads batches ahead of the
+model, the model runs on the calling thread, and a small pool of writer threads writes the
+dumps. Dumps go to a temporary folder that replaces ``dumpOutput_device{id}`` only once
+every image has its dump; the perf reports are written after that, so a failed run leaves
+neither a partial dump folder nor a report.
+
+Figures of the perf report (N = images run, the padding of a static batch not counted;
+every time is wall-clock, ``time.perf_counter``):
+
+- ``[e2e] latency``: ms from the start of reading the first input to the moment the last
+  dump is written (after the model is loaded and warmed up; the process start, model
+  loading, warm-up and the final folder swap and report writing are outside it).
+  ``throughputRate`` = N / that time in seconds.
+- ``moduleLatency`` of a stage: the stage's busy time per image, in ms: the seconds its
+  work took, summed over its batches (over all writer threads for postprocess), × 1000 / N.
+  A stage's ``throughputRate`` = N / the seconds from its first start to its last finish
+  (the rate at which images passed through it; with overlapping stages each is close to
+  the e2e rate). The stages:
+  - ``[data read]``: producing a batch's float32 array: reading its ``.bin`` files, copying
+    its rows out of the packed ``images.npy``, or drawing random images (pure inference);
+  - ``[preprocess]``: zeroing the padding rows of a static-batch model's last batch (the
+    inputs are already preprocessed tensors, so this stage costs next to nothing);
+  - ``[inference]``: the runner call: host → device copy, model, device → host copy;
+  - ``[postprocess]``: formatting and writing the dumps (plus the packed dump with
+    ``--packed-output``); in pure-inference mode, dropping the logits.
+- ``[inference] Interface throughputRate``: images the model computed (padding included)
+  / the summed device-only seconds of the calls (see ``genet.runners.base``): what the
+  device sustains, the figure the seed's parser reads (8th field).
+
+The JSON report adds per-batch latency (min/mean/p50/p90/p99/max, ms) of the device-only
+time and of the whole runner call, image counts, backend, settings, device, library
+versions and the command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import sys
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from .constants import CHANNELS
+from .dumps import PACKED_DUMP, dump_folder, write_dump, write_packed
+from .errors import GenetError
+from .fsio import atomic_dir
+from .inputs import (PACKED_IMAGES, BatchSpan, BinFiles, ImageShape, ImageSource, PackedImages, Prefetcher,
+                     RandomImages, check_unique_stems, plan_batches, read_batches, read_numbered_info)
+from .perf import PerfReport, write_perf
+from .runners import Runner, RunnerOptions, open_runner
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class BenchConfig:
+    """What to run and where to write; ``info_path``/``packed_input`` None and ``rounds`` set = pure inference."""
+
+    model_path: Path
+    batch_size: int
+    device_id: int = 0
+    backend: str = "auto"
+    options: RunnerOptions = field(default_factory=RunnerOptions)
+    input_width: int | None = None
+    input_height: int | None = None
+    info_path: Path | None = None
+    packed_input: Path | None = None
+    auto_packed: bool = True            # use images.npy beside the info file's .bin files when it matches
+    rounds: int | None = None
+    output_dir: Path = Path("result")
+    binary: bool = False
+    packed_output: bool = False
+    warmup: int = 2
+    writer_threads: int = 1
+    prefetch_depth: int = 8
+    seed: int = 0
+    progress: bool = True
+    command_line: Sequence[str] = ()
+
+    @property
+    def pure_inference(self) -> bool:
+        return self.info_path is None and self.packed_input is None
+
+
+class StageTimer:
+    """Busy seconds of a stage (summed over threads) and the span from its first start to last end."""
+
+    def __init__(self) -> None:
+        self.busy = 0.0
+        self.first = float("inf")
+        self.last = float("-inf")
+        self._lock = threading.Lock()
+
+    def add(self, start: float, end: float) -> None:
+        with self._lock:
+            self.busy += end - start
+            self.first = min(self.first, start)
+            self.last = max(self.last, end)
+
+    @property
+    def span(self) -> float:
+        return max(self.last - self.first, 1e-9)
+
+
+@dataclass
+class Timings:
+    read: StageTimer = field(default_factory=StageTimer)
+    preprocess: StageTimer = field(default_factory=StageTimer)
+    inference: StageTimer = field(default_factory=StageTimer)
+    postprocess: StageTimer = field(default_factory=StageTimer)
+    call_seconds: list[float] = field(default_factory=list)
+    device_seconds: list[float] = field(default_factory=list)
+    e2e_seconds: float = 0.0
+
+
+# Dumps waiting to be written, at most: logits are small, and a deep queue absorbs the jitter of
+# file creation (on a busy disk its cost swings several-fold from one second to the next).
+PENDING_IMAGES = 8192
+
+
+class DumpWriter:
+    """Writes each batch's dumps on a thread pool, at most ``PENDING_IMAGES`` images behind.
+
+    One thread is the default: file creations in one folder serialise on the folder's lock
+    (Linux), so more threads mostly add contention.
+    """
+
+    def __init__(self, folder: Path, shown_as: Path, binary: bool, threads: int, timer: StageTimer,
+                 packed: bool):
+        self._folder, self._shown_as, self._binary, self._timer = folder, shown_as, binary, timer
+        self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="genet-dump")
+        self._pending: deque[tuple[Future, int]] = deque()
+        self._pending_images = 0
+        self._packed: list[tuple[Sequence[str], np.ndarray]] | None = [] if packed else None
+        self.written = 0
+
+    def _write(self, stems: Sequence[str], logits: np.ndarray) -> None:
+        start = time.perf_counter()
+        for stem, row in zip(stems, logits):
+            try:
+                write_dump(self._folder, stem, row, self._binary)
+            except OSError as exc:
+                raise GenetError(f"{self._shown_as}: cannot write the dump of {stem}: {exc.strerror}") from None
+        self._timer.add(start, time.perf_counter())
+
+    def submit(self, stems: Sequence[str], logits: np.ndarray) -> None:
+        if self._packed is not None:
+            self._packed.append((stems, logits))
+        self._pending.append((self._pool.submit(self._write, stems, logits), len(stems)))
+        self._pending_images += len(stems)
+        self.written += len(stems)
+        while self._pending_images > PENDING_IMAGES:
+            self._wait_oldest()
+
+    def _wait_oldest(self) -> None:
+        future, images = self._pending.popleft()
+        self._pending_images -= images
+        future.result()
+
+    def finish(self) -> None:
+        while self._pending:
+            self._wait_oldest()
+        if self._packed:
+            start = time.perf_counter()
+            stems = [stem for batch_stems, _ in self._packed for stem in batch_stems]
+            write_packed(self._folder / PACKED_DUMP, stems, np.concatenate([lg for _, lg in self._packed]))
+            self._timer.add(start, time.perf_counter())
+
+    def close(self) -> None:
+        for future, _ in self._pending:
+            future.cancel()
+        self._pool.shutdown(wait=True)
+
+
+class DiscardSink:
+    """Pure-inference mode: the logits are dropped (timed, as the postprocess stage)."""
+
+    written = 0
+
+    def __init__(self, timer: StageTimer):
+        self._timer = timer
+
+    def submit(self, stems: Sequence[str], logits: np.ndarray) -> None:
+        start = time.perf_counter()
+        del logits
+        self._timer.add(start, time.perf_counter())
+
+    def finish(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class BenchResult:
+    report: PerfReport
+    details: dict
+    perf_txt: Path
+    perf_json: Path
+    dump_dir: Path | None
+    images: int
+
+
+def resolve_image_shape(runner: Runner, width: int | None, height: int | None) -> ImageShape:
+    """C×H×W of the inputs: the model's, which -input_width/-input_height must agree with."""
+    _, channels, model_height, model_width = runner.input_shape
+    for flag, value in (("-input_width", width), ("-input_height", height)):
+        if value is not None and value < 1:
+            raise GenetError(f"{flag}={value}: must be ≥ 1")
+    if (width is not None and model_width is not None and width != model_width) or \
+            (height is not None and model_height is not None and height != model_height):
+        given = " ".join(f"{flag}={value}" for flag, value in (("-input_width", width), ("-input_height", height))
+                         if value is not None)
+        raise GenetError(f"{runner.model_path}: the model takes {model_width}×{model_height} images, but {given}")
+    width, height = model_width or width, model_height or height
+    if width is None or height is None:
+        raise GenetError(f"{runner.model_path}: the model's image size is dynamic: give -input_width and "
+                         f"-input_height")
+    return (channels or CHANNELS, height, width)
+
+
+def check_batch_size(runner: Runner, batch_size: int) -> None:
+    if runner.static_batch is not None and runner.static_batch != batch_size:
+        raise GenetError(f"{runner.model_path}: the model has a fixed batch of {runner.static_batch}, but "
+                         f"-batch_size={batch_size} (one model per batch size, as ATC converts them)")
+
+
+def open_source(config: BenchConfig, shape: ImageShape, log: Log) -> ImageSource:
+    if config.pure_inference:
+        return RandomImages(config.rounds * config.batch_size, config.seed)
+    if config.info_path is None:
+        return PackedImages.alone(config.packed_input, shape)
+    numbered = read_numbered_info(config.info_path)
+    check_unique_stems(config.info_path, numbered)
+    if config.packed_input is not None:
+        return PackedImages.for_info(config.packed_input, config.info_path, numbered, shape)
+    folders = {os.path.dirname(item.entry.path) for item in numbered}
+    candidate = Path(folders.pop() or ".") / PACKED_IMAGES if len(folders) == 1 else None
+    if config.auto_packed and candidate is not None and candidate.is_file():
+        try:
+            source = PackedImages.for_info(candidate, config.info_path, numbered, shape)
+        except GenetError as exc:
+            log(f"note: not using {candidate} ({exc}); reading the .bin files")
+        else:
+            log(f"note: reading {candidate} (packed) for the images of {config.info_path}; --no-packed reads "
+                f"the .bin files")
+            return source
+    return BinFiles(config.info_path, numbered, shape)
+
+
+def warm_up(runner: Runner, spans: Sequence[BatchSpan], shape: ImageShape, calls: int, seed: int) -> None:
+    """``calls`` runs at the full batch shape, one at the remainder's (CUDA graphs, compiles, autotuning)."""
+    if calls < 1:
+        return
+    generator = np.random.default_rng(seed + 1)
+    for i, rows in enumerate(sorted({span.rows for span in spans}, reverse=True)):
+        images = generator.standard_normal((rows, *shape), dtype=np.float32)
+        for _ in range(calls if i == 0 else 1):
+            runner.run(images)
+
+
+def run_pipeline(runner: Runner, source: ImageSource, spans: Sequence[BatchSpan], shape: ImageShape,
+                 sink, timings: Timings, prefetch_depth: int, progress) -> None:
+    start = time.perf_counter()
+    with Prefetcher(read_batches(source, spans, shape), prefetch_depth) as batches:
+        for batch in batches:
+            timings.read.add(batch.read_start, batch.read_end)
+            timings.preprocess.add(batch.read_end, batch.prep_end)
+            call_start = time.perf_counter()
+            logits, device_seconds = runner.run_timed(batch.images)
+            call_end = time.perf_counter()
+            timings.inference.add(call_start, call_end)
+            timings.call_seconds.append(call_end - call_start)
+            timings.device_seconds.append(device_seconds)
+            sink.submit(batch.stems, logits[:batch.real])
+            progress.update(batch.real)
+    sink.finish()
+    timings.e2e_seconds = time.perf_counter() - start
+
+
+def build_report(timings: Timings, images: int, computed: int) -> PerfReport:
+    def per_image_ms(timer: StageTimer) -> float:
+        return timer.busy * 1000.0 / images
+
+    def rate(timer: StageTimer) -> float:
+        return images / timer.span
+
+    return PerfReport(
+        e2e_throughput=images / timings.e2e_seconds, e2e_latency_ms=timings.e2e_seconds * 1000.0,
+        read_throughput=rate(timings.read), read_latency_ms=per_image_ms(timings.read),
+        preprocess_throughput=rate(timings.preprocess), preprocess_latency_ms=per_image_ms(timings.preprocess),
+        inference_throughput=rate(timings.inference),
+        interface_throughput=computed / max(sum(timings.device_seconds), 1e-12),
+        inference_latency_ms=per_image_ms(timings.inference),
+        postprocess_throughput=rate(timings.postprocess), postprocess_latency_ms=per_image_ms(timings.postprocess),
+    )
+
+
+def latency_stats_ms(seconds: Sequence[float]) -> dict[str, float]:
+    ms = np.asarray(seconds, dtype=np.float64) * 1000.0
+    stats = {"min": ms.min(), "mean": ms.mean(), "p50": np.percentile(ms, 50), "p90": np.percentile(ms, 90),
+             "p99": np.percentile(ms, 99), "max": ms.max()}
+    return {key: float(value) for key, value in stats.items()}
+
+
+def _stage_seconds(timings: Timings) -> dict[str, float]:
+    stages = {"read": timings.read, "preprocess": timings.preprocess, "inference_call": timings.inference,
+              "postprocess": timings.postprocess}
+    found = {f"{name}_busy": timer.busy for name, timer in stages.items()}
+    found["device"] = sum(timings.device_seconds)
+    found["e2e"] = timings.e2e_seconds
+    return found
+
+
+class _NoProgress:
+    def update(self, n: int) -> None:
+        pass
+
+    def __enter__(self) -> "_NoProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def _progress_bar(config: BenchConfig, total: int):
+    if not config.progress:
+        return _NoProgress()
+    from tqdm import tqdm     # only when shown: a bare GPU host without tqdm still runs with --quiet
+
+    return tqdm(total=total, unit="img", desc="benchmark", file=sys.stderr, dynamic_ncols=True)
+
+
+@contextlib.contextmanager
+def _dump_sink(config: BenchConfig, timer: StageTimer) -> Iterator[tuple[DumpWriter | DiscardSink, Path | None]]:
+    """(sink, final dump folder): dumps go to a temporary folder swapped in when the block succeeds."""
+    if config.pure_inference:
+        yield DiscardSink(timer), None
+        return
+    final = dump_folder(config.output_dir, config.device_id)
+    with atomic_dir(final) as tmp:
+        writer = DumpWriter(tmp, final, config.binary, config.writer_threads, timer, config.packed_output)
+        try:
+            yield writer, final
+        finally:
+            writer.close()
+
+
+def _make_output_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise GenetError(f"{path}: exists and is not a folder (--output-dir)") from None
+    except OSError as exc:
+        raise GenetError(f"{path}: cannot create the output folder: {exc.strerror}") from None
+
+
+@dataclass
+class _Run:
+    """What one run used and measured, for the report's details."""
+
+    runner: Runner
+    source: ImageSource
+    spans: Sequence[BatchSpan]
+    shape: ImageShape
+    timings: Timings
+    load_seconds: float
+    warmup_seconds: float
+    dump_dir: Path | None
+
+
+def _details(config: BenchConfig, run: _Run) -> dict:
+    computed = sum(span.rows for span in run.spans)
+    runner, source = run.runner, run.source
+    return {
+        "mode": "pure inference" if config.pure_inference else "dataset",
+        "images": source.count,
+        "computed_images": computed,
+        "padding_images": computed - source.count,
+        "batches": len(run.spans),
+        "static_batch": runner.static_batch,
+        "input": {"kind": source.kind, "source": source.description, "image_shape": list(run.shape)},
+        "backend": runner.name,
+        "model": str(config.model_path),
+        "precision": runner.precision,
+        "device": runner.device_name,
+        "settings": runner.settings(),
+        "versions": runner.versions(),
+        "seconds": {**_stage_seconds(run.timings), "model_load": run.load_seconds, "warmup": run.warmup_seconds},
+        "warmup_calls": config.warmup,
+        "batch_latency_ms": {"device": latency_stats_ms(run.timings.device_seconds),
+                             "call": latency_stats_ms(run.timings.call_seconds)},
+        "dumps": None if run.dump_dir is None else {
+            "folder": str(run.dump_dir), "count": source.count, "format": "bin" if config.binary else "txt",
+            "packed": str(run.dump_dir / PACKED_DUMP) if config.packed_output else None},
+        "command_line": list(config.command_line),
+        "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _execute(config: BenchConfig, runner: Runner, load_seconds: float, log: Log) -> _Run:
+    check_batch_size(runner, config.batch_size)
+    shape = resolve_image_shape(runner, config.input_width, config.input_height)
+    source = open_source(config, shape, log)
+    spans = plan_batches(source.count, config.batch_size, pad_to_batch=runner.static_batch is not None)
+    warmup_start = time.perf_counter()
+    warm_up(runner, spans, shape, config.warmup, config.seed)
+    warmup_seconds = time.perf_counter() - warmup_start
+    _make_output_dir(config.output_dir)
+    timings = Timings()
+    with _dump_sink(config, timings.postprocess) as (sink, dump_dir), \
+            _progress_bar(config, source.count) as progress:
+        run_pipeline(runner, source, spans, shape, sink, timings, config.prefetch_depth, progress)
+        if dump_dir is not None and sink.written != source.count:
+            raise AssertionError(f"{sink.written} dumps for {source.count} images")
+    return _Run(runner, source, spans, shape, timings, load_seconds, warmup_seconds, dump_dir)
+
+
+def run_benchmark(config: BenchConfig, log: Log = lambda message: print(message, file=sys.stderr),
+                  runner: Runner | None = None) -> BenchResult:
+    """Run the benchmark; bad input raises GenetError before anything is written.
+
+    ``runner``: an already open runner to use instead of opening ``config.model_path``.
+    """
+    if config.batch_size < 1:
+        raise GenetError(f"-batch_size={config.batch_size}: must be ≥ 1")
+    if config.pure_inference and (config.rounds is None or config.rounds < 1):
+        raise GenetError(f"-round={config.rounds}: must be ≥ 1")
+    load_start = time.perf_counter()
+    with contextlib.nullcontext(runner) if runner else open_runner(config.model_path, config.backend,
+                                                                   config.options) as runner:
+        run = _execute(config, runner, time.perf_counter() - load_start, log)
+        details = _details(config, run)
+    computed = details["computed_images"]
+    report = build_report(run.timings, run.source.count, computed)
+    txt, js = write_perf(config.output_dir, config.batch_size, config.device_id, report, details)
+    return BenchResult(report, details, txt, js, run.dump_dir, run.source.count)

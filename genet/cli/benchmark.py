@@ -1,0 +1,201 @@
+"""benchmark.py: run a model the way Huawei's ``benchmark.x86_64`` does, on ONNX Runtime, PyTorch or Ascend.
+
+Takes the seed's command lines unchanged (single-dash ``-key=value`` flags)::
+
+    python3 benchmark.py -model_type=vision -device_id=0 -batch_size=16 -om_path=genet_gpu.onnx \\
+        -input_text_path=genet_prep_bin.info -input_width=32 -input_height=32 -output_binary=False -useDvpp=False
+    python3 benchmark.py -device_id=0 -om_path=genet_bs4_tuned.om -round=30 -batch_size=4
+
+and writes the same files: ``result/dumpOutput_device{id}/{stem}_1.txt`` (or ``.bin``) and
+``result/perf_vision_batchsize_{bs}_device_{id}.txt``, plus a ``.json`` twin with details.
+The figures are defined in ``genet.bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ..bench import BenchConfig, run_benchmark
+from ..errors import GenetError, run_cli
+from ..runners import BACKENDS, DEVICES, GRAPH_OPT_LEVELS, PRECISIONS, RunnerOptions
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def seed_bool(text: str) -> bool:
+    """The seed's ``True``/``False`` flag values (any case; also 1/0, yes/no)."""
+    if text.lower() in _TRUE:
+        return True
+    if text.lower() in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line (GenetError), as for every other bad input."""
+
+    def error(self, message: str):
+        raise GenetError(f"{message} (see --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="benchmark.py", allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run an image classifier over preprocessed inputs (or random ones) and write the Ascend "
+                    "benchmark tool's dumps and perf report.\nThe backend follows the model file: .onnx → ONNX "
+                    "Runtime, .pth/.pth.tar → PyTorch, .om → Ascend (ais_bench).",
+        epilog="examples:\n"
+               "  python3 benchmark.py -model_type=vision -device_id=0 -batch_size=16 -om_path=genet_gpu.onnx "
+               "-input_text_path=genet_prep_bin.info -input_width=32 -input_height=32 -output_binary=False "
+               "-useDvpp=False\n"
+               "  python3 benchmark.py -device_id=0 -om_path=genet_gpu.onnx -round=30 -batch_size=4\n"
+               "  python3 benchmark.py -batch_size=64 -om_path=model_best.pth.tar "
+               "-input_text_path=genet_prep_bin.info --device cuda --precision fp16 --cuda-graphs")
+    seed = parser.add_argument_group("the Ascend benchmark tool's flags (-key=value)")
+    seed.add_argument("-om_path", required=True, type=Path, metavar="MODEL",
+                      help="model file: .onnx, .pth/.pth.tar checkpoint, or .om (Ascend)")
+    seed.add_argument("-batch_size", type=int, default=1, metavar="N",
+                      help="images per model call (a static-batch model must have this batch); default 1")
+    seed.add_argument("-device_id", type=int, default=0, metavar="ID",
+                      help="device number: the GPU (CUDA) or NPU to use; also names the dump folder "
+                           "dumpOutput_device{ID} and the perf file; default 0")
+    seed.add_argument("-input_text_path", type=Path, metavar="INFO",
+                      help="info file listing the inputs ('<index> <path> <width> <height>' per .bin; relative "
+                           "paths are read from the current folder, as the seed's tool does), or a packed "
+                           "images.npy; leave out, with -round, for pure inference")
+    seed.add_argument("-input_width", type=int, metavar="W", help="image width; must match the model's (default: the model's)")
+    seed.add_argument("-input_height", type=int, metavar="H", help="image height; must match the model's (default: the model's)")
+    seed.add_argument("-output_binary", type=seed_bool, default=False, metavar="BOOL",
+                      help="True: dumps as raw float32 {stem}_1.bin; False (default): one text line {stem}_1.txt")
+    seed.add_argument("-model_type", default="vision", metavar="TYPE",
+                      help="only 'vision' (the default) is supported")
+    seed.add_argument("-useDvpp", type=seed_bool, default=False, metavar="BOOL",
+                      help="False only: inputs are preprocessed .bin tensors (DVPP is Ascend's JPEG decoder)")
+    seed.add_argument("-round", type=int, metavar="N",
+                      help="pure-inference mode: N batches of random images, no dumps, perf report only")
+
+    backend = parser.add_argument_group("backend")
+    backend.add_argument("--backend", default="auto", metavar="{auto," + ",".join(BACKENDS) + "}",
+                         help="auto (default) picks from the model file's suffix")
+    backend.add_argument("--device", default="auto", metavar="{" + ",".join(DEVICES) + "}",
+                         help="auto (default): PyTorch uses CUDA when present, ONNX Runtime the CPU "
+                              "(unless --providers); cuda: fail unless a GPU is usable")
+    backend.add_argument("--precision", default="fp32", metavar="{" + ",".join(PRECISIONS) + "}",
+                         help="PyTorch: the model's dtype (default fp32); ONNX Runtime and .om run their "
+                              "model's own precision")
+    backend.add_argument("--providers", default="", metavar="LIST",
+                         help="ONNX Runtime execution providers in priority order, comma-separated: cpu, cuda, "
+                              "tensorrt or full names (CPUExecutionProvider is always the fallback)")
+    backend.add_argument("--threads", type=int, default=0, metavar="N",
+                         help="intra-op CPU threads for ONNX Runtime / PyTorch; 0 (default) = library default")
+    backend.add_argument("--graph-opt", default="all", metavar="{" + ",".join(GRAPH_OPT_LEVELS) + "}",
+                         help="ONNX Runtime graph optimisation level (default all)")
+    backend.add_argument("--channels-last", action="store_true", help="PyTorch: channels-last memory format")
+    backend.add_argument("--cuda-graphs", action="store_true",
+                         help="PyTorch on CUDA: capture one CUDA graph per batch shape and replay it")
+    backend.add_argument("--compile", action="store_true",
+                         help="PyTorch: torch.compile the model (compiles during warm-up)")
+    backend.add_argument("--extent", type=int, metavar="E",
+                         help="PyTorch: GE-θ⁻ gather extent of the checkpoint (0 = global; it cannot be read "
+                              "off the weights)")
+    backend.add_argument("--unsafe-load", action="store_true",
+                         help="PyTorch: allow full pickle loading of a checkpoint you trust")
+
+    io = parser.add_argument_group("inputs and outputs")
+    io.add_argument("--output-dir", type=Path, default=Path("result"), metavar="DIR",
+                    help="where dumpOutput_device{ID}/ and the perf files go (default result)")
+    io.add_argument("--packed-input", type=Path, metavar="NPY",
+                    help="read the images from this images.npy (N×C×H×W float32, from preprocess.py --packed) "
+                         "instead of the .bin files; by default an images.npy beside the .bin files is used "
+                         "when it matches them")
+    io.add_argument("--no-packed", action="store_true", help="always read the .bin files listed in the info file")
+    io.add_argument("--packed-output", action="store_true",
+                    help="also write every output into one packed_logits.npz in the dump folder")
+    io.add_argument("--warmup", type=int, default=2, metavar="N",
+                    help="untimed model calls before the run (default 2), plus one at the last batch's "
+                         "shape when it differs")
+    io.add_argument("--writer-threads", type=int, default=1, metavar="N",
+                    help="dump-writing threads (default 1: creating files in one folder barely scales)")
+    io.add_argument("--seed", type=int, default=0, help="seed of the random images of pure-inference mode")
+    io.add_argument("--quiet", action="store_true", help="no progress bar or notes on stderr")
+    return parser
+
+
+def _choice(flag: str, value: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise GenetError(f"{flag} {value}: unknown (choose from {', '.join(choices)})")
+    return value
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    if args.model_type != "vision":
+        raise GenetError(f"-model_type={args.model_type}: only vision models are supported")
+    if args.useDvpp:
+        raise GenetError("-useDvpp=True: DVPP is the Ascend JPEG decoder; this runner reads preprocessed .bin "
+                         "inputs (run preprocess.py, then -useDvpp=False)")
+    for flag, value, least in (("-batch_size", args.batch_size, 1), ("-device_id", args.device_id, 0),
+                               ("--threads", args.threads, 0), ("--warmup", args.warmup, 0),
+                               ("--writer-threads", args.writer_threads, 1)):
+        if value < least:
+            raise GenetError(f"{flag}={value}: must be ≥ {least}")
+    has_input = args.input_text_path is not None or args.packed_input is not None
+    if args.round is not None and has_input:
+        raise GenetError("-round is pure-inference mode, which reads no inputs: leave out -input_text_path "
+                         "(and --packed-input), or -round")
+    if args.round is None and not has_input:
+        raise GenetError("give -input_text_path=INFO (a run over a dataset) or -round=N (pure inference)")
+    if args.round is not None and args.round < 1:
+        raise GenetError(f"-round={args.round}: must be ≥ 1")
+
+
+def config_from_args(args: argparse.Namespace, command_line: Sequence[str]) -> BenchConfig:
+    _check_flags(args)
+    options = RunnerOptions(
+        device_id=args.device_id,
+        device=_choice("--device", args.device, DEVICES),
+        precision=_choice("--precision", args.precision, PRECISIONS),
+        providers=tuple(p.strip() for p in args.providers.split(",") if p.strip()),
+        threads=args.threads,
+        graph_opt=_choice("--graph-opt", args.graph_opt, GRAPH_OPT_LEVELS),
+        channels_last=args.channels_last, cuda_graphs=args.cuda_graphs, compile=args.compile,
+        extent=args.extent, unsafe_load=args.unsafe_load,
+        log=None if args.quiet else (lambda message: print(message, file=sys.stderr)),
+    )
+    info, packed = args.input_text_path, args.packed_input
+    if info is not None and info.suffix == ".npy":
+        if packed is not None:
+            raise GenetError(f"{info}: -input_text_path is already a packed array; leave out --packed-input")
+        info, packed = None, info
+    return BenchConfig(
+        model_path=args.om_path, batch_size=args.batch_size, device_id=args.device_id,
+        backend=_choice("--backend", args.backend, ("auto", *BACKENDS)), options=options,
+        input_width=args.input_width, input_height=args.input_height, info_path=info, packed_input=packed,
+        auto_packed=not args.no_packed, rounds=args.round, output_dir=args.output_dir, binary=args.output_binary,
+        packed_output=args.packed_output, warmup=args.warmup, writer_threads=args.writer_threads,
+        seed=args.seed, progress=not args.quiet, command_line=command_line,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    command_line = [sys.argv[0], *(sys.argv[1:] if argv is None else argv)]
+    args = build_parser().parse_args(argv)
+    config = config_from_args(args, command_line)
+    quiet_log = (lambda message: None) if args.quiet else (lambda message: print(message, file=sys.stderr))
+    result = run_benchmark(config, log=quiet_log)
+    details = result.details
+    print(f"{details['images']} images, batch {config.batch_size}, {details['backend']} {details['precision']} on "
+          f"{details['device']}")
+    print(result.report.to_txt(), end="")
+    if result.dump_dir is not None:
+        kind = "bin" if config.binary else "txt"
+        print(f"dumps: {result.dump_dir}/ ({result.images} .{kind} files)")
+    print(f"perf: {result.perf_txt} (+ {result.perf_json.name})")
+    return 0
+
+
+def run() -> None:
+    raise SystemExit(run_cli(main))
