@@ -160,7 +160,8 @@ def overlap(name: str, onnx_path: Path, info: Path, images: np.ndarray, batch: i
         got = {}
         for step in steps:
             if step == "e2e":
-                got["e2e"], got["e2e_inside"], got["e2e_cpu"], got["in_run"] = end_to_end(onnx_path, info, batch, work / "result")
+                got["e2e"], got["e2e_inside"], got["e2e_cpu"], got["in_run"] = end_to_end(
+                    onnx_path, info, batch, work / "result")
             elif step == "inference":
                 got["inference"], got["inference_cpu"] = measured(lambda: pure_inference(runner, images, batch))
             else:

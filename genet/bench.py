@@ -50,12 +50,13 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from .constants import CHANNELS
+from .constants import CHANNELS, PACKED_IMAGES
 from .dumps import PACKED_DUMP, dump_folder, write_dump, write_packed
 from .errors import GenetError
 from .fsio import atomic_dir
-from .inputs import (PACKED_IMAGES, BatchSpan, BinFiles, ImageShape, ImageSource, PackedImages, Prefetcher,
-                     RandomImages, check_unique_stems, plan_batches, read_batches, read_numbered_info)
+from .info import read_numbered_info
+from .inputs import (BatchSpan, BinFiles, ImageShape, ImageSource, PackedImages, Prefetcher,
+                     RandomImages, check_unique_stems, plan_batches, read_batches)
 from .perf import PerfReport, write_perf
 from .runners import Runner, RunnerOptions, open_runner
 

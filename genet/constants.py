@@ -24,3 +24,7 @@ CIFAR10_FOLDER = "cifar-10-batches-py"
 # Names of the ONNX graph's input and output, as in the seed's pthtar2onnx.py.
 ONNX_INPUT_NAME = "image"
 ONNX_OUTPUT_NAME = "class"
+
+# preprocess.py --packed: every image in one array, read by benchmark.py in one go.
+PACKED_IMAGES = "images.npy"
+PACKED_LABELS = "labels.npy"

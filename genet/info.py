@@ -38,8 +38,14 @@ def parse_info_line(line: str, where: str) -> InfoEntry:
         ) from None
 
 
-def read_info(path: str | os.PathLike) -> list[InfoEntry]:
-    """Read an info file; blank lines are skipped, anything malformed is an error naming the line."""
+class NumberedEntry(NamedTuple):
+    line: int
+    entry: InfoEntry
+
+
+def read_numbered_info(path: str | os.PathLike) -> list[NumberedEntry]:
+    """The info file's entries with their line numbers; blank lines are skipped, anything
+    malformed is an error naming the line."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -47,10 +53,15 @@ def read_info(path: str | os.PathLike) -> list[InfoEntry]:
         raise GenetError(f"{path}: info file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise GenetError(f"{path}: cannot read info file: {exc}") from None
-    entries = [parse_info_line(line, f"{path}:{n}") for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-    if not entries:
+    numbered = [NumberedEntry(n, parse_info_line(line, f"{path}:{n}"))
+                for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    if not numbered:
         raise GenetError(f"{path}: info file lists no inputs")
-    return entries
+    return numbered
+
+
+def read_info(path: str | os.PathLike) -> list[InfoEntry]:
+    return [item.entry for item in read_numbered_info(path)]
 
 
 def format_info(entries: Iterable[InfoEntry]) -> str:

@@ -28,9 +28,8 @@ from typing import Generic, Iterable, Iterator, Protocol, Sequence, TypeVar
 import numpy as np
 
 from .errors import GenetError
-from .info import InfoEntry, read_info
+from .info import NumberedEntry
 
-PACKED_IMAGES = "images.npy"
 _PACKED_SAMPLES = 3          # rows compared against their .bin files before the packed array is trusted
 _STEM_DIGITS = 5             # preprocess names images 00000.bin, 00001.bin, ...
 
@@ -50,19 +49,6 @@ class ImageSource(Protocol):
 def image_bytes(shape: ImageShape) -> int:
     channels, height, width = shape
     return channels * height * width * 4
-
-
-@dataclass(frozen=True)
-class NumberedEntry:
-    line: int
-    entry: InfoEntry
-
-
-def read_numbered_info(path: Path) -> list[NumberedEntry]:
-    """The info file's entries with their line numbers (read_info skips blank lines)."""
-    entries = read_info(path)
-    lines = [n for n, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if text.strip()]
-    return [NumberedEntry(n, e) for n, e in zip(lines, entries)]
 
 
 def check_unique_stems(info: Path, numbered: Sequence[NumberedEntry]) -> None:

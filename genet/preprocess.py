@@ -18,15 +18,13 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from .cifar import CifarSplit, load_split
-from .constants import CHANNELS, CIFAR10_MEAN, CIFAR10_STD, CIFAR10_URL, IMAGE_SIZE
+from .constants import CHANNELS, CIFAR10_MEAN, CIFAR10_STD, CIFAR10_URL, IMAGE_SIZE, PACKED_IMAGES, PACKED_LABELS
 from .errors import GenetError
 from .fsio import atomic_dir
 from .labels import format_labels
 
 BIN_SUFFIX = ".bin"
 LABEL_FILE = "val_label.txt"
-PACKED_IMAGES = "images.npy"
-PACKED_LABELS = "labels.npy"
 NORMALIZE_CHUNK = 256           # images per normalization step: keeps the scratch in cache
 WRITE_BLOCK = 500               # images normalized, written and reported to the progress bar at a time
 

@@ -67,7 +67,8 @@ def test_seed_command_writes_the_seed_files(tmp_path, models, monkeypatch):
 
 def test_text_dumps_round_trip_the_binary_float32(tmp_path, models, small):
     info, _ = small
-    assert main(seed_args(models["dynamic"], info, 8, binary=False) + ["--quiet", "--output-dir", str(tmp_path / "t")]) == 0
+    assert main(seed_args(models["dynamic"], info, 8, binary=False)
+                + ["--quiet", "--output-dir", str(tmp_path / "t")]) == 0
     assert main(seed_args(models["dynamic"], info, 8, binary=True, device_id=3)
                 + ["--quiet", "--output-dir", str(tmp_path / "b")]) == 0
     as_text = read_dumps(tmp_path / "t" / "dumpOutput_device0", 40)
@@ -258,7 +259,8 @@ BAD_INPUTS = [
     ("corrupt_onnx", r"garbage\.onnx: not a loadable ONNX model"),
     ("corrupt_checkpoint", r"garbage\.pth\.tar: .*checkpoint"),
     ("unknown_backend", r"--backend tensorflow: unknown \(choose from auto, onnxruntime, torch, ascend\)"),
-    ("backend_mismatch", r"genet_gpu\.onnx: --backend torch reads \.pth\.tar, \.pth, \.pt files; this file is for onnxruntime"),
+    ("backend_mismatch",
+     r"genet_gpu\.onnx: --backend torch reads \.pth\.tar, \.pth, \.pt files; this file is for onnxruntime"),
     ("cuda_providers", r"has no CUDAExecutionProvider on this machine"),
     ("dvpp", r"-useDvpp=True: DVPP is the Ascend JPEG decoder"),
     ("model_type", r"-model_type=nlp: only vision"),
@@ -363,8 +365,8 @@ def test_progress_bar_on_stderr_unless_quiet(tmp_path, models, small, capsys):
 
 def test_script_runs_the_seed_command_and_reports_errors_in_one_line(tmp_path, models, small):
     info, data = small
-    done = run_script(str(REPO / "benchmark.py"), *seed_args(models["static16"], info, 16), "--output-dir", str(tmp_path / "r"),
-                      cwd=tmp_path)
+    done = run_script(str(REPO / "benchmark.py"), *seed_args(models["static16"], info, 16),
+                      "--output-dir", str(tmp_path / "r"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "[inference] throughputRate" in done.stdout and "40/40" in done.stderr
     np.testing.assert_allclose(read_dumps(tmp_path / "r" / "dumpOutput_device0", 40),
@@ -372,5 +374,6 @@ def test_script_runs_the_seed_command_and_reports_errors_in_one_line(tmp_path, m
     failed = run_script(str(REPO / "benchmark.py"),
                         *seed_args(tmp_path / "absent.onnx", info, 16), cwd=tmp_path)
     assert failed.returncode == 2 and failed.stdout == ""
-    assert failed.stderr.strip().splitlines() == [f"benchmark.py: error: {tmp_path / 'absent.onnx'}: model file not found"]
+    assert failed.stderr.strip().splitlines() == [
+        f"benchmark.py: error: {tmp_path / 'absent.onnx'}: model file not found"]
     assert not (tmp_path / "result").exists()

@@ -8,7 +8,7 @@ from PIL import Image
 from genet.cli.get_info import main
 from genet.errors import GenetError
 from genet.info import InfoEntry, read_info
-from genet.listing import list_bins, list_jpgs
+from genet.listing import list_bins
 
 from conftest import run_script
 

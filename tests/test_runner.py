@@ -14,8 +14,8 @@ from genet.bench import DumpWriter, StageTimer
 from genet.checkpoint import load_model
 from genet.dumps import PACKED_DUMP, read_packed
 from genet.errors import GenetError
-from genet.inputs import (BinFiles, PackedImages, Prefetcher, RandomImages, plan_batches, read_batches,
-                          read_numbered_info)
+from genet.info import read_numbered_info
+from genet.inputs import BinFiles, PackedImages, Prefetcher, RandomImages, plan_batches, read_batches
 from genet.runners import RunnerOptions, backend_for, open_runner
 from genet.runners.ascend import AscendRunner
 

@@ -67,8 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="info file listing the inputs ('<index> <path> <width> <height>' per .bin; relative "
                            "paths are read from the current folder, as the seed's tool does), or a packed "
                            "images.npy; leave out, with -round, for pure inference")
-    seed.add_argument("-input_width", type=int, metavar="W", help="image width; must match the model's (default: the model's)")
-    seed.add_argument("-input_height", type=int, metavar="H", help="image height; must match the model's (default: the model's)")
+    seed.add_argument("-input_width", type=int, metavar="W",
+                      help="image width; must match the model's (default: the model's)")
+    seed.add_argument("-input_height", type=int, metavar="H",
+                      help="image height; must match the model's (default: the model's)")
     seed.add_argument("-output_binary", type=seed_bool, default=False, metavar="BOOL",
                       help="True: dumps as raw float32 {stem}_1.bin; False (default): one text line {stem}_1.txt")
     seed.add_argument("-model_type", default="vision", metavar="TYPE",

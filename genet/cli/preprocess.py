@@ -9,7 +9,8 @@ from typing import Sequence
 from ..cifar import SPLIT_BATCHES
 from ..constants import CIFAR10_ARCHIVE, CIFAR10_FOLDER, CIFAR10_MEAN, CIFAR10_STD, CIFAR10_URL
 from ..errors import GenetError, run_cli
-from ..preprocess import LABEL_FILE, PACKED_IMAGES, PACKED_LABELS, preprocess
+from ..constants import PACKED_IMAGES, PACKED_LABELS
+from ..preprocess import LABEL_FILE, preprocess
 
 
 def build_parser() -> argparse.ArgumentParser:
