@@ -254,6 +254,9 @@ def main() -> int:
     parser.add_argument("--compare-repeats", type=int, default=3,
                         help="repeats of the ONNX Runtime vs PyTorch comparison (0 skips it)")
     args = parser.parse_args()
+    unknown = sorted(set(args.models.split(",")) - set(MODELS))
+    if unknown:
+        parser.error(f"--models: unknown {', '.join(unknown)}; choose from {', '.join(MODELS)}")
     print(f"command: {' '.join([sys.executable, *sys.argv])}")
     print(f"machine: {platform.node()}, {cpu_name()}, {platform.platform()}, load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
