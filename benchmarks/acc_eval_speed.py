@@ -13,7 +13,6 @@ Run: .venv/bin/python benchmarks/acc_eval_speed.py [--images 10000] [--repeats 5
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import statistics
 import subprocess
@@ -31,18 +30,9 @@ from genet.accuracy import rank_classes  # noqa: E402
 from genet.cli.acc_eval import main as acc_eval_main  # noqa: E402
 from genet.dumps import PACKED_DUMP, read_dump, scan_dumps, write_dump, write_packed  # noqa: E402
 from genet.labels import read_labels, write_labels  # noqa: E402
+from genet.runners.base import cpu_name  # noqa: E402
 
 TARGET_S = 1.0
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def generate(root: Path, images: int) -> dict[str, Path]:
@@ -85,7 +75,7 @@ def main() -> int:
     repeats = max(3, args.repeats)
 
     print(f"command: {' '.join([sys.executable] + sys.argv)}")
-    print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {platform.platform()}")
+    print(f"machine: {cpu_name()}, {platform.platform()}")
     print(f"versions: Python {platform.python_version()}, numpy {np.__version__}")
     print(f"data: {args.images} generated logit dumps (random numbers, not CIFAR-10 results), "
           f"median of {repeats} runs, alternating")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GenetError
-from .base import Runner, RunnerOptions, base_versions
+from .base import Runner, RunnerOptions, base_versions, static_shape
 
 NEEDS_ASCEND = ("runs only on an Ascend host with CANN and the ais_bench Python package "
                 "(ais_bench + aclruntime wheels); here, run the .onnx model (ONNX Runtime) or the .pth.tar "
@@ -25,14 +25,6 @@ def _import_infer_session():
     except ImportError:
         return None
     return InferSession
-
-
-def _dim(value) -> int | None:
-    try:
-        value = int(value)
-    except (TypeError, ValueError):
-        return None
-    return value if value > 0 else None
 
 
 class AscendRunner(Runner):
@@ -53,7 +45,7 @@ class AscendRunner(Runner):
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
             raise GenetError(f"{model_path}: expected one N×C×H×W image input, found "
                              f"{[(i.name, list(i.shape)) for i in inputs]}")
-        self._shape = tuple(_dim(d) for d in inputs[0].shape)
+        self._shape = static_shape(inputs[0].shape)
 
     @property
     def input_shape(self):

@@ -186,6 +186,19 @@ def open_runner(model_path: str | os.PathLike, backend: str = "auto", options: R
     return runner_class(model_path, options)
 
 
+def static_shape(dims) -> tuple[int | None, ...]:
+    """A model's input dims as ints, None for a symbolic or unknown (dynamic) axis."""
+    return tuple(_static_dim(d) for d in dims)
+
+
+def _static_dim(value) -> int | None:
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        return None
+    return value if value > 0 else None
+
+
 def cpu_name() -> str:
     """The CPU model and core count, e.g. 'CPU: AMD EPYC (2 cores)'."""
     model = platform.processor() or platform.machine()

@@ -9,7 +9,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ..errors import GenetError
-from .base import Runner, RunnerOptions, base_versions, cpu_name
+from .base import Runner, RunnerOptions, base_versions, cpu_name, static_shape
 
 PROVIDER_ALIASES = {
     "cpu": "CPUExecutionProvider",
@@ -45,10 +45,6 @@ def _provider_entry(name: str, device_id: int) -> str | tuple[str, dict]:
     return (name, {"device_id": str(device_id)}) if name in _GPU_PROVIDERS else name
 
 
-def _dim(value) -> int | None:
-    return value if isinstance(value, int) and value > 0 else None
-
-
 class OnnxRuntimeRunner(Runner):
     """One ``InferenceSession``; the model's first input and first output are used."""
 
@@ -77,7 +73,7 @@ class OnnxRuntimeRunner(Runner):
             raise GenetError(f"{model_path}: expected one float32 N×C×H×W image input, found: {found}")
         self._input_name = inputs[0].name
         self._output_name = self._session.get_outputs()[0].name
-        self._shape = tuple(_dim(d) for d in inputs[0].shape)
+        self._shape = static_shape(inputs[0].shape)
 
     @property
     def input_shape(self):
