@@ -3,8 +3,11 @@
 
 Every figure is the wall time of a whole process (interpreter start, imports, reading,
 normalizing, writing), as a user would see it. Each round runs every variant once, in a
-shuffled order, with the variant's previous output deleted and ``sync`` called beforehand
-(both untimed). Medians of ``--repeats`` rounds are compared within this one run; since
+shuffled order, with the variant's previous output moved aside and ``sync`` called
+beforehand (both untimed). Outputs are deleted only at the very end: on an ext4 without a
+journal (as on our VM) the inode allocator skips, one by one, inodes freed in the last
+minute or more, so 10,000 creations right after a large delete can take ten times longer
+(3-4 s instead of 0.3 s) and the ratios would mostly measure when the last delete happened. Medians of ``--repeats`` rounds are compared within this one run; since
 the file system's speed drifts a lot from minute to minute on a shared machine, the
 median of the per-round ratios (each from runs seconds apart) is printed as well.
 
@@ -137,8 +140,16 @@ def versions() -> str:
     return ", ".join(f"{name} {version(name)}" for name in ("numpy", "torch", "pillow"))
 
 
+def set_aside(out: Path) -> None:
+    """Move ``out`` (when present) into the work folder's ``set_aside/``, deleted at the end."""
+    if out.exists():
+        trash = out.parent / "set_aside"
+        trash.mkdir(exist_ok=True)
+        out.rename(trash / f"{out.name}.{len(os.listdir(trash))}")
+
+
 def timed(command: list[str], out: Path) -> float:
-    shutil.rmtree(out, ignore_errors=True)
+    set_aside(out)
     os.sync()
     start = time.perf_counter()
     result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

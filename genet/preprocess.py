@@ -5,57 +5,78 @@ what torchvision's ``ToTensor()`` then ``Normalize(mean, std)`` and ``tofile`` g
 same float32 operations in the same order: divide by 255, subtract the mean, divide by the
 std). No torch on this path: numpy normalizes the images a block at a time, and the only
 per-image Python work is writing the file.
+
+Creating 10,000 files is most of the work, and it does not depend on their contents: as soon
+as the batch is read (without numpy, see ``genet.cifar``), a helper process starts creating
+the empty ``.bin`` files (``genet.fsio.created_ahead``) while this process imports numpy,
+normalizes and fills them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
-import numpy as np
-
-from .cifar import CifarSplit, load_split
+from .cifar import RawSplit, load_raw_split
 from .constants import CHANNELS, CIFAR10_MEAN, CIFAR10_STD, CIFAR10_URL, IMAGE_SIZE, PACKED_IMAGES, PACKED_LABELS
 from .errors import GenetError
-from .fsio import atomic_dir
+from .fsio import atomic_dir, created_ahead
 from .labels import format_labels
+
+if TYPE_CHECKING:
+    import numpy as np
 
 BIN_SUFFIX = ".bin"
 LABEL_FILE = "val_label.txt"
 NORMALIZE_CHUNK = 256           # images per normalization step: keeps the scratch in cache
-WRITE_BLOCK = 500               # images normalized, written and reported to the progress bar at a time
+WRITE_BLOCK = 256               # images normalized, written and reported to the progress bar at a time
+CREATE_AHEAD_MIN = 1000         # from this many .bin files on, a helper process creates them ahead of the writer
 
 Log = Callable[[str], None]
 
 
-def normalize(data: np.ndarray, mean: Sequence[float] = CIFAR10_MEAN, std: Sequence[float] = CIFAR10_STD) -> np.ndarray:
-    """N×3072 uint8 CIFAR rows → N×3×32×32 float32, as ToTensor() + Normalize(mean, std)."""
+def normalize(data: np.ndarray, mean: Sequence[float] = CIFAR10_MEAN, std: Sequence[float] = CIFAR10_STD,
+              out: np.ndarray | None = None) -> np.ndarray:
+    """N×3072 uint8 CIFAR rows → N×3×32×32 float32, as ToTensor() + Normalize(mean, std).
+
+    ``out``: an N×3×32×32 float32 array to fill (a reused scratch block), else a new one.
+    """
+    import numpy as np
+
     count = len(data)
     source = data.reshape(count, CHANNELS, IMAGE_SIZE * IMAGE_SIZE)
     mean32 = np.asarray(mean, np.float32).reshape(CHANNELS, 1)
     std32 = np.asarray(std, np.float32).reshape(CHANNELS, 1)
-    out = np.empty(source.shape, np.float32)
+    if out is None:
+        out = np.empty((count, CHANNELS, IMAGE_SIZE, IMAGE_SIZE), np.float32)
+    flat = out.reshape(source.shape)
     for start in range(0, count, NORMALIZE_CHUNK):
-        part = out[start:start + NORMALIZE_CHUNK]
+        part = flat[start:start + NORMALIZE_CHUNK]
         # the same float32 steps as torchvision: img.float().div(255), then sub_(mean).div_(std)
         np.divide(source[start:start + NORMALIZE_CHUNK], np.float32(255), out=part, dtype=np.float32)
         part -= mean32
         part /= std32
-    return out.reshape(count, CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
+    return out
+
+
+def bin_name_pattern(count: int) -> str:
+    """``{:05d}.bin``: five digits as in the seed (00000.bin, ...), more only past 99,999 images."""
+    return f"{{:0{max(5, len(str(count - 1)))}d}}{BIN_SUFFIX}"
 
 
 def bin_names(count: int) -> list[str]:
-    """``00000.bin``, ``00001.bin``, ...: five digits as in the seed, more only past 99,999 images."""
-    width = max(5, len(str(count - 1)))
-    return [f"{index:0{width}d}{BIN_SUFFIX}" for index in range(count)]
+    pattern = bin_name_pattern(count)
+    return [pattern.format(index) for index in range(count)]
 
 
 def _write_file(name: str, data: memoryview, folder_fd: int) -> None:
-    """Create ``name`` in the open folder ``folder_fd`` (no path walk per file) and write ``data``."""
-    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=folder_fd)
+    """Write ``data`` to ``name`` in the open folder ``folder_fd`` (no path walk per file).
+
+    No ``O_EXCL``: the file may already exist, empty, made by ``created_ahead``'s helper.
+    """
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=folder_fd)
     try:
         while data:
             data = data[os.write(fd, data):]
@@ -68,19 +89,28 @@ def write_bins(folder: Path, data: np.ndarray, names: Sequence[str],
     """Normalize and write one raw file per image, WRITE_BLOCK images at a time.
 
     A helper thread normalizes the next block while this one writes (numpy and the file
-    system both release the GIL), and the float32 scratch stays one block in size, so a
-    fresh process does not pay for touching memory the size of the whole split. Writing
-    itself stays on one thread: two writer threads gave no consistent gain on this ext4
-    (benchmarks/preprocess_speed.py times its floor with two threads as well).
+    system both release the GIL), into one of two scratch blocks used in turn: a fresh
+    process pays for every new page it touches, so the scratch stays 2 blocks in size. The
+    writing itself stays on one thread: creations in one folder serialise on its lock.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    scratch = np.empty((2, WRITE_BLOCK, CHANNELS, IMAGE_SIZE, IMAGE_SIZE), np.float32)
     folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
         with ThreadPoolExecutor(1) as normalizer:
-            upcoming = normalizer.submit(normalize, data[:WRITE_BLOCK])
-            for start in range(0, len(names), WRITE_BLOCK):
+            def normalized(block: int):
+                start = block * WRITE_BLOCK
+                rows = data[start:start + WRITE_BLOCK]
+                return normalizer.submit(normalize, rows, out=scratch[block % 2, :len(rows)])
+
+            upcoming = normalized(0)
+            for block, start in enumerate(range(0, len(names), WRITE_BLOCK)):
                 images = upcoming.result()
                 if start + WRITE_BLOCK < len(names):
-                    upcoming = normalizer.submit(normalize, data[start + WRITE_BLOCK:start + 2 * WRITE_BLOCK])
+                    upcoming = normalized(block + 1)
                 for index, image in enumerate(images, start):
                     _write_file(names[index], memoryview(image).cast("B"), folder_fd)
                 if progress:
@@ -101,30 +131,36 @@ def _progress_bar(total: int, description: str, quiet: bool) -> Iterator[Callabl
         yield bar.update
 
 
-def write_prep_dataset(out_dir: str | os.PathLike, split: CifarSplit, bins: bool = True, packed: bool = False,
+def write_prep_dataset(out_dir: str | os.PathLike, split: RawSplit, bins: bool = True, packed: bool = False,
                        quiet: bool = False) -> None:
     """Write the normalized images and ``val_label.txt`` into ``out_dir``, whole or not at all.
 
     ``bins``: one ``NNNNN.bin`` per image (the seed's layout); ``packed``: ``images.npy``
     (N×3×32×32 float32) and ``labels.npy`` (N int64) for fast readers. An existing
-    ``out_dir`` is replaced only once the new one is complete.
+    ``out_dir`` is replaced only once the new one is complete. numpy is imported only once
+    the .bin files are being created (see ``created_ahead``), which hides its import time.
     """
     if not (bins or packed):
         raise GenetError(f"{out_dir}: nothing to write (neither .bin files nor packed arrays asked for)")
-    count = len(split.labels)
+    count = split.count
     if count == 0:
         raise GenetError(f"{out_dir}: no images to write")
+    pattern = bin_name_pattern(count)
     names = bin_names(count)
     target = Path(out_dir)
-    with atomic_dir(target) as tmp:
+    ahead = bins and count >= CREATE_AHEAD_MIN
+    with atomic_dir(target) as tmp, created_ahead(tmp, pattern, count) if ahead else contextlib.nullcontext():
         try:
-            (tmp / LABEL_FILE).write_text(format_labels(zip(names, split.labels.tolist())), encoding="utf-8")
+            (tmp / LABEL_FILE).write_text(format_labels(zip(names, split.labels)), encoding="utf-8")
+            arrays = split.arrays()
             if packed:
-                np.save(tmp / PACKED_IMAGES, normalize(split.data))
-                np.save(tmp / PACKED_LABELS, split.labels.astype(np.int64))
+                import numpy as np
+
+                np.save(tmp / PACKED_IMAGES, normalize(arrays.data))
+                np.save(tmp / PACKED_LABELS, arrays.labels)
             if bins:
                 with _progress_bar(count, f"writing {target}", quiet) as update:
-                    write_bins(tmp, split.data, names, progress=update)
+                    write_bins(tmp, arrays.data, names, progress=update)
         except OSError as exc:
             raise GenetError(f"{target}: cannot write {Path(exc.filename or '').name or 'output'}: "
                              f"{exc.strerror or exc}") from None
@@ -134,8 +170,8 @@ def preprocess(datasets_path: str | os.PathLike, out_dir: str | os.PathLike, spl
                limit: int | None = None, bins: bool = True, packed: bool = False, download: bool = False,
                url: str = CIFAR10_URL, md5: str | None = None, quiet: bool = False, log: Log = print) -> int:
     """Read ``split`` from the data set at ``datasets_path`` and write ``out_dir``; return the image count."""
-    chosen = load_split(datasets_path, split, download=download, url=url, md5=md5, log=log)
+    chosen = load_raw_split(datasets_path, split, download=download, url=url, md5=md5, log=log)
     if limit is not None:
-        chosen = CifarSplit(chosen.data[:limit], chosen.labels[:limit])
+        chosen = chosen.head(limit)
     write_prep_dataset(out_dir, chosen, bins=bins, packed=packed, quiet=quiet)
-    return len(chosen.labels)
+    return chosen.count

@@ -10,11 +10,12 @@ import tarfile
 import numpy as np
 import pytest
 
-from genet.cifar import (CifarSource, download_archive, find_source, load_split, parse_batch, read_split,
-                         verify_archive)
+from genet.cifar import (CifarSource, download_archive, find_source, load_raw_split, load_split, parse_batch,
+                         read_split, verify_archive)
 from genet.constants import CIFAR10_ARCHIVE, CIFAR10_ARCHIVE_MD5, CIFAR10_FOLDER
 from genet.errors import GenetError
 
+from conftest import run_script
 from data_helpers import (archive_only_copy, batch_dict, load_reference_batch, make_datasets_path,
                           read_test_batch, write_pickle)
 
@@ -54,6 +55,50 @@ def test_python3_pickles_with_either_key_type(tmp_path, bytes_keys, protocol):
 def test_labels_as_numpy_array(tmp_path):
     raw = pickle.dumps(batch_dict(n=3, labels=np.array([0, 9, 4], np.int32)), protocol=2)
     assert parse_batch(raw, "b").labels.tolist() == [0, 9, 4]
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_fortran_ordered_data_reads_as_its_c_order_values(protocol):
+    data = np.random.default_rng(1).integers(0, 256, (4, 3072), dtype=np.uint8)
+    batch = batch_dict(n=4, data=np.asfortranarray(data))
+    assert parse_batch(pickle.dumps(batch, protocol=protocol), "b").data.tolist() == data.tolist()
+
+
+@pytest.mark.parametrize("labels", [
+    [np.int64(3), np.int64(0), np.int64(9)],
+    np.array([3, 0, 9], ">i2"),
+    np.array([3, 0, 9], np.uint8),
+    (3, 0, 9),
+], ids=["numpy-scalars", "big-endian-array", "uint8-array", "tuple"])
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_label_encodings(labels, protocol):
+    raw = pickle.dumps(batch_dict(n=3, labels=labels), protocol=protocol)
+    assert parse_batch(raw, "b").labels.tolist() == [3, 0, 9]
+
+
+def test_reading_a_split_needs_no_numpy(datasets):
+    code = ("import sys; from genet.cifar import load_raw_split; "
+            f"split = load_raw_split({str(datasets)!r}, log=lambda m: None); "
+            "print(split.count, len(split.pixels), 'numpy' in sys.modules)")
+    result = run_script("-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["30", str(30 * 3072), "False"]
+
+
+def test_raw_split_equals_the_arrays(datasets):
+    raw = load_raw_split(datasets, "train", log=quiet)
+    arrays = load_split(datasets, "train", log=quiet)
+    assert raw.pixels == arrays.data.tobytes() and raw.labels == arrays.labels.tolist()
+    head = raw.head(4).arrays()
+    np.testing.assert_array_equal(head.data, arrays.data[:4])
+
+
+class _ShortArray:
+    """Pickles as a uint8 (4, 3072) array whose data are only 10 bytes long (a damaged file)."""
+
+    def __reduce__(self):
+        reconstruct = np.zeros(1).__reduce__()[0]
+        return reconstruct, (np.ndarray, (0,), b"b"), (1, (4, 3072), np.dtype(np.uint8), False, b"\0" * 10)
 
 
 # --- where the data are ------------------------------------------------------------------
@@ -125,6 +170,11 @@ def test_damaged_pickle(datasets, damage, message):
     (batch_dict(labels=[0, 1, 2]), "3 labels for 4 images"),
     (batch_dict(labels=["cat", "dog", "cat", "dog"]), "must be a list of integers"),
     (batch_dict(labels=[[0], [1], [2], [3]]), "must be a list of integers"),
+    (batch_dict(labels=[0.0, 1.0, 2.0, 3.0]), "must be a list of integers"),
+    (batch_dict(labels=[True, False, True, False]), "must be a list of integers"),
+    (batch_dict(labels=np.zeros(4, np.float32)), "must be a list of integers"),
+    (batch_dict(labels=np.zeros((4, 1), np.int64)), "must be a list of integers"),
+    (batch_dict(data=_ShortArray()), r"'data' holds 10 bytes for shape \(4, 3072\)"),
 ])
 def test_invalid_batch(batch, message):
     with pytest.raises(GenetError, match=message):

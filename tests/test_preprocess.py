@@ -64,6 +64,41 @@ def test_seed_command_from_generated_folder(datasets, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["prep_dataset"]          # no temporary folder left
 
 
+@pytest.fixture
+def helper_pids(monkeypatch):
+    """Have a helper process create the .bin files ahead even for small sets; lists its pid."""
+    monkeypatch.setattr(genet.preprocess, "CREATE_AHEAD_MIN", 1)
+    pids = []
+    real_spawn = os.posix_spawn
+
+    def spawn(*args, **kwargs):
+        pids.append(real_spawn(*args, **kwargs))
+        return pids[-1]
+    monkeypatch.setattr(os, "posix_spawn", spawn)
+    return pids
+
+
+def assert_reaped(pids):
+    assert len(pids) == 1
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pids[0], os.WNOHANG)
+
+
+def test_files_created_ahead_hold_the_same_output(datasets, tmp_path, helper_pids):
+    assert main([str(datasets), str(tmp_path / "prep"), "--quiet"]) == 0
+    assert_reaped(helper_pids)
+    assert_seed_output(tmp_path / "prep", *read_test_batch(datasets))
+    assert [p.name for p in tmp_path.iterdir()] == ["prep"]
+
+
+def test_small_sets_start_no_helper(datasets, tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("no helper process expected")
+    monkeypatch.setattr(os, "posix_spawn", refuse)
+    assert genet.preprocess.CREATE_AHEAD_MIN > COUNT
+    assert main([str(datasets), str(tmp_path / "prep"), "--quiet"]) == 0
+
+
 def test_archive_and_batches_folder_give_the_same_files(datasets, tmp_path):
     only_archive = archive_only_copy(datasets, tmp_path / "archive_only")
     assert main([str(only_archive), str(tmp_path / "from_archive"), "--quiet"]) == 0
@@ -208,6 +243,14 @@ def test_failed_run_leaves_nothing(datasets, tmp_path, disk_full_after):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_failed_run_with_files_created_ahead_leaves_nothing(datasets, tmp_path, disk_full_after, helper_pids):
+    disk_full_after(50)
+    with pytest.raises(GenetError, match=r"prep: cannot write 00050.bin: No space left on device"):
+        main([str(datasets), str(tmp_path / "prep"), "--quiet"])
+    assert_reaped(helper_pids)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_failed_rerun_keeps_the_old_output_and_a_good_one_replaces_it(datasets, tmp_path, disk_full_after):
     out = tmp_path / "prep"
     assert main([str(datasets), str(out), "--limit", "10", "--quiet"]) == 0
@@ -231,6 +274,16 @@ def test_interrupted_run_leaves_nothing(datasets, tmp_path, monkeypatch):
     monkeypatch.setattr(genet.preprocess, "_write_file", interrupt)
     with pytest.raises(KeyboardInterrupt):
         main([str(datasets), str(tmp_path / "prep"), "--quiet"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupted_run_with_files_created_ahead_leaves_nothing(datasets, tmp_path, monkeypatch, helper_pids):
+    def interrupt(name, data, folder_fd):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(genet.preprocess, "_write_file", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        main([str(datasets), str(tmp_path / "prep"), "--quiet"])
+    assert_reaped(helper_pids)
     assert list(tmp_path.iterdir()) == []
 
 
