@@ -4,10 +4,9 @@
 Every figure is the wall time of a whole process (interpreter start, imports, reading,
 normalizing, writing), as a user would see it. Each round runs every variant once, in a
 shuffled order, with the variant's previous output moved aside and ``sync`` called
-beforehand (both untimed). Outputs are deleted only at the very end: on an ext4 without a
-journal (as on our VM) the inode allocator skips, one by one, inodes freed in the last
-minute or more, so 10,000 creations right after a large delete can take ten times longer
-(3-4 s instead of 0.3 s) and the ratios would mostly measure when the last delete happened. Medians of ``--repeats`` rounds are compared within this one run; since
+beforehand (both untimed). Nothing is deleted until the end, and the run starts with a
+sync and a minute's wait: file creations right after a large delete can be ten times
+slower on our VMs' ext4 (see quiet_disk.py). Medians of ``--repeats`` rounds are compared within this one run; since
 the file system's speed drifts a lot from minute to minute on a shared machine, the
 median of the per-round ratios (each from runs seconds apart) is printed as well.
 
@@ -46,6 +45,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from genet.synthetic import write_cifar10  # noqa: E402
+from quiet_disk import SETTLE_SECONDS, set_aside, settle  # noqa: E402
 
 TORCHVISION_STYLE = r'''
 import os, pickle, sys
@@ -112,6 +112,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where data and outputs go (default: the system temporary folder); "
                              "its file system is printed")
+    parser.add_argument("--settle", type=float, default=SETTLE_SECONDS, metavar="S",
+                        help="seconds to wait after a sync before timing, so that earlier file deletions do not "
+                             "slow the file creations (see benchmarks/quiet_disk.py; default %(default)s)")
     args = parser.parse_args()
     if args.repeats < 3:
         parser.error("--repeats must be at least 3")
@@ -138,14 +141,6 @@ def versions() -> str:
         except importlib.metadata.PackageNotFoundError:
             return "absent"
     return ", ".join(f"{name} {version(name)}" for name in ("numpy", "torch", "pillow"))
-
-
-def set_aside(out: Path) -> None:
-    """Move ``out`` (when present) into the work folder's ``set_aside/``, deleted at the end."""
-    if out.exists():
-        trash = out.parent / "set_aside"
-        trash.mkdir(exist_ok=True)
-        out.rename(trash / f"{out.name}.{len(os.listdir(trash))}")
 
 
 def timed(command: list[str], out: Path) -> float:
@@ -184,6 +179,7 @@ def run_benchmark(args: argparse.Namespace, python: str, work: Path) -> int:
     print(f"generated {args.images} test images (genet.synthetic, not CIFAR-10) in {time.perf_counter() - start:.2f} s")
     (work / "torchvision_style.py").write_text(TORCHVISION_STYLE)
     (work / "write_floor.py").write_text(WRITE_FLOOR)
+    settle(args.settle)
     preprocess = [python, str(REPO / "preprocess.py"), str(data)]
     floor = [python, str(work / "write_floor.py")]
     out = {name: work / f"out_{index}" for index, name in enumerate((OURS, TORCHVISION, FLOOR, FLOOR_THREADS, PACKED))}

@@ -6,7 +6,9 @@ CIFAR-10) with ONNX Runtime on the CPU at batch 16, for each model:
 
   (1) end-to-end: wall time of a whole ``python3 benchmark.py <the seed's flags>`` process
       (interpreter start, model load and warm-up included), measured from outside;
-  (2) pure inference: the same 625 batches through the same runner, inputs already in memory;
+  (2) pure inference: the same 625 batches through the same runner, inputs already in memory,
+      with as many calls in flight as benchmark.py keeps (the runner's ``streams``: 2 for
+      ONNX Runtime on the CPU, each call on half the cores);
   (3) bare I/O: reading the N .bin files and writing the N text dumps, no model, one thread;
 
 and prints (1) / max(2, 3), target ≤ 1.15. Models: WRN-10-2 (inference and I/O of a
@@ -48,15 +50,17 @@ sys.path.insert(0, str(REPO))
 import onnxruntime  # noqa: E402
 import torch  # noqa: E402
 
-from genet.bench import BenchConfig, run_benchmark  # noqa: E402
+from genet.bench import BenchConfig, calls_in_order, run_benchmark  # noqa: E402
 from genet.checkpoint import save_checkpoint  # noqa: E402
-from genet.dumps import write_dump  # noqa: E402
+from genet.dumps import write_dumps  # noqa: E402
 from genet.export import export_onnx  # noqa: E402
-from genet.info import InfoEntry, write_info  # noqa: E402
+from genet.info import InfoEntry, read_numbered_info, write_info  # noqa: E402
+from genet.inputs import BinFiles  # noqa: E402
 from genet.model import build_model  # noqa: E402
 from genet.runners import Runner, RunnerOptions, open_runner  # noqa: E402
 from genet.runners.base import cpu_name  # noqa: E402
 from genet.variant import Variant  # noqa: E402
+from quiet_disk import SETTLE_SECONDS, set_aside, settle  # noqa: E402
 
 TARGET = 1.15
 MODELS = {"WRN-10-2": Variant(depth=10, width=2), "WRN-16-8": Variant(depth=16, width=8)}
@@ -86,19 +90,6 @@ def make_models(folder: Path, name: str, variant: Variant) -> tuple[Path, Path]:
     export_onnx(model, onnx_path)
     save_checkpoint(ckpt_path, model)
     return onnx_path, ckpt_path
-
-
-def set_aside(path: Path) -> None:
-    """Move a finished output out of the way, to be deleted with the work folder at the end.
-
-    Deleting 10,000 files just before a timed run would slow that run's file creations:
-    with no journal (as on this machine's ext4), the inode allocator skips inodes freed in
-    the last minute or more, reading each one it skips, so creations after a large delete
-    can cost ten times their usual kernel time (0.2 s vs 3-4 s for 10,000 files here).
-    """
-    trash = path.parent / "set_aside"
-    trash.mkdir(exist_ok=True)
-    path.rename(trash / f"{path.name}.{len(os.listdir(trash))}")
 
 
 def cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
@@ -132,32 +123,37 @@ def end_to_end(model: Path, info: Path, batch: int, out: Path) -> tuple[float, f
         raise SystemExit(f"benchmark.py wrote {dumps} dumps for {report['images']} images")
     set_aside(out)
     seconds = report["seconds"]
-    busiest = max(seconds["read_busy"], seconds["inference_call_busy"], seconds["postprocess_busy"])
+    streams = report["settings"].get("streams", 1)       # calls in flight at once: their busy seconds add up
+    busiest = max(seconds["read_busy"], seconds["inference_call_busy"] / streams, seconds["postprocess_busy"])
     return wall, seconds["e2e"], cpu, seconds["e2e"] / busiest
 
 
 def pure_inference(runner, images: np.ndarray, batch: int) -> float:
-    """Seconds to run every batch of ``images`` (already in memory) after two warm-up calls."""
+    """Seconds to run every batch of ``images`` (already in memory) after two warm-up calls,
+    ``runner.streams`` calls in flight as in benchmark.py."""
     batches = [np.ascontiguousarray(images[i:i + batch]) for i in range(0, len(images), batch)]
     for _ in range(2):
         runner.run(batches[0])
     start = time.perf_counter()
-    for item in batches:
-        runner.run(item)
+    for _ in calls_in_order(runner, batches, lambda images: images, runner.streams):
+        pass
     return time.perf_counter() - start
 
 
-def bare_io(info: Path, out: Path) -> float:
-    """Read every .bin of the info file, then write one text dump per image; no model."""
-    paths = [line.split(" ")[1] for line in info.read_text().splitlines()]
-    logits = np.random.default_rng(1).standard_normal((len(paths), 10), dtype=np.float32)
+def bare_io(info: Path, out: Path, batch: int = 16) -> float:
+    """Read every .bin of the info file, then write one text dump per image; no model.
+
+    benchmark.py's own reader and writer, a batch at a time, on one thread.
+    """
+    source = BinFiles(info, read_numbered_info(info), IMAGE_SHAPE)
+    logits = np.random.default_rng(1).standard_normal((source.count, 10), dtype=np.float32)
+    images = np.empty((batch, *IMAGE_SHAPE), np.float32)
     out.mkdir()
     start = time.perf_counter()
-    for path in paths:
-        with open(path, "rb") as fh:
-            fh.read()
-    for path, row in zip(paths, logits):
-        write_dump(out, Path(path).stem, row)
+    for first in range(0, source.count, batch):
+        source.read_into(first, min(first + batch, source.count), images)
+    for first in range(0, source.count, batch):
+        write_dumps(out, source.stems[first:first + batch], logits[first:first + batch])
     seconds = time.perf_counter() - start
     set_aside(out)
     return seconds
@@ -177,7 +173,7 @@ def overlap(name: str, onnx_path: Path, info: Path, images: np.ndarray, batch: i
             elif step == "inference":
                 got["inference"], got["inference_cpu"] = measured(lambda: pure_inference(runner, images, batch))
             else:
-                got["io"], got["io_cpu"] = measured(lambda: bare_io(info, work / "io"))
+                got["io"], got["io_cpu"] = measured(lambda: bare_io(info, work / "io", batch))
         got["ratio"] = got["e2e"] / max(got["inference"], got["io"])
         got["ratio_inside"] = got["e2e_inside"] / max(got["inference"], got["io"])
         got["cpu_floor"] = 1 + got["io_cpu"] / got["inference_cpu"]
@@ -222,7 +218,7 @@ def device_overlap(info: Path, count: int, batch: int, repeats: int, work: Path)
     batches = -(-count // batch)
     rows = []
     for repeat in range(repeats):
-        io = bare_io(info, work / "io")
+        io = bare_io(info, work / "io", batch)
         device = WaitingDevice(io / batches)
         config = BenchConfig(model_path=Path("simulated-device"), batch_size=batch, info_path=info,
                              output_dir=work / "simulated", warmup=0, progress=False)
@@ -241,12 +237,17 @@ def device_overlap(info: Path, count: int, batch: int, repeats: int, work: Path)
 
 def backend_comparison(onnx_path: Path, ckpt_path: Path, images: np.ndarray, repeats: int,
                        counts: dict[int, int]) -> None:
-    """Pure-inference images/s of ONNX Runtime and PyTorch eager (CPU, fp32), alternating."""
-    runners = {"onnxruntime": open_runner(onnx_path), "torch eager": open_runner(ckpt_path)}
+    """Pure-inference images/s of ONNX Runtime (as benchmark.py runs it, and one call at a time on
+    all cores) and PyTorch eager (CPU, fp32), in turn."""
+    default = open_runner(onnx_path)
+    runners = {f"onnxruntime ({default.streams} streams x {default.settings()['intra_op_threads']} threads)": default,
+               "onnxruntime (1 stream, library-default threads)": open_runner(onnx_path,
+                                                                               options=RunnerOptions(streams=1)),
+               "torch eager": open_runner(ckpt_path)}
     for batch, count in counts.items():
         rates: dict[str, list[float]] = {name: [] for name in runners}
         for repeat in range(repeats):
-            order = list(runners) if repeat % 2 == 0 else list(reversed(runners))
+            order = list(runners)[repeat % len(runners):] + list(runners)[:repeat % len(runners)]
             for name in order:
                 rates[name].append(count / pure_inference(runners[name], images[:count], batch))
         line = ", ".join(f"{name} {statistics.median(r):.1f} img/s (runs: {', '.join(f'{x:.1f}' for x in r)})"
@@ -263,6 +264,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int,
                         help="repeats of (1)-(3) per model (default: 5 for WRN-10-2, 3 for WRN-16-8)")
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of " + ", ".join(MODELS))
+    parser.add_argument("--settle", type=float, default=SETTLE_SECONDS, metavar="S",
+                        help="seconds to wait after a sync before timing, so that earlier file deletions do not "
+                             "slow the file creations (see benchmarks/quiet_disk.py; default %(default)s)")
     parser.add_argument("--compare-repeats", type=int, default=3,
                         help="repeats of the ONNX Runtime vs PyTorch comparison (0 skips it)")
     args = parser.parse_args()
@@ -279,6 +283,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="runner_overlap.") as tmp:
         work = Path(tmp)
         info, images = make_dataset(work, args.images)
+        settle(args.settle)
         ratios = {}
         for name in args.models.split(","):
             onnx_path, ckpt_path = make_models(work, name, MODELS[name])

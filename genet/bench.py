@@ -1,8 +1,9 @@
 """One benchmark run: the model over its inputs, the dumps, and the perf report.
 
 Reading, inference and writing overlap: a prefetch thread reads batches ahead of the
-model, the model runs on the calling thread, and a small pool of writer threads writes the
-dumps. Dumps go to a temporary folder that replaces ``dumpOutput_device{id}`` only once
+model, the model runs on the calling thread (or, for a runner with several ``streams``,
+on that many threads, results taken in batch order), and a small pool of writer threads
+writes the dumps. Dumps go to a temporary folder that replaces ``dumpOutput_device{id}`` only once
 every image has its dump; the perf reports are written after that, so a failed run leaves
 neither a partial dump folder nor a report.
 
@@ -14,7 +15,8 @@ every time is wall-clock, ``time.perf_counter``):
   loading, warm-up and the final folder swap and report writing are outside it).
   ``throughputRate`` = N / that time in seconds.
 - ``moduleLatency`` of a stage: the stage's busy time per image, in ms: the seconds its
-  work took, summed over its batches (over all writer threads for postprocess), × 1000 / N.
+  work took, summed over its batches (over all streams for inference, all writer threads
+  for postprocess), × 1000 / N.
   A stage's ``throughputRate`` = N / the seconds from its first start to its last finish
   (the rate at which images passed through it; with overlapping stages each is close to
   the e2e rate). The stages:
@@ -27,7 +29,8 @@ every time is wall-clock, ``time.perf_counter``):
     ``--packed-output``); in pure-inference mode, dropping the logits.
 - ``[inference] Interface throughputRate``: images the model computed (padding included)
   / the summed device-only seconds of the calls (see ``genet.runners.base``): what the
-  device sustains, the figure the seed's parser reads (8th field).
+  device sustains, the figure the seed's parser reads (8th field). With several streams
+  the calls overlap, so the seconds are those in which at least one call was running.
 
 The JSON report adds per-batch latency (min/mean/p50/p90/p99/max, ms) of the device-only
 time and of the whole runner call, image counts, backend, settings, device, library
@@ -46,12 +49,12 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
 from .constants import CHANNELS, PACKED_IMAGES
-from .dumps import PACKED_DUMP, dump_folder, write_dump, write_packed
+from .dumps import PACKED_DUMP, dump_folder, write_dumps, write_packed
 from .errors import GenetError
 from .fsio import atomic_dir
 from .info import read_numbered_info
@@ -121,7 +124,26 @@ class Timings:
     postprocess: StageTimer = field(default_factory=StageTimer)
     call_seconds: list[float] = field(default_factory=list)
     device_seconds: list[float] = field(default_factory=list)
+    call_spans: list[tuple[float, float]] = field(default_factory=list)
+    streams: int = 1
     e2e_seconds: float = 0.0
+
+    @property
+    def device_busy_seconds(self) -> float:
+        """Device-only seconds of the run: their sum, or with overlapping calls the time any ran."""
+        if self.streams == 1:
+            return sum(self.device_seconds)
+        return union_seconds(self.call_spans)
+
+
+def union_seconds(spans: Iterable[tuple[float, float]]) -> float:
+    """Length of the union of [start, end) intervals."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
 
 
 # Dumps waiting to be written, at most: logits are small, and a deep queue absorbs the jitter of
@@ -147,11 +169,11 @@ class DumpWriter:
 
     def _write(self, stems: Sequence[str], logits: np.ndarray) -> None:
         start = time.perf_counter()
-        for stem, row in zip(stems, logits):
-            try:
-                write_dump(self._folder, stem, row, self._binary)
-            except OSError as exc:
-                raise GenetError(f"{self._shown_as}: cannot write the dump of {stem}: {exc.strerror}") from None
+        try:
+            write_dumps(self._folder, stems, logits, self._binary)
+        except OSError as exc:
+            raise GenetError(f"{self._shown_as}: cannot write {os.path.basename(exc.filename)}: "
+                             f"{exc.strerror}") from None
         self._timer.add(start, time.perf_counter())
 
     def submit(self, stems: Sequence[str], logits: np.ndarray) -> None:
@@ -271,20 +293,62 @@ def warm_up(runner: Runner, spans: Sequence[BatchSpan], shape: ImageShape, calls
             runner.run(images)
 
 
+Item = TypeVar("Item")
+
+
+@dataclass
+class Call:
+    """One ``run_timed`` call: its logits, wall-clock start and end, and device-only seconds."""
+
+    logits: np.ndarray
+    start: float
+    end: float
+    device_seconds: float
+
+
+def _timed_call(runner: Runner, images: np.ndarray) -> Call:
+    start = time.perf_counter()
+    logits, device_seconds = runner.run_timed(images)
+    return Call(logits, start, time.perf_counter(), device_seconds)
+
+
+def calls_in_order(runner: Runner, items: Iterable[Item], images: Callable[[Item], np.ndarray],
+                   streams: int = 1) -> Iterator[tuple[Item, Call]]:
+    """Run the model on each item's images, ``streams`` calls in flight at once; yield in item order."""
+    if streams <= 1:
+        for item in items:
+            yield item, _timed_call(runner, images(item))
+        return
+    pool = ThreadPoolExecutor(max_workers=streams, thread_name_prefix="genet-stream")
+    pending: deque[tuple[Item, Future]] = deque()
+    try:
+        for item in items:
+            pending.append((item, pool.submit(_timed_call, runner, images(item))))
+            if len(pending) >= streams:
+                item, future = pending.popleft()
+                yield item, future.result()
+        while pending:
+            item, future = pending.popleft()
+            yield item, future.result()
+    finally:
+        for _, future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)
+
+
 def run_pipeline(runner: Runner, source: ImageSource, spans: Sequence[BatchSpan], shape: ImageShape,
                  sink, timings: Timings, prefetch_depth: int, progress) -> None:
     start = time.perf_counter()
+    timings.streams = runner.streams
     with Prefetcher(read_batches(source, spans, shape), prefetch_depth) as batches:
-        for batch in batches:
+        for batch, call in calls_in_order(runner, batches, lambda batch: batch.images, runner.streams):
             timings.read.add(batch.read_start, batch.read_end)
             timings.preprocess.add(batch.read_end, batch.prep_end)
-            call_start = time.perf_counter()
-            logits, device_seconds = runner.run_timed(batch.images)
-            call_end = time.perf_counter()
-            timings.inference.add(call_start, call_end)
-            timings.call_seconds.append(call_end - call_start)
-            timings.device_seconds.append(device_seconds)
-            sink.submit(batch.stems, logits[:batch.real])
+            timings.inference.add(call.start, call.end)
+            timings.call_seconds.append(call.end - call.start)
+            timings.call_spans.append((call.start, call.end))
+            timings.device_seconds.append(call.device_seconds)
+            sink.submit(batch.stems, call.logits[:batch.real])
             progress.update(batch.real)
     sink.finish()
     timings.e2e_seconds = time.perf_counter() - start
@@ -302,7 +366,7 @@ def build_report(timings: Timings, images: int, computed: int) -> PerfReport:
         read_throughput=rate(timings.read), read_latency_ms=per_image_ms(timings.read),
         preprocess_throughput=rate(timings.preprocess), preprocess_latency_ms=per_image_ms(timings.preprocess),
         inference_throughput=rate(timings.inference),
-        interface_throughput=computed / max(sum(timings.device_seconds), 1e-12),
+        interface_throughput=computed / max(timings.device_busy_seconds, 1e-12),
         inference_latency_ms=per_image_ms(timings.inference),
         postprocess_throughput=rate(timings.postprocess), postprocess_latency_ms=per_image_ms(timings.postprocess),
     )
@@ -319,7 +383,7 @@ def _stage_seconds(timings: Timings) -> dict[str, float]:
     stages = {"read": timings.read, "preprocess": timings.preprocess, "inference_call": timings.inference,
               "postprocess": timings.postprocess}
     found = {f"{name}_busy": timer.busy for name, timer in stages.items()}
-    found["device"] = sum(timings.device_seconds)
+    found["device"] = timings.device_busy_seconds
     found["e2e"] = timings.e2e_seconds
     return found
 

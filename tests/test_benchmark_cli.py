@@ -92,6 +92,24 @@ def test_static_and_dynamic_batch_with_a_remainder(tmp_path, models, thousand):
         assert details["computed_images"] == 1000 + padding and details["static_batch"] == (64 if padding else None)
 
 
+def test_streams_give_the_same_dumps_and_count_overlapping_calls_once(tmp_path, models, thousand):
+    info, data = thousand
+    for streams in (1, 3):
+        out = tmp_path / f"s{streams}"
+        assert main(seed_args(models["dynamic"], info, 64) + ["--streams", str(streams), "--quiet",
+                                                              "--output-dir", str(out)]) == 0
+        np.testing.assert_allclose(read_dumps(out / "dumpOutput_device0", 1000), direct_onnx(models["dynamic"], data,
+                                                                                               64), atol=1e-5)
+        details = perf_json(out, 64)
+        assert details["settings"]["streams"] == streams
+        seconds = details["seconds"]
+        assert details["interface_throughput"] == pytest.approx(1000 / seconds["device"])
+        if streams == 1:
+            assert seconds["device"] <= seconds["inference_call_busy"]
+        else:       # overlapping calls: the time any call ran, not their sum
+            assert seconds["device"] < seconds["inference_call_busy"] <= seconds["device"] * streams
+
+
 def test_static_model_refuses_another_batch_size(tmp_path, models, small):
     with pytest.raises(GenetError, match=r"st64\.onnx: the model has a fixed batch of 64, but -batch_size=16"):
         main(seed_args(models["static64"], small[0], 16) + ["--quiet", "--output-dir", str(tmp_path / "r")])
@@ -191,9 +209,9 @@ def test_long_options_reach_the_runner_and_the_report(tmp_path, models, small):
     out = tmp_path / "r"
     assert main(seed_args(models["dynamic"], small[0], 16) + [
         "--backend", "onnxruntime", "--device", "cpu", "--providers", "cpu", "--threads", "1", "--graph-opt", "basic",
-        "--warmup", "0", "--writer-threads", "1", "--quiet", "--output-dir", str(out)]) == 0
+        "--streams", "3", "--warmup", "0", "--writer-threads", "1", "--quiet", "--output-dir", str(out)]) == 0
     details = perf_json(out, 16)
-    assert details["settings"] == {"providers": ["CPUExecutionProvider"], "intra_op_threads": 1,
+    assert details["settings"] == {"providers": ["CPUExecutionProvider"], "intra_op_threads": 1, "streams": 3,
                                    "graph_optimization": "basic"}
     assert details["warmup_calls"] == 0 and details["seconds"]["warmup"] < 0.01
 
@@ -262,6 +280,8 @@ BAD_INPUTS = [
     ("backend_mismatch",
      r"genet_gpu\.onnx: --backend torch reads \.pth\.tar, \.pth, \.pt files; this file is for onnxruntime"),
     ("cuda_providers", r"has no CUDAExecutionProvider on this machine"),
+    ("streams_negative", r"--streams=-1: must be ≥ 0"),
+    ("streams_on_torch", r"--streams does not apply to the torch backend"),
     ("dvpp", r"-useDvpp=True: DVPP is the Ascend JPEG decoder"),
     ("model_type", r"-model_type=nlp: only vision"),
     ("bool_value", r"argument -output_binary: expected True or False, got 'maybe'"),
@@ -273,7 +293,8 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize("case, message", BAD_INPUTS, ids=[case for case, _ in BAD_INPUTS])
-def test_bad_input_is_one_error_and_writes_nothing(tmp_path, models, small, case, message, monkeypatch):
+def test_bad_input_is_one_error_and_writes_nothing(tmp_path, models, small, case, message, monkeypatch,
+                                                   make_checkpoint):
     info, _ = small
     model = models["dynamic"]
     args = seed_args(model, info, 16)
@@ -312,6 +333,10 @@ def test_bad_input_is_one_error_and_writes_nothing(tmp_path, models, small, case
         args += ["--backend", "torch"]
     elif case == "cuda_providers":
         args += ["--providers", "cuda"]
+    elif case == "streams_negative":
+        args += ["--streams", "-1"]
+    elif case == "streams_on_torch":
+        args = seed_args(make_checkpoint(TINY), info, 16) + ["--streams", "2"]
     elif case == "dvpp":
         args = [a.replace("-useDvpp=False", "-useDvpp=True") for a in args]
     elif case == "model_type":

@@ -10,13 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from genet.bench import DumpWriter, StageTimer
+import time
+
+from genet.bench import DumpWriter, StageTimer, calls_in_order, union_seconds
 from genet.checkpoint import load_model
 from genet.dumps import PACKED_DUMP, read_packed
 from genet.errors import GenetError
 from genet.info import read_numbered_info
 from genet.inputs import BinFiles, PackedImages, Prefetcher, RandomImages, plan_batches, read_batches
-from genet.runners import RunnerOptions, backend_for, open_runner
+from genet.runners import Runner, RunnerOptions, backend_for, open_runner
 from genet.runners.ascend import AscendRunner
 
 from conftest import TINY
@@ -92,6 +94,17 @@ def test_onnxruntime_option_errors(models, options, message):
         open_runner(models["dynamic"], options=options)
 
 
+def test_onnxruntime_streams_and_threads_on_the_cpu(models, monkeypatch):
+    monkeypatch.setattr("genet.runners.onnxrt.usable_cpus", lambda: 8)
+    with open_runner(models["dynamic"]) as runner:
+        assert runner.streams == 2 and runner.settings()["intra_op_threads"] == 4
+    with open_runner(models["dynamic"], options=RunnerOptions(streams=3, threads=1)) as runner:
+        assert runner.streams == 3 and runner.settings()["intra_op_threads"] == 1
+    monkeypatch.setattr("genet.runners.onnxrt.usable_cpus", lambda: 1)
+    with open_runner(models["dynamic"]) as runner:
+        assert runner.streams == 1 and runner.settings()["intra_op_threads"] == "default"
+
+
 def test_graph_optimisation_levels_give_the_same_logits(models):
     batch = images(4)
     outputs = []
@@ -136,6 +149,8 @@ def test_torch_cuda_requests_fail_without_a_gpu(make_checkpoint):
 def test_torch_rejects_onnx_only_options_and_corrupt_checkpoints(make_checkpoint, tmp_path):
     with pytest.raises(GenetError, match="--providers does not apply to the torch backend"):
         open_runner(make_checkpoint(TINY), options=RunnerOptions(providers=("cpu",)))
+    with pytest.raises(GenetError, match="--streams does not apply to the torch backend"):
+        open_runner(make_checkpoint(TINY), options=RunnerOptions(streams=2))
     bad = tmp_path / "bad.pth.tar"
     bad.write_bytes(b"not a checkpoint at all")
     with pytest.raises(GenetError, match=r"bad\.pth\.tar"):
@@ -287,7 +302,7 @@ def test_dump_writer_reports_a_failed_write_naming_the_folder(tmp_path):
     writer = DumpWriter(tmp_path / "gone", tmp_path / "dumpOutput_device0", False, 1, StageTimer(), False)
     try:
         writer.submit(["00000"], np.zeros((1, 10), np.float32))
-        with pytest.raises(GenetError, match=r"dumpOutput_device0: cannot write the dump of 00000"):
+        with pytest.raises(GenetError, match=r"dumpOutput_device0: cannot write 00000_1\.txt: No such file"):
             writer.finish()
     finally:
         writer.close()
@@ -305,3 +320,62 @@ def test_dump_writer_keeps_order_in_the_packed_output(tmp_path):
     assert stems == ["b", "a", "c"] and logits[:, 0].tolist() == [1.0, 1.0, 2.0]
     assert writer.written == 3 and sorted(p.name for p in tmp_path.glob("*.bin")) == ["a_1.bin", "b_1.bin", "c_1.bin"]
     assert timer.busy > 0 and timer.span > 0
+
+
+# --- streams: calls in flight at once -------------------------------------------------------
+
+class SlowFirstRunner(Runner):
+    """Batch i takes (5 - i) × 10 ms, so later calls finish first; counts calls in flight."""
+
+    name = "test"
+    input_shape = (None, 3, 32, 32)
+    device_name = "test"
+
+    def __init__(self, fail_at: int | None = None):
+        super().__init__(types.SimpleNamespace(name="x"), RunnerOptions())
+        self.fail_at, self.in_flight, self.most_in_flight = fail_at, 0, 0
+        self._lock = threading.Lock()
+
+    def versions(self):
+        return {}
+
+    def run_timed(self, batch):
+        index = int(batch[0, 0, 0, 0])
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        time.sleep(max(0, 5 - index) * 0.01)
+        with self._lock:
+            self.in_flight -= 1
+        if index == self.fail_at:
+            raise GenetError(f"call {index} failed")
+        return np.full((len(batch), 10), index, np.float32), 0.001
+
+
+@pytest.mark.parametrize("streams", [1, 2, 3])
+def test_calls_in_order_keeps_the_order_and_the_limit(streams):
+    runner = SlowFirstRunner()
+    batches = [np.full((2, 3, 32, 32), i, np.float32) for i in range(8)]
+    results = list(calls_in_order(runner, enumerate(batches), lambda item: item[1], streams))
+    assert [item[0] for item, _ in results] == list(range(8))
+    assert [int(call.logits[0, 0]) for _, call in results] == list(range(8))
+    assert all(call.end > call.start for _, call in results)
+    assert runner.most_in_flight == streams
+
+
+def test_calls_in_order_raises_the_first_failure():
+    batches = [np.full((1, 3, 32, 32), i, np.float32) for i in range(8)]
+    with pytest.raises(GenetError, match="call 3 failed"):
+        list(calls_in_order(SlowFirstRunner(fail_at=3), batches, lambda images: images, 2))
+
+
+@pytest.mark.parametrize("spans, seconds", [
+    ([], 0.0),
+    ([(0, 1)], 1.0),
+    ([(0, 1), (2, 3)], 2.0),
+    ([(0, 2), (1, 3)], 3.0),
+    ([(1, 3), (0, 2), (1.5, 2.5)], 3.0),
+    ([(0, 4), (1, 2)], 4.0),
+])
+def test_union_seconds(spans, seconds):
+    assert union_seconds(spans) == pytest.approx(seconds)

@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
                               "tensorrt or full names (CPUExecutionProvider is always the fallback)")
     backend.add_argument("--threads", type=int, default=0, metavar="N",
                          help="intra-op CPU threads for ONNX Runtime / PyTorch; 0 (default) = library default")
+    backend.add_argument("--streams", type=int, default=0, metavar="N",
+                         help="model calls in flight at once, each from its own thread; 0 (default) = the "
+                              "backend's choice: 2 for ONNX Runtime on the CPU (each with half the cores as "
+                              "intra-op threads unless --threads), 1 elsewhere; only ONNX Runtime takes other "
+                              "values")
     backend.add_argument("--graph-opt", default="all", metavar="{" + ",".join(GRAPH_OPT_LEVELS) + "}",
                          help="ONNX Runtime graph optimisation level (default all)")
     backend.add_argument("--channels-last", action="store_true", help="PyTorch: channels-last memory format")
@@ -140,7 +145,8 @@ def _check_flags(args: argparse.Namespace) -> None:
         raise GenetError("-useDvpp=True: DVPP is the Ascend JPEG decoder; this runner reads preprocessed .bin "
                          "inputs (run preprocess.py, then -useDvpp=False)")
     for flag, value, least in (("-batch_size", args.batch_size, 1), ("-device_id", args.device_id, 0),
-                               ("--threads", args.threads, 0), ("--warmup", args.warmup, 0),
+                               ("--threads", args.threads, 0), ("--streams", args.streams, 0),
+                               ("--warmup", args.warmup, 0),
                                ("--writer-threads", args.writer_threads, 1)):
         if value < least:
             raise GenetError(f"{flag}={value}: must be ≥ {least}")
@@ -162,6 +168,7 @@ def config_from_args(args: argparse.Namespace, command_line: Sequence[str]) -> B
         precision=_choice("--precision", args.precision, PRECISIONS),
         providers=tuple(p.strip() for p in args.providers.split(",") if p.strip()),
         threads=args.threads,
+        streams=args.streams,
         graph_opt=_choice("--graph-opt", args.graph_opt, GRAPH_OPT_LEVELS),
         channels_last=args.channels_last, cuda_graphs=args.cuda_graphs, compile=args.compile,
         extent=args.extent, unsafe_load=args.unsafe_load,

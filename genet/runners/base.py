@@ -52,6 +52,7 @@ class RunnerOptions:
     precision: str = "fp32"              # fp32 | fp16 | bf16
     providers: tuple[str, ...] = ()      # ONNX Runtime execution providers, in priority order
     threads: int = 0                     # intra-op threads; 0 = the library's default
+    streams: int = 0                     # model calls in flight at once; 0 = the backend's default
     graph_opt: str = "all"               # ONNX Runtime graph optimisation level
     channels_last: bool = False
     cuda_graphs: bool = False
@@ -120,6 +121,14 @@ class Runner(abc.ABC):
         """The backend settings in effect (for the perf JSON)."""
         return {}
 
+    @property
+    def streams(self) -> int:
+        """How many ``run_timed`` calls the pipeline keeps in flight at once, from as many threads.
+
+        1 unless a backend's calls are safe and worth overlapping (ONNX Runtime on the CPU).
+        """
+        return 1
+
     @abc.abstractmethod
     def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
         """Logits (N×K float32) of an N×C×H×W float32 batch, and the device-only seconds of the call."""
@@ -184,6 +193,14 @@ def open_runner(model_path: str | os.PathLike, backend: str = "auto", options: R
     module_name, class_name = _BACKEND_MODULES[backend]
     runner_class = getattr(importlib.import_module(module_name), class_name)
     return runner_class(model_path, options)
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 def static_shape(dims) -> tuple[int | None, ...]:
