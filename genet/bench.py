@@ -312,9 +312,17 @@ def _timed_call(runner: Runner, images: np.ndarray) -> Call:
     return Call(logits, start, time.perf_counter(), device_seconds)
 
 
+# Calls submitted per stream before the oldest result is waited for: with one, a stream whose
+# call finished early would idle until the oldest call (its result is due first) is done.
+_QUEUED_PER_STREAM = 2
+
+
 def calls_in_order(runner: Runner, items: Iterable[Item], images: Callable[[Item], np.ndarray],
                    streams: int = 1) -> Iterator[tuple[Item, Call]]:
-    """Run the model on each item's images, ``streams`` calls in flight at once; yield in item order."""
+    """Run the model on each item's images, ``streams`` calls in flight at once; yield in item order.
+
+    Up to 2 × ``streams`` items are submitted ahead, so a free stream always has the next one.
+    """
     if streams <= 1:
         for item in items:
             yield item, _timed_call(runner, images(item))
@@ -324,7 +332,7 @@ def calls_in_order(runner: Runner, items: Iterable[Item], images: Callable[[Item
     try:
         for item in items:
             pending.append((item, pool.submit(_timed_call, runner, images(item))))
-            if len(pending) >= streams:
+            if len(pending) >= streams * _QUEUED_PER_STREAM:
                 item, future = pending.popleft()
                 yield item, future.result()
         while pending:
