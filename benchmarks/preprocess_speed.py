@@ -5,7 +5,7 @@ Every figure is the wall time of a whole process (interpreter start, imports, re
 normalizing, writing), as a user would see it. Each round runs every variant once, in a
 shuffled order, with the variant's previous output moved aside and ``sync`` called
 beforehand (both untimed). Nothing is deleted until the end, and the run starts with a
-sync and a minute's wait: file creations right after a large delete can be ten times
+sync and six minutes' wait: file creations right after a large delete can be ten times
 slower on our VMs' ext4 (see quiet_disk.py). Medians of ``--repeats`` rounds are compared within this one run; since
 the file system's speed drifts a lot from minute to minute on a shared machine, the
 median of the per-round ratios (each from runs seconds apart) is printed as well.
