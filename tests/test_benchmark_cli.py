@@ -92,7 +92,7 @@ def test_static_and_dynamic_batch_with_a_remainder(tmp_path, models, thousand):
         assert details["computed_images"] == 1000 + padding and details["static_batch"] == (64 if padding else None)
 
 
-def test_streams_give_the_same_dumps_and_count_overlapping_calls_once(tmp_path, models, thousand):
+def test_streams_give_the_same_dumps(tmp_path, models, thousand):
     info, data = thousand
     for streams in (1, 3):
         out = tmp_path / f"s{streams}"
@@ -102,12 +102,7 @@ def test_streams_give_the_same_dumps_and_count_overlapping_calls_once(tmp_path, 
                                                                                                64), atol=1e-5)
         details = perf_json(out, 64)
         assert details["settings"]["streams"] == streams
-        seconds = details["seconds"]
-        assert details["interface_throughput"] == pytest.approx(1000 / seconds["device"])
-        if streams == 1:
-            assert seconds["device"] <= seconds["inference_call_busy"]
-        else:       # overlapping calls: the time any call ran, not their sum
-            assert seconds["device"] < seconds["inference_call_busy"] <= seconds["device"] * streams
+        assert details["interface_throughput"] == pytest.approx(1000 / details["seconds"]["device"])
 
 
 def test_static_model_refuses_another_batch_size(tmp_path, models, small):

@@ -66,7 +66,9 @@ def test_helper_stops_at_the_first_file_the_writer_made(tmp_path, spawned):
 def test_helper_is_killed_when_the_writer_fails(tmp_path, spawned):
     with pytest.raises(KeyboardInterrupt):
         with created_ahead(tmp_path, PATTERN, 10**7):
-            time.sleep(0.05)
+            deadline = time.monotonic() + 30
+            while not os.listdir(tmp_path) and time.monotonic() < deadline:     # the helper has started
+                time.sleep(0.01)
             raise KeyboardInterrupt
     assert_gone(spawned[0])
     before = len(os.listdir(tmp_path))

@@ -12,7 +12,7 @@ import torch
 
 import time
 
-from genet.bench import DumpWriter, StageTimer, calls_in_order, union_seconds
+from genet.bench import BenchConfig, DumpWriter, StageTimer, calls_in_order, run_benchmark, union_seconds
 from genet.checkpoint import load_model
 from genet.dumps import PACKED_DUMP, read_packed
 from genet.errors import GenetError
@@ -379,3 +379,32 @@ def test_calls_in_order_raises_the_first_failure():
 ])
 def test_union_seconds(spans, seconds):
     assert union_seconds(spans) == pytest.approx(seconds)
+
+
+class SleepingStreams(Runner):
+    """Each call sleeps 20 ms (releasing the GIL); two calls may run at once."""
+
+    name = "test"
+    input_shape = (None, 3, 32, 32)
+    device_name = "test"
+    streams = 2
+
+    def __init__(self):
+        super().__init__(types.SimpleNamespace(name="x"), RunnerOptions())
+
+    def versions(self):
+        return {}
+
+    def run_timed(self, batch):
+        time.sleep(0.02)
+        return np.zeros((len(batch), 10), np.float32), 0.02
+
+
+def test_overlapping_calls_count_once_in_the_interface_figure(tmp_path):
+    config = BenchConfig(model_path=tmp_path / "m", batch_size=4, rounds=10, output_dir=tmp_path / "r", warmup=0,
+                         progress=False)
+    result = run_benchmark(config, log=lambda message: None, runner=SleepingStreams())
+    seconds = result.details["seconds"]
+    assert seconds["inference_call_busy"] >= 10 * 0.02
+    assert seconds["device"] < 0.75 * seconds["inference_call_busy"]      # two at a time: about half
+    assert result.report.interface_throughput == pytest.approx(40 / seconds["device"])
