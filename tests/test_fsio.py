@@ -9,6 +9,8 @@ import pytest
 
 from genet.fsio import created_ahead
 
+from conftest import assert_reaped
+
 PATTERN = "{:05d}.part"
 
 
@@ -16,30 +18,12 @@ def names(count: int) -> list[str]:
     return [PATTERN.format(index) for index in range(count)]
 
 
-@pytest.fixture
-def spawned(monkeypatch):
-    """The helper's process id, once created_ahead has started it."""
-    pids = []
-    real_spawn = os.posix_spawn
-
-    def spawn(*args, **kwargs):
-        pids.append(real_spawn(*args, **kwargs))
-        return pids[-1]
-    monkeypatch.setattr(os, "posix_spawn", spawn)
-    return pids
-
-
-def assert_gone(pid: int) -> None:
-    with pytest.raises(ChildProcessError):      # already reaped: created_ahead waited for it
-        os.waitpid(pid, os.WNOHANG)
-
-
 def test_helper_creates_every_file_empty(tmp_path, spawned):
     with created_ahead(tmp_path, PATTERN, 300):
         pass
     assert sorted(os.listdir(tmp_path)) == names(300)
     assert all((tmp_path / name).stat().st_size == 0 for name in names(300))
-    assert_gone(spawned[0])
+    assert_reaped(spawned[0])
 
 
 def test_writer_and_helper_share_the_files(tmp_path, spawned):
@@ -70,7 +54,7 @@ def test_helper_is_killed_when_the_writer_fails(tmp_path, spawned):
             while not os.listdir(tmp_path) and time.monotonic() < deadline:     # the helper has started
                 time.sleep(0.01)
             raise KeyboardInterrupt
-    assert_gone(spawned[0])
+    assert_reaped(spawned[0])
     before = len(os.listdir(tmp_path))
     assert 0 < before < 10**7
     time.sleep(0.1)
@@ -80,7 +64,7 @@ def test_helper_is_killed_when_the_writer_fails(tmp_path, spawned):
 def test_helper_gives_up_quietly_on_a_missing_folder(tmp_path, spawned, capfd):
     with created_ahead(tmp_path / "absent", PATTERN, 10):
         pass
-    assert_gone(spawned[0])
+    assert_reaped(spawned[0])
     assert capfd.readouterr() == ("", "")
 
 

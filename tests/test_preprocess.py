@@ -15,7 +15,7 @@ from genet.errors import GenetError
 from genet.labels import read_labels
 from genet.preprocess import normalize
 
-from conftest import run_script
+from conftest import assert_reaped, run_script
 from data_helpers import (archive_only_copy, batch_dict, make_datasets_path, read_test_batch, torchvision_reference,
                           write_pickle)
 
@@ -65,28 +65,20 @@ def test_seed_command_from_generated_folder(datasets, tmp_path):
 
 
 @pytest.fixture
-def helper_pids(monkeypatch):
+def helper_pids(monkeypatch, spawned):
     """Have a helper process create the .bin files ahead even for small sets; lists its pid."""
     monkeypatch.setattr(genet.preprocess, "CREATE_AHEAD_MIN", 1)
-    pids = []
-    real_spawn = os.posix_spawn
-
-    def spawn(*args, **kwargs):
-        pids.append(real_spawn(*args, **kwargs))
-        return pids[-1]
-    monkeypatch.setattr(os, "posix_spawn", spawn)
-    return pids
+    return spawned
 
 
-def assert_reaped(pids):
+def assert_one_helper_reaped(pids):
     assert len(pids) == 1
-    with pytest.raises(ChildProcessError):
-        os.waitpid(pids[0], os.WNOHANG)
+    assert_reaped(pids[0])
 
 
 def test_files_created_ahead_hold_the_same_output(datasets, tmp_path, helper_pids):
     assert main([str(datasets), str(tmp_path / "prep"), "--quiet"]) == 0
-    assert_reaped(helper_pids)
+    assert_one_helper_reaped(helper_pids)
     assert_seed_output(tmp_path / "prep", *read_test_batch(datasets))
     assert [p.name for p in tmp_path.iterdir()] == ["prep"]
 
@@ -247,7 +239,7 @@ def test_failed_run_with_files_created_ahead_leaves_nothing(datasets, tmp_path, 
     disk_full_after(50)
     with pytest.raises(GenetError, match=r"prep: cannot write 00050.bin: No space left on device"):
         main([str(datasets), str(tmp_path / "prep"), "--quiet"])
-    assert_reaped(helper_pids)
+    assert_one_helper_reaped(helper_pids)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -283,7 +275,7 @@ def test_interrupted_run_with_files_created_ahead_leaves_nothing(datasets, tmp_p
     monkeypatch.setattr(genet.preprocess, "_write_file", interrupt)
     with pytest.raises(KeyboardInterrupt):
         main([str(datasets), str(tmp_path / "prep"), "--quiet"])
-    assert_reaped(helper_pids)
+    assert_one_helper_reaped(helper_pids)
     assert list(tmp_path.iterdir()) == []
 
 
