@@ -122,11 +122,14 @@ class Timings:
     preprocess: StageTimer = field(default_factory=StageTimer)
     inference: StageTimer = field(default_factory=StageTimer)
     postprocess: StageTimer = field(default_factory=StageTimer)
-    call_seconds: list[float] = field(default_factory=list)
     device_seconds: list[float] = field(default_factory=list)
     call_spans: list[tuple[float, float]] = field(default_factory=list)
     streams: int = 1
     e2e_seconds: float = 0.0
+
+    @property
+    def call_seconds(self) -> list[float]:
+        return [end - start for start, end in self.call_spans]
 
     @property
     def device_busy_seconds(self) -> float:
@@ -353,7 +356,6 @@ def run_pipeline(runner: Runner, source: ImageSource, spans: Sequence[BatchSpan]
             timings.read.add(batch.read_start, batch.read_end)
             timings.preprocess.add(batch.read_end, batch.prep_end)
             timings.inference.add(call.start, call.end)
-            timings.call_seconds.append(call.end - call.start)
             timings.call_spans.append((call.start, call.end))
             timings.device_seconds.append(call.device_seconds)
             sink.submit(batch.stems, call.logits[:batch.real])

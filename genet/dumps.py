@@ -8,7 +8,6 @@ input: one line of values separated by spaces. With ``-output_binary=True`` the 
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 from collections import Counter
@@ -19,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import GenetError, name_some
-from .fsio import atomic_path
+from .fsio import atomic_path, write_at
 
 PACKED_DUMP = "packed_logits.npz"
 # 9 significant digits round-trip any float32.
@@ -66,20 +65,11 @@ def write_dumps(folder: str | os.PathLike, stems: Sequence[str], logits: np.ndar
     try:
         for name, data in zip(names, contents):
             try:
-                _write_new(name, data, folder_fd)
+                write_at(folder_fd, name, data)
             except OSError as exc:
                 raise OSError(exc.errno, exc.strerror, os.path.join(folder, name)) from None
     finally:
         os.close(folder_fd)
-
-
-def _write_new(name: str, data: bytes, folder_fd: int) -> None:
-    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=folder_fd)
-    try:
-        if os.write(fd, data) != len(data):
-            raise OSError(errno.EIO, "short write")
-    finally:
-        os.close(fd)
 
 
 def write_packed(path: str | os.PathLike, stems: Sequence[str], logits: np.ndarray) -> None:

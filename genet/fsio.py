@@ -86,6 +86,21 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def write_at(folder_fd: int, name: str, data: bytes | memoryview) -> None:
+    """Write ``data`` to the file ``name`` of the open folder ``folder_fd``: three system calls, no path walk.
+
+    The file is created or truncated (not ``O_EXCL``: ``created_ahead``'s helper may have
+    made it already, empty). Writes that the kernel cuts short are resumed.
+    """
+    view = memoryview(data).cast("B")
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=folder_fd)
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
 # The helper process of ``created_ahead``: plain Python, started with -I -S, so it is running
 # within about 10 ms. Ctrl-C is left to the caller, which kills the helper on the way out.
 _CREATE_FILES = """

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 from .cifar import RawSplit, load_raw_split
 from .constants import CHANNELS, CIFAR10_MEAN, CIFAR10_STD, CIFAR10_URL, IMAGE_SIZE, PACKED_IMAGES, PACKED_LABELS
 from .errors import GenetError
-from .fsio import atomic_dir, created_ahead
+from .fsio import atomic_dir, created_ahead, write_at
 from .labels import format_labels
 
 if TYPE_CHECKING:
@@ -71,17 +71,7 @@ def bin_names(count: int) -> list[str]:
     return [pattern.format(index) for index in range(count)]
 
 
-def _write_file(name: str, data: memoryview, folder_fd: int) -> None:
-    """Write ``data`` to ``name`` in the open folder ``folder_fd`` (no path walk per file).
-
-    No ``O_EXCL``: the file may already exist, empty, made by ``created_ahead``'s helper.
-    """
-    fd = os.open(name, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=folder_fd)
-    try:
-        while data:
-            data = data[os.write(fd, data):]
-    finally:
-        os.close(fd)
+_write_file = write_at          # one .bin (tests replace it to simulate a full disk)
 
 
 def write_bins(folder: Path, data: np.ndarray, names: Sequence[str],
@@ -112,7 +102,7 @@ def write_bins(folder: Path, data: np.ndarray, names: Sequence[str],
                 if start + WRITE_BLOCK < len(names):
                     upcoming = normalized(block + 1)
                 for index, image in enumerate(images, start):
-                    _write_file(names[index], memoryview(image).cast("B"), folder_fd)
+                    _write_file(folder_fd, names[index], image)
                 if progress:
                     progress(len(images))
     finally:

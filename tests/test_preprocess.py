@@ -219,11 +219,11 @@ def disk_full_after(monkeypatch):
     def arm(n):
         written = []
 
-        def write(name, data, folder_fd):
+        def write(folder_fd, name, data):
             if len(written) == n:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), name)
             written.append(name)
-            real_write(name, data, folder_fd)
+            real_write(folder_fd, name, data)
         monkeypatch.setattr(genet.preprocess, "_write_file", write)
     return arm
 
@@ -261,7 +261,7 @@ def test_failed_rerun_keeps_the_old_output_and_a_good_one_replaces_it(datasets, 
 
 
 def test_interrupted_run_leaves_nothing(datasets, tmp_path, monkeypatch):
-    def interrupt(name, data, folder_fd):
+    def interrupt(folder_fd, name, data):
         raise KeyboardInterrupt
     monkeypatch.setattr(genet.preprocess, "_write_file", interrupt)
     with pytest.raises(KeyboardInterrupt):
@@ -270,7 +270,7 @@ def test_interrupted_run_leaves_nothing(datasets, tmp_path, monkeypatch):
 
 
 def test_interrupted_run_with_files_created_ahead_leaves_nothing(datasets, tmp_path, monkeypatch, helper_pids):
-    def interrupt(name, data, folder_fd):
+    def interrupt(folder_fd, name, data):
         raise KeyboardInterrupt
     monkeypatch.setattr(genet.preprocess, "_write_file", interrupt)
     with pytest.raises(KeyboardInterrupt):
