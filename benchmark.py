@@ -1,7 +1,6 @@
 #!/usr/bin/env python3
-"""Front end of genet.cli.benchmark: the seed's benchmark.x86_64 command line on ONNX Runtime / PyTorch / Ascend."""
-
-from genet.cli.benchmark import run
+"""Seed step 5: the Ascend benchmark tool's command line on ONNX Runtime / PyTorch / Ascend. See --help."""
+from genet.launch import launch
 
 if __name__ == "__main__":
-    run()
+    launch("genet.cli.benchmark")

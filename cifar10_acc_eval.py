@@ -1,6 +1,6 @@
-"""Accuracy of a run's dumps against val_label.txt (seed step 6); see genet.cli.acc_eval."""
-
-from genet.cli.acc_eval import run
+#!/usr/bin/env python3
+"""Seed step 6: accuracy of a run's dumps against val_label.txt. See --help."""
+from genet.launch import launch
 
 if __name__ == "__main__":
-    run()
+    launch("genet.cli.acc_eval")

@@ -1,6 +1,6 @@
-"""Compare two runs' dumps (max abs/rel difference, top-1/top-5 agreement); see genet.cli.compare_outputs."""
-
-from genet.cli.compare_outputs import run
+#!/usr/bin/env python3
+"""Compare two runs' dumps (max abs/rel difference, top-1/top-5 agreement). See --help."""
+from genet.launch import launch
 
 if __name__ == "__main__":
-    run()
+    launch("genet.cli.compare_outputs")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from typing import Callable, Sequence
 
 
@@ -19,18 +21,44 @@ class GenetError(Exception):
     exit_code = 2
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread so that every ``finally`` runs, as for Ctrl-C."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, frame) -> None:
+    raise Terminated(signum)
+
+
+def handle_termination() -> None:
+    """Turn SIGTERM and SIGHUP into ``Terminated`` (a KeyboardInterrupt): outputs are cleaned up as on Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if signum is not None and signal.getsignal(signum) in (signal.SIG_DFL, None):
+            signal.signal(signum, _raise_terminated)
+
+
 def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
     """Run a command-line ``main`` and map failures to an exit status.
 
-    GenetError becomes ``prog: error: message`` on stderr; Ctrl-C exits 130. Other
-    exceptions are bugs and keep their traceback.
+    GenetError becomes ``prog: error: message`` on stderr, exit 2; Ctrl-C exits 130 and
+    SIGTERM/SIGHUP 128 + the signal, after the same clean-up. Other exceptions are bugs and
+    keep their traceback.
     """
     prog = os.path.basename(sys.argv[0]) or "genet"
+    handle_termination()
     try:
         return int(main(argv) or 0)
     except GenetError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Terminated as exc:
+        print(f"{prog}: stopped by {signal.Signals(exc.signum).name}", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130

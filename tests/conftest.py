@@ -16,8 +16,9 @@ from genet.model import build_model
 from genet.variant import Variant
 
 REPO = Path(__file__).resolve().parent.parent
-REFERENCE_DIR = REPO.parent / "shared" / "reference"
-STATE_DICTS_JSON = REFERENCE_DIR / "genet_state_dicts.json"
+# Keys and shapes of the reference implementation's state_dicts (BayesWatch/pytorch-GENet @ 3fbf99f),
+# one entry per variant: copied into the repository so that the tests stand alone.
+STATE_DICTS_JSON = Path(__file__).resolve().parent / "data" / "genet_state_dicts.json"
 TINY = Variant(depth=10, width=1)
 
 
@@ -36,7 +37,7 @@ def run_script(*args: str, cwd: Path | None = None, timeout: float = 300) -> sub
 @pytest.fixture(scope="session")
 def reference_state_dicts() -> dict:
     if not STATE_DICTS_JSON.exists():
-        pytest.fail(f"{STATE_DICTS_JSON} is missing: the reference key listing ships in ../shared/reference")
+        pytest.fail(f"{STATE_DICTS_JSON} is missing: the reference key listing ships with the tests")
     return json.loads(STATE_DICTS_JSON.read_text())
 
 

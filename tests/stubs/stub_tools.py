@@ -2,7 +2,7 @@
 
 ``atc``, ``benchmark.x86_64`` and ``trtexec`` (the executables in ``bin/``) and the
 ``ais_bench`` Python package (``python/``) accept the real tools' command lines and write
-files in the real tools' formats (see ../shared/reference/FORMATS.md). They compute with ONNX
+files in the real tools' formats (see docs/formats.md). They compute with ONNX
 Runtime, so the outputs are real logits of the model:
 
 - ``atc`` writes ``{--output}.om``, which is the ONNX model with its batch axis fixed to the

@@ -1,0 +1,22 @@
+"""The parts every command line shares: a parser whose usage errors are one line, and ``--quiet``."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import GenetError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line and exit 2, as every other bad input (``run_cli``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        raise GenetError(f"{message} (see --help)")
+
+
+def add_quiet(parser: argparse.ArgumentParser, what: str = "no progress bar or notes on stderr") -> None:
+    parser.add_argument("--quiet", action="store_true", help=what)
