@@ -58,7 +58,7 @@ from genet.export import export_onnx  # noqa: E402
 from genet.info import InfoEntry, read_numbered_info, write_info  # noqa: E402
 from genet.inputs import BinFiles  # noqa: E402
 from genet.model import build_model  # noqa: E402
-from genet.runners import Runner, RunnerOptions, open_runner  # noqa: E402
+from genet.runners import CallTimes, Runner, RunnerOptions, open_runner  # noqa: E402
 from genet.runners.base import cpu_name  # noqa: E402
 from genet.variant import Variant  # noqa: E402
 from quiet_disk import SETTLE_SECONDS, set_aside, settle  # noqa: E402
@@ -209,9 +209,9 @@ class WaitingDevice(Runner):
     def versions(self) -> dict[str, str]:
         return {}
 
-    def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
+    def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, CallTimes]:
         time.sleep(self._seconds)
-        return np.zeros((len(batch), 10), np.float32), self._seconds
+        return np.zeros((len(batch), 10), np.float32), CallTimes(self._seconds)
 
 
 def device_overlap(info: Path, count: int, batch: int, repeats: int, work: Path) -> float:

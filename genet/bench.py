@@ -61,7 +61,7 @@ from .info import read_numbered_info
 from .inputs import (BatchSpan, BinFiles, ImageShape, ImageSource, PackedImages, Prefetcher,
                      RandomImages, check_unique_stems, plan_batches, read_batches)
 from .perf import PerfReport, write_perf
-from .runners import Runner, RunnerOptions, open_runner
+from .runners import CallTimes, Runner, RunnerOptions, open_runner
 
 Log = Callable[[str], None]
 
@@ -123,9 +123,18 @@ class Timings:
     inference: StageTimer = field(default_factory=StageTimer)
     postprocess: StageTimer = field(default_factory=StageTimer)
     device_seconds: list[float] = field(default_factory=list)
+    h2d_seconds: list[float] = field(default_factory=list)      # only where the backend times the copies
+    d2h_seconds: list[float] = field(default_factory=list)
     call_spans: list[tuple[float, float]] = field(default_factory=list)
     streams: int = 1
     e2e_seconds: float = 0.0
+
+    def add_call(self, times: CallTimes) -> None:
+        self.device_seconds.append(times.compute)
+        if times.h2d is not None:
+            self.h2d_seconds.append(times.h2d)
+        if times.d2h is not None:
+            self.d2h_seconds.append(times.d2h)
 
     @property
     def call_seconds(self) -> list[float]:
@@ -301,18 +310,18 @@ Item = TypeVar("Item")
 
 @dataclass
 class Call:
-    """One ``run_timed`` call: its logits, wall-clock start and end, and device-only seconds."""
+    """One ``run_timed`` call: its logits, wall-clock start and end, and the backend's split of its time."""
 
     logits: np.ndarray
     start: float
     end: float
-    device_seconds: float
+    times: CallTimes
 
 
 def _timed_call(runner: Runner, images: np.ndarray) -> Call:
     start = time.perf_counter()
-    logits, device_seconds = runner.run_timed(images)
-    return Call(logits, start, time.perf_counter(), device_seconds)
+    logits, times = runner.run_timed(images)
+    return Call(logits, start, time.perf_counter(), times)
 
 
 # Calls submitted per stream before the oldest result is waited for: with one, a stream whose
@@ -357,7 +366,7 @@ def run_pipeline(runner: Runner, source: ImageSource, spans: Sequence[BatchSpan]
             timings.preprocess.add(batch.read_end, batch.prep_end)
             timings.inference.add(call.start, call.end)
             timings.call_spans.append((call.start, call.end))
-            timings.device_seconds.append(call.device_seconds)
+            timings.add_call(call.times)
             sink.submit(batch.stems, call.logits[:batch.real])
             progress.update(batch.real)
     sink.finish()
@@ -387,6 +396,15 @@ def latency_stats_ms(seconds: Sequence[float]) -> dict[str, float]:
     stats = {"min": ms.min(), "mean": ms.mean(), "p50": np.percentile(ms, 50), "p90": np.percentile(ms, 90),
              "p99": np.percentile(ms, 99), "max": ms.max()}
     return {key: float(value) for key, value in stats.items()}
+
+
+def batch_latencies(timings: Timings) -> dict[str, dict[str, float]]:
+    """Per-batch latency statistics: device-only, whole runner call, and the copies where timed."""
+    found = {"device": latency_stats_ms(timings.device_seconds), "call": latency_stats_ms(timings.call_seconds)}
+    for name, seconds in (("h2d", timings.h2d_seconds), ("d2h", timings.d2h_seconds)):
+        if seconds:
+            found[name] = latency_stats_ms(seconds)
+    return found
 
 
 def _stage_seconds(timings: Timings) -> dict[str, float]:
@@ -474,8 +492,7 @@ def _details(config: BenchConfig, run: _Run) -> dict:
         "versions": runner.versions(),
         "seconds": {**_stage_seconds(run.timings), "model_load": run.load_seconds, "warmup": run.warmup_seconds},
         "warmup_calls": config.warmup,
-        "batch_latency_ms": {"device": latency_stats_ms(run.timings.device_seconds),
-                             "call": latency_stats_ms(run.timings.call_seconds)},
+        "batch_latency_ms": batch_latencies(run.timings),
         "dumps": None if run.dump_dir is None else {
             "folder": str(run.dump_dir), "count": source.count, "format": "bin" if config.binary else "txt",
             "packed": str(run.dump_dir / PACKED_DUMP) if config.packed_output else None},

@@ -1,17 +1,33 @@
-"""Atomic file and folder output: a result appears whole or not at all."""
+"""Safe output: a result appears whole or not at all, and nothing genet did not write is ever replaced.
+
+Files are written under a temporary name beside the target and renamed onto it once complete
+(``atomic_path``, ``atomic_files``); folders are built beside the target and swapped in
+(``atomic_dir``). The temporary names carry the writer's process id,
+``.{name}.{pid}.{random}.tmp`` (and ``.old`` for a folder being swapped out), so that a later
+run can remove what a killed run left behind — only when that process is gone
+(``remove_dead_leftovers``).
+
+A folder that ``atomic_dir`` writes holds the mark file ``OUTPUT_MARK``. An existing folder is
+replaced only when it is empty, holds that mark, or holds nothing but names the caller says are
+its own (a folder written before the mark existed); never when it is, holds, or lies inside one
+of the run's inputs, nor the current folder or one above it.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import shutil
-import signal
-import sys
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Sequence
 
 from .errors import GenetError
+
+OUTPUT_MARK = ".genet-output"
+_SWAP_TRIES = 20            # concurrent writers of one folder: each try moves the other's result aside
 
 
 def _ensure_parent(path: Path) -> Path:
@@ -23,27 +39,92 @@ def _ensure_parent(path: Path) -> Path:
     return parent
 
 
+def _temp_prefix(target: Path) -> str:
+    return f".{target.name}.{os.getpid()}."
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:         # someone else's process: alive
+        return True
+    return True
+
+
+def remove_dead_leftovers(target: Path) -> None:
+    """Remove the temporary files and folders of ``target`` that killed runs left beside it.
+
+    Only names of our own pattern (``.{name}.{pid}.{random}.tmp…`` / ``.old``) whose process no
+    longer exists are removed; those of a run still going are left alone.
+    """
+    parent = target.parent if str(target.parent) else Path(".")
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.[A-Za-z0-9_]+\.(tmp|old)(\.[A-Za-z0-9.]+)?")
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        found = pattern.fullmatch(name)
+        if not found or int(found.group(1)) == os.getpid() or _pid_alive(int(found.group(1))):
+            continue
+        leftover = parent / name
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+
+def check_output_file(path: str | os.PathLike) -> Path:
+    """Refuse an output file path that cannot be written: a folder, or a parent that is missing or read-only."""
+    target = Path(path)
+    if target.is_dir():
+        raise GenetError(f"{target}: is a folder; give a file name for this output")
+    if target.exists() and not target.is_file():
+        raise GenetError(f"{target}: exists and is not a regular file")
+    _ensure_parent(target)
+    return target
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
-    On any exception the temporary file is removed and ``path`` is left untouched.
-    ``suffix`` keeps an extension on the temporary name for tools that look at it.
+    On any exception (Ctrl-C and SIGTERM included) the temporary file is removed and ``path`` is
+    left untouched. ``suffix`` keeps an extension on the temporary name for tools that look at it.
     """
-    target = Path(path)
-    parent = _ensure_parent(target)
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=parent)
-    except OSError as exc:
-        raise GenetError(f"{target}: cannot write: {exc.strerror}") from exc
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_files([path], [suffix]) as (tmp,):
         yield tmp
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
+
+
+@contextlib.contextmanager
+def atomic_files(paths: Sequence[str | os.PathLike], suffixes: Sequence[str] | None = None) -> Iterator[list[Path]]:
+    """Temporary paths for several outputs of one run, renamed onto ``paths`` together at the end.
+
+    Every path is checked before the caller writes anything; on failure none is replaced.
+    """
+    targets = [check_output_file(p) for p in paths]
+    suffixes = list(suffixes or [""] * len(targets))
+    temps: list[Path] = []
+    try:
+        for target, suffix in zip(targets, suffixes):
+            remove_dead_leftovers(target)
+            try:
+                fd, name = tempfile.mkstemp(prefix=_temp_prefix(target), suffix=f".tmp{suffix}",
+                                            dir=target.parent if str(target.parent) else ".")
+            except OSError as exc:
+                raise GenetError(f"{target}: cannot write: {exc.strerror}") from None
+            os.close(fd)
+            temps.append(Path(name))
+        yield temps
+        for tmp, target in zip(temps, targets):
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
         raise
 
 
@@ -56,41 +137,103 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def _overlaps(a: Path, b: Path) -> bool:
+    return a == b or a in b.parents or b in a.parents
+
+
+def check_replaceable_dir(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = (),
+                          ours: Callable[[str], bool] | None = None) -> Path:
+    """Refuse a folder that ``atomic_dir`` must not replace (see the module docstring); return it."""
+    target = Path(path)
+    if target.name in ("", ".", ".."):
+        raise GenetError(f"{path}: give the output folder a name of its own (not . or ..)")
+    resolved = target.resolve()
+    cwd = Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise GenetError(f"{path}: is the current folder or holds it; give another output folder")
+    for item in inputs:
+        source = Path(item).resolve()
+        if _overlaps(resolved, source):
+            relation = ("is" if resolved == source else "holds" if resolved in source.parents else "lies inside")
+            raise GenetError(f"{path}: the output folder {relation} the input {item}; give another output folder")
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise GenetError(f"{target}: exists and is not a folder")
+    if target.is_dir():
+        try:
+            names = os.listdir(target)
+        except OSError as exc:
+            raise GenetError(f"{target}: cannot read the existing folder: {exc.strerror}") from None
+        if names and OUTPUT_MARK not in names and not (ours and all(ours(name) for name in names)):
+            strangers = sorted(name for name in names if not (ours and ours(name)))
+            raise GenetError(f"{target}: exists and holds files genet did not write ({', '.join(strangers[:3])}"
+                             f"{', ...' if len(strangers) > 3 else ''}); give a new or empty output folder")
+    return target
+
+
+def _swap_in(tmp: Path, target: Path, parent: Path) -> None:
+    """Rename ``tmp`` onto ``target``, moving an existing ``target`` aside first; the last writer wins.
+
+    If the rename fails or is interrupted once the old folder is aside, the old folder is put back.
+    """
+    for _ in range(_SWAP_TRIES):
+        try:
+            os.rename(tmp, target)          # succeeds when target is missing (or an empty folder)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+        aside = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".old", dir=parent))
+        moved = False
+        try:
+            with contextlib.suppress(FileNotFoundError):      # gone: another run moved it aside first
+                os.rename(target, aside / "x")
+                moved = True
+            os.rename(tmp, target)
+        except BaseException as exc:
+            if moved:
+                with contextlib.suppress(OSError):
+                    os.rename(aside / "x", target)
+            shutil.rmtree(aside, ignore_errors=True)
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                continue                    # another run's folder came in between: move it aside too
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
+        return
+    raise GenetError(f"{target}: other runs keep replacing this folder; run one at a time")
+
+
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = (),
+               ours: Callable[[str], bool] | None = None) -> Iterator[Path]:
     """Yield an empty temporary folder beside ``path``; swap it in for ``path`` on success.
 
-    An existing ``path`` is replaced only once the new one is complete; on failure the
-    temporary folder is removed and ``path`` keeps its old contents.
+    ``path`` is checked first (``check_replaceable_dir``: ``inputs`` are the run's inputs, ``ours``
+    tells the names of files this kind of output holds). An existing ``path`` is replaced only once
+    the new one is complete; on failure, Ctrl-C and SIGTERM included, the temporary folder is
+    removed and ``path`` keeps its old contents. The new folder holds ``OUTPUT_MARK``.
     """
-    target = Path(path)
-    if target.exists() and not target.is_dir():
-        raise GenetError(f"{target}: exists and is not a folder")
+    target = check_replaceable_dir(path, inputs, ours)
     parent = _ensure_parent(target)
+    remove_dead_leftovers(target)
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+        tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".tmp", dir=parent))
+        (tmp / OUTPUT_MARK).write_text("written by genet: genet may replace this folder on its next run\n",
+                                       encoding="utf-8")
     except OSError as exc:
-        raise GenetError(f"{target}: cannot write: {exc.strerror}") from exc
+        raise GenetError(f"{target}: cannot write: {exc.strerror}") from None
     try:
         yield tmp
         os.chmod(tmp, 0o755)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
-            os.replace(target, old / "x")
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        _swap_in(tmp, target, parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
 def write_at(folder_fd: int, name: str, data: bytes | memoryview) -> None:
-    """Write ``data`` to the file ``name`` of the open folder ``folder_fd``: three system calls, no path walk.
+    """Write ``data`` to the file ``name`` of the open folder ``folder_fd``, creating or truncating it.
 
-    The file is created or truncated (not ``O_EXCL``: ``created_ahead``'s helper may have
-    made it already, empty). Writes that the kernel cuts short are resumed.
+    Writes that the kernel cuts short are resumed.
     """
     view = memoryview(data).cast("B")
     fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=folder_fd)
@@ -99,46 +242,3 @@ def write_at(folder_fd: int, name: str, data: bytes | memoryview) -> None:
             view = view[os.write(fd, view):]
     finally:
         os.close(fd)
-
-
-# The helper process of ``created_ahead``: plain Python, started with -I -S, so it is running
-# within about 10 ms. Ctrl-C is left to the caller, which kills the helper on the way out.
-_CREATE_FILES = """
-import os, signal, sys
-signal.signal(signal.SIGINT, signal.SIG_IGN)
-folder, pattern, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-try:
-    folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    for index in range(count):
-        os.close(os.open(pattern.format(index), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=folder_fd))
-except OSError:
-    pass
-"""
-
-
-@contextlib.contextmanager
-def created_ahead(folder: Path, pattern: str, count: int) -> Iterator[None]:
-    """Create the empty files ``pattern.format(i)``, i < ``count``, in ``folder`` from a helper process.
-
-    Creating a file costs kernel time whatever it will hold (tens of µs to ms apiece on
-    ext4), so a writer of many files can have them created while it is still importing and
-    computing their contents. The caller opens each file with ``O_CREAT`` and without
-    ``O_EXCL``: whichever of the two comes first creates it, and the helper stops at the
-    first file the caller made (the caller has caught up, or the helper met an error the
-    caller will meet and report too). On leaving, the helper is waited for; on an exception
-    it is killed first, so the folder can then be removed. Without ``posix_spawn`` (Windows)
-    nothing is started and the caller creates every file itself.
-    """
-    try:
-        helper = os.posix_spawn(sys.executable, [sys.executable, "-I", "-S", "-c", _CREATE_FILES, str(folder),
-                                                 pattern, str(count)], os.environ)
-    except (AttributeError, OSError, TypeError):    # no posix_spawn, or no interpreter to start (embedded)
-        yield
-        return
-    try:
-        yield
-    except BaseException:
-        os.kill(helper, signal.SIGKILL)
-        raise
-    finally:
-        os.waitpid(helper, 0)

@@ -18,7 +18,7 @@ from genet.dumps import PACKED_DUMP, read_packed
 from genet.errors import GenetError
 from genet.info import read_numbered_info
 from genet.inputs import BinFiles, PackedImages, Prefetcher, RandomImages, plan_batches, read_batches
-from genet.runners import Runner, RunnerOptions, backend_for, open_runner
+from genet.runners import CallTimes, Runner, RunnerOptions, backend_for, open_runner
 from genet.runners.ascend import AscendRunner
 
 from conftest import TINY
@@ -70,9 +70,9 @@ def test_onnxruntime_runner_matches_a_direct_session(models):
     with open_runner(models["dynamic"], options=RunnerOptions(threads=1)) as runner:
         assert runner.name == "onnxruntime" and runner.input_shape == (None, 3, 32, 32)
         assert runner.static_batch is None and runner.device_name.startswith("CPU")
-        logits, seconds = runner.run_timed(batch)
+        logits, times = runner.run_timed(batch)
         assert "onnxruntime" in runner.versions() and runner.settings()["providers"] == ["CPUExecutionProvider"]
-    assert logits.dtype == np.float32 and logits.shape == (5, 10) and seconds > 0
+    assert logits.dtype == np.float32 and logits.shape == (5, 10) and times.compute > 0
     np.testing.assert_allclose(logits, direct_onnx(models["dynamic"], batch, 5), atol=1e-6)
 
 
@@ -124,9 +124,9 @@ def test_torch_runner_matches_the_checkpoint_model(make_checkpoint):
         expected = model(torch.from_numpy(batch)).numpy()
     with open_runner(ckpt, options=RunnerOptions(device="cpu")) as runner:
         assert runner.name == "torch" and runner.input_shape == (None, 3, 32, 32)
-        logits, seconds = runner.run_timed(batch)
+        logits, times = runner.run_timed(batch)
         assert runner.settings()["variant"].startswith("WRN-10-1")
-    assert seconds > 0
+    assert times.compute > 0
     np.testing.assert_allclose(logits, expected, atol=1e-5)
     with open_runner(ckpt, options=RunnerOptions(channels_last=True)) as runner:
         np.testing.assert_allclose(runner.run(batch), expected, atol=1e-5)
@@ -200,9 +200,9 @@ def test_ascend_runner_speaks_the_ais_bench_interface(tmp_path, monkeypatch):
     batch = images(4)
     with open_runner(om) as runner:
         assert isinstance(runner, AscendRunner) and runner.static_batch == 4
-        logits, seconds = runner.run_timed(batch)
+        logits, times = runner.run_timed(batch)
     np.testing.assert_array_equal(logits, batch.reshape(4, -1)[:, :10] * 2.0)
-    assert seconds == pytest.approx(0.0025)
+    assert times.compute == pytest.approx(0.0025)
     with pytest.raises(GenetError, match="--precision fp16"):
         open_runner(om, options=RunnerOptions(precision="fp16"))
 
@@ -349,7 +349,7 @@ class SlowFirstRunner(Runner):
             self.in_flight -= 1
         if index == self.fail_at:
             raise GenetError(f"call {index} failed")
-        return np.full((len(batch), 10), index, np.float32), 0.001
+        return np.full((len(batch), 10), index, np.float32), CallTimes(0.001)
 
 
 @pytest.mark.parametrize("streams", [1, 2, 3])
@@ -397,7 +397,7 @@ class SleepingStreams(Runner):
 
     def run_timed(self, batch):
         time.sleep(0.02)
-        return np.zeros((len(batch), 10), np.float32), 0.02
+        return np.zeros((len(batch), 10), np.float32), CallTimes(0.02)
 
 
 def test_overlapping_calls_count_once_in_the_interface_figure(tmp_path):

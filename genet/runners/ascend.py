@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GenetError
-from .base import Runner, RunnerOptions, base_versions, static_shape
+from .base import CallTimes, Runner, RunnerOptions, base_versions, static_shape
 
 NEEDS_ASCEND = ("runs only on an Ascend host with CANN and the ais_bench Python package "
                 "(ais_bench + aclruntime wheels); here, run the .onnx model (ONNX Runtime) or the .pth.tar "
@@ -71,10 +71,10 @@ class AscendRunner(Runner):
         summary = getattr(self._session, "summary", None) or self._session.sumary
         return float(summary().exec_time_list[-1])
 
-    def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
+    def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, CallTimes]:
         outputs = self._session.infer([np.ascontiguousarray(batch)], mode="static")
         logits = np.asarray(outputs[0]).reshape(len(batch), -1)
-        return self.check_logits(logits, len(batch)), self._last_compute_ms() / 1000.0
+        return self.check_logits(logits, len(batch)), CallTimes(self._last_compute_ms() / 1000.0)
 
     def close(self) -> None:
         session, self._session = getattr(self, "_session", None), None

@@ -68,6 +68,20 @@ class RunnerOptions:
                 if f.name not in ("device_id", "log") and getattr(self, f.name) != getattr(defaults, f.name)}
 
 
+@dataclass(frozen=True)
+class CallTimes:
+    """Seconds of one model call, split where the backend can tell the parts apart.
+
+    ``compute`` is the device-only time that the Interface throughputRate counts (see the module
+    docstring); ``h2d`` / ``d2h`` are the host→device copy of the inputs and the device→host copy
+    of the logits, None where the backend cannot time them apart (on the CPU there are none).
+    """
+
+    compute: float
+    h2d: float | None = None
+    d2h: float | None = None
+
+
 def option_flag(name: str) -> str:
     """The command-line spelling of a RunnerOptions field."""
     return "--" + name.replace("_", "-")
@@ -130,8 +144,8 @@ class Runner(abc.ABC):
         return 1
 
     @abc.abstractmethod
-    def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
-        """Logits (N×K float32) of an N×C×H×W float32 batch, and the device-only seconds of the call."""
+    def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, CallTimes]:
+        """Logits (N×K float32) of an N×C×H×W float32 batch, and the seconds of the call's parts."""
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         return self.run_timed(batch)[0]

@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ..errors import GenetError
-from .base import Runner, RunnerOptions, base_versions, cpu_name, static_shape, usable_cpus
+from .base import CallTimes, Runner, RunnerOptions, base_versions, cpu_name, static_shape, usable_cpus
 
 PROVIDER_ALIASES = {
     "cpu": "CPUExecutionProvider",
@@ -114,7 +114,7 @@ class OnnxRuntimeRunner(Runner):
         return {"providers": self.providers, "intra_op_threads": self._threads or "default",
                 "streams": self._streams, "graph_optimization": self.options.graph_opt}
 
-    def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
+    def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, CallTimes]:
         start = time.perf_counter()
         try:
             logits = self._session.run([self._output_name], {self._input_name: batch})[0]
@@ -122,4 +122,4 @@ class OnnxRuntimeRunner(Runner):
             raise GenetError(f"{self.model_path}: inference failed on a {list(batch.shape)} batch "
                              f"({str(exc).strip().splitlines()[0]})") from None
         seconds = time.perf_counter() - start
-        return self.check_logits(logits, len(batch)), seconds
+        return self.check_logits(logits, len(batch)), CallTimes(seconds)

@@ -17,7 +17,7 @@ import torch
 from ..checkpoint import load_model
 from ..constants import CHANNELS, IMAGE_SIZE
 from ..errors import GenetError
-from .base import PRECISIONS, Runner, RunnerOptions, base_versions, cpu_name
+from .base import PRECISIONS, CallTimes, Runner, RunnerOptions, base_versions, cpu_name
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 _GRAPH_WARMUP_CALLS = 3     # eager calls on a side stream before capture, as torch's CUDA-graph notes advise
@@ -122,13 +122,13 @@ class TorchRunner(Runner):
         return self._graphs[key]
 
     @torch.no_grad()
-    def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
+    def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, CallTimes]:
         images = self._to_model_input(batch)
         if not self._on_cuda:
             start = time.perf_counter()
             output = self._model(images)
             seconds = time.perf_counter() - start
-            return self.check_logits(output.float().numpy(), len(batch)), seconds
+            return self.check_logits(output.float().numpy(), len(batch)), CallTimes(seconds)
         if self._manual_graphs:
             captured = self._graph_for(images)
             captured.static_input.copy_(images)
@@ -144,7 +144,7 @@ class TorchRunner(Runner):
         end.record()
         logits = output.float().cpu().numpy()
         end.synchronize()
-        return self.check_logits(logits, len(batch)), begin.elapsed_time(end) / 1000.0
+        return self.check_logits(logits, len(batch)), CallTimes(begin.elapsed_time(end) / 1000.0)
 
     def close(self) -> None:
         self._graphs.clear()

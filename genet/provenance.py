@@ -1,0 +1,32 @@
+"""Where a data set came from: generated stand-ins carry a mark, so every figure computed on them says so.
+
+``genet.synthetic`` writes ``GENERATED_MARK`` into the ``cifar-10-batches-py/`` folder it makes;
+``preprocess.py`` copies it into its output folder when its input carried it; readers of those
+folders (accuracy, the demo's summary) call ``is_generated`` and label their figures.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+GENERATED_MARK = "GENERATED-NOT-CIFAR10.txt"
+GENERATED_NOTE = ("GENERATED DATA: these images were drawn by genet.synthetic (one pattern per class), "
+                  "they are NOT CIFAR-10. Accuracy on them shows that the pipeline works end to end; "
+                  "it is not a CIFAR-10 accuracy.")
+
+
+def mark_generated(folder: str | os.PathLike) -> None:
+    """Write the mark into ``folder`` (a folder being built: the caller writes it atomically)."""
+    (Path(folder) / GENERATED_MARK).write_text(GENERATED_NOTE + "\n", encoding="utf-8")
+
+
+def is_generated(path: str | os.PathLike) -> bool:
+    """True when ``path`` (a folder, or a file inside one) holds generated data.
+
+    Looks in the folder itself and in a ``cifar-10-batches-py/`` below it (a ``datasets_path``).
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        folder = folder.parent
+    return any((place / GENERATED_MARK).is_file() for place in (folder, folder / "cifar-10-batches-py"))
