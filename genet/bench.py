@@ -54,7 +54,7 @@ from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 import numpy as np
 
 from .constants import CHANNELS, PACKED_IMAGES
-from .dumps import PACKED_DUMP, dump_folder, write_dumps, write_packed
+from .dumps import PACKED_DUMP, dump_folder, is_dump_name, write_dumps, write_packed
 from .errors import GenetError
 from .fsio import atomic_dir
 from .info import read_numbered_info
@@ -442,7 +442,8 @@ def _dump_sink(config: BenchConfig, timer: StageTimer) -> Iterator[tuple[DumpWri
         yield DiscardSink(timer), None
         return
     final = dump_folder(config.output_dir, config.device_id)
-    with atomic_dir(final) as tmp:
+    inputs = [config.info_path, config.packed_input, config.model_path]
+    with atomic_dir(final, inputs=[path for path in inputs if path is not None], ours=is_dump_name) as tmp:
         writer = DumpWriter(tmp, final, config.binary, config.writer_threads, timer, config.packed_output)
         try:
             yield writer, final

@@ -26,6 +26,11 @@ _FLOAT32_FMT = "%.9g"
 _DUMP_NAME = re.compile(r"^(?P<stem>.+)_(?P<output>\d+)\.(?P<ext>txt|bin)$")
 
 
+def is_dump_name(name: str) -> bool:
+    """A file name a dump folder holds: ``{stem}_1.txt``, ``{stem}_1.bin`` or the packed dump."""
+    return name == PACKED_DUMP or (name.endswith(("_1.txt", "_1.bin")) and len(name) > 6)
+
+
 def dump_folder(result_dir: str | os.PathLike, device_id: int) -> Path:
     return Path(result_dir) / f"dumpOutput_device{device_id}"
 

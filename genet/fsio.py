@@ -7,10 +7,10 @@ Files are written under a temporary name beside the target and renamed onto it o
 run can remove what a killed run left behind — only when that process is gone
 (``remove_dead_leftovers``).
 
-A folder that ``atomic_dir`` writes holds the mark file ``OUTPUT_MARK``. An existing folder is
-replaced only when it is empty, holds that mark, or holds nothing but names the caller says are
-its own (a folder written before the mark existed); never when it is, holds, or lies inside one
-of the run's inputs, nor the current folder or one above it.
+An existing folder is replaced only when it is empty or holds nothing but the names the caller
+says its kind of output has (``ours``: ``00000.bin`` and ``val_label.txt`` for preprocess.py, …):
+a folder with anything else in it is the user's. Never the current folder or one above it, nor a
+folder that is, holds, or lies inside one of the run's inputs.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from typing import Callable, Iterator, Sequence
 
 from .errors import GenetError
 
-OUTPUT_MARK = ".genet-output"
 _SWAP_TRIES = 20            # concurrent writers of one folder: each try moves the other's result aside
 
 
@@ -163,7 +162,7 @@ def check_replaceable_dir(path: str | os.PathLike, inputs: Sequence[str | os.Pat
             names = os.listdir(target)
         except OSError as exc:
             raise GenetError(f"{target}: cannot read the existing folder: {exc.strerror}") from None
-        if names and OUTPUT_MARK not in names and not (ours and all(ours(name) for name in names)):
+        if names and not (ours and all(ours(name) for name in names)):
             strangers = sorted(name for name in names if not (ours and ours(name)))
             raise GenetError(f"{target}: exists and holds files genet did not write ({', '.join(strangers[:3])}"
                              f"{', ...' if len(strangers) > 3 else ''}); give a new or empty output folder")
@@ -210,15 +209,13 @@ def atomic_dir(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = ()
     ``path`` is checked first (``check_replaceable_dir``: ``inputs`` are the run's inputs, ``ours``
     tells the names of files this kind of output holds). An existing ``path`` is replaced only once
     the new one is complete; on failure, Ctrl-C and SIGTERM included, the temporary folder is
-    removed and ``path`` keeps its old contents. The new folder holds ``OUTPUT_MARK``.
+    removed and ``path`` keeps its old contents.
     """
     target = check_replaceable_dir(path, inputs, ours)
     parent = _ensure_parent(target)
     remove_dead_leftovers(target)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".tmp", dir=parent))
-        (tmp / OUTPUT_MARK).write_text("written by genet: genet may replace this folder on its next run\n",
-                                       encoding="utf-8")
     except OSError as exc:
         raise GenetError(f"{target}: cannot write: {exc.strerror}") from None
     try:

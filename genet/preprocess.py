@@ -19,10 +19,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
-from .cifar import RawSplit, load_raw_split
+from .cifar import RawSplit, find_source, read_raw_split
 from .constants import CHANNELS, CIFAR10_MEAN, CIFAR10_STD, CIFAR10_URL, IMAGE_SIZE, PACKED_IMAGES, PACKED_LABELS
 from .errors import GenetError
-from .fsio import atomic_dir, created_ahead, write_at
+from .fsio import atomic_dir, check_replaceable_dir, write_at
 from .labels import format_labels
 
 if TYPE_CHECKING:
@@ -59,6 +59,12 @@ def normalize(data: np.ndarray, mean: Sequence[float] = CIFAR10_MEAN, std: Seque
         part -= mean32
         part /= std32
     return out
+
+
+def is_prep_name(name: str) -> bool:
+    """A file name that a preprocess.py output folder holds (so an old one may be replaced)."""
+    stem, _, suffix = name.partition(".")
+    return (stem.isdigit() and suffix == "bin") or name in (LABEL_FILE, PACKED_IMAGES, PACKED_LABELS)
 
 
 def bin_name_pattern(count: int) -> str:
@@ -122,7 +128,7 @@ def _progress_bar(total: int, description: str, quiet: bool) -> Iterator[Callabl
 
 
 def write_prep_dataset(out_dir: str | os.PathLike, split: RawSplit, bins: bool = True, packed: bool = False,
-                       quiet: bool = False) -> None:
+                       quiet: bool = False, inputs: Sequence[str | os.PathLike] = ()) -> None:
     """Write the normalized images and ``val_label.txt`` into ``out_dir``, whole or not at all.
 
     ``bins``: one ``NNNNN.bin`` per image (the seed's layout); ``packed``: ``images.npy``
@@ -138,8 +144,7 @@ def write_prep_dataset(out_dir: str | os.PathLike, split: RawSplit, bins: bool =
     pattern = bin_name_pattern(count)
     names = bin_names(count)
     target = Path(out_dir)
-    ahead = bins and count >= CREATE_AHEAD_MIN
-    with atomic_dir(target) as tmp, created_ahead(tmp, pattern, count) if ahead else contextlib.nullcontext():
+    with atomic_dir(target, inputs=inputs, ours=is_prep_name) as tmp:
         try:
             (tmp / LABEL_FILE).write_text(format_labels(zip(names, split.labels)), encoding="utf-8")
             arrays = split.arrays()
@@ -160,8 +165,10 @@ def preprocess(datasets_path: str | os.PathLike, out_dir: str | os.PathLike, spl
                limit: int | None = None, bins: bool = True, packed: bool = False, download: bool = False,
                url: str = CIFAR10_URL, md5: str | None = None, quiet: bool = False, log: Log = print) -> int:
     """Read ``split`` from the data set at ``datasets_path`` and write ``out_dir``; return the image count."""
-    chosen = load_raw_split(datasets_path, split, download=download, url=url, md5=md5, log=log)
+    source = find_source(datasets_path, download=download, url=url, md5=md5, log=log)
+    check_replaceable_dir(out_dir, inputs=[source.archive or source.folder], ours=is_prep_name)
+    chosen = read_raw_split(source, split, md5=md5, log=log)
     if limit is not None:
         chosen = chosen.head(limit)
-    write_prep_dataset(out_dir, chosen, bins=bins, packed=packed, quiet=quiet)
+    write_prep_dataset(out_dir, chosen, bins=bins, packed=packed, quiet=quiet, inputs=[source.archive or source.folder])
     return chosen.count

@@ -273,7 +273,8 @@ def write_cifar10(out_dir: str | os.PathLike, train: int = 50_000, test: int = 1
     except OSError as exc:
         raise GenetError(f"{out_dir}: cannot create folder: {exc.strerror}") from None
     folder = out_dir / CIFAR10_FOLDER
-    with atomic_dir(folder) as tmp:
+    known = {*SPLIT_BATCHES["train"], *SPLIT_BATCHES["test"], META_FILE, "readme.html"}
+    with atomic_dir(folder, ours=known.__contains__) as tmp:
         for name, data in files.items():
             (tmp / name).write_bytes(data)
     if archive:

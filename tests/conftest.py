@@ -74,22 +74,3 @@ def randomize_batchnorm(model: torch.nn.Module, seed: int) -> None:
             module.bias.data = 0.1 * torch.randn(n, generator=generator)
             module.running_mean.data = 0.1 * torch.randn(n, generator=generator)
             module.running_var.data = 0.5 + torch.rand(n, generator=generator)
-
-
-@pytest.fixture
-def spawned(monkeypatch):
-    """Process ids of the helpers ``os.posix_spawn`` starts (genet.fsio.created_ahead's), in order."""
-    pids = []
-    real_spawn = os.posix_spawn
-
-    def spawn(*args, **kwargs):
-        pids.append(real_spawn(*args, **kwargs))
-        return pids[-1]
-    monkeypatch.setattr(os, "posix_spawn", spawn)
-    return pids
-
-
-def assert_reaped(pid: int) -> None:
-    """The helper has exited and been waited for (no zombie, no process left)."""
-    with pytest.raises(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)

@@ -15,7 +15,7 @@ from genet.errors import GenetError
 from genet.labels import read_labels
 from genet.preprocess import normalize
 
-from conftest import assert_reaped, run_script
+from conftest import run_script
 from data_helpers import (archive_only_copy, batch_dict, make_datasets_path, read_test_batch, torchvision_reference,
                           write_pickle)
 
@@ -62,33 +62,6 @@ def test_seed_command_from_generated_folder(datasets, tmp_path):
     assert_seed_output(tmp_path / "prep_dataset", data, labels)
     assert read_labels(tmp_path / "prep_dataset" / "val_label.txt")["00000"] == labels[0]
     assert [p.name for p in tmp_path.iterdir()] == ["prep_dataset"]          # no temporary folder left
-
-
-@pytest.fixture
-def helper_pids(monkeypatch, spawned):
-    """Have a helper process create the .bin files ahead even for small sets; lists its pid."""
-    monkeypatch.setattr(genet.preprocess, "CREATE_AHEAD_MIN", 1)
-    return spawned
-
-
-def assert_one_helper_reaped(pids):
-    assert len(pids) == 1
-    assert_reaped(pids[0])
-
-
-def test_files_created_ahead_hold_the_same_output(datasets, tmp_path, helper_pids):
-    assert main([str(datasets), str(tmp_path / "prep"), "--quiet"]) == 0
-    assert_one_helper_reaped(helper_pids)
-    assert_seed_output(tmp_path / "prep", *read_test_batch(datasets))
-    assert [p.name for p in tmp_path.iterdir()] == ["prep"]
-
-
-def test_small_sets_start_no_helper(datasets, tmp_path, monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("no helper process expected")
-    monkeypatch.setattr(os, "posix_spawn", refuse)
-    assert genet.preprocess.CREATE_AHEAD_MIN > COUNT
-    assert main([str(datasets), str(tmp_path / "prep"), "--quiet"]) == 0
 
 
 def test_archive_and_batches_folder_give_the_same_files(datasets, tmp_path):
@@ -235,14 +208,6 @@ def test_failed_run_leaves_nothing(datasets, tmp_path, disk_full_after):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_failed_run_with_files_created_ahead_leaves_nothing(datasets, tmp_path, disk_full_after, helper_pids):
-    disk_full_after(50)
-    with pytest.raises(GenetError, match=r"prep: cannot write 00050.bin: No space left on device"):
-        main([str(datasets), str(tmp_path / "prep"), "--quiet"])
-    assert_one_helper_reaped(helper_pids)
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_failed_rerun_keeps_the_old_output_and_a_good_one_replaces_it(datasets, tmp_path, disk_full_after):
     out = tmp_path / "prep"
     assert main([str(datasets), str(out), "--limit", "10", "--quiet"]) == 0
@@ -256,7 +221,7 @@ def test_failed_rerun_keeps_the_old_output_and_a_good_one_replaces_it(datasets, 
     disk_full_after(10**9)
     assert main([str(datasets), str(out), "--quiet"]) == 0
     data, labels = read_test_batch(datasets)
-    assert_seed_output(out, data, labels)                            # stale.bin is gone
+    assert_seed_output(out, data, labels)                            # 99999.bin is gone
     assert [p.name for p in tmp_path.iterdir()] == ["prep"]
 
 
@@ -266,16 +231,6 @@ def test_interrupted_run_leaves_nothing(datasets, tmp_path, monkeypatch):
     monkeypatch.setattr(genet.preprocess, "_write_file", interrupt)
     with pytest.raises(KeyboardInterrupt):
         main([str(datasets), str(tmp_path / "prep"), "--quiet"])
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_interrupted_run_with_files_created_ahead_leaves_nothing(datasets, tmp_path, monkeypatch, helper_pids):
-    def interrupt(folder_fd, name, data):
-        raise KeyboardInterrupt
-    monkeypatch.setattr(genet.preprocess, "_write_file", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        main([str(datasets), str(tmp_path / "prep"), "--quiet"])
-    assert_one_helper_reaped(helper_pids)
     assert list(tmp_path.iterdir()) == []
 
 
