@@ -211,7 +211,7 @@ def test_failed_run_leaves_nothing(datasets, tmp_path, disk_full_after):
 def test_failed_rerun_keeps_the_old_output_and_a_good_one_replaces_it(datasets, tmp_path, disk_full_after):
     out = tmp_path / "prep"
     assert main([str(datasets), str(out), "--limit", "10", "--quiet"]) == 0
-    (out / "stale.bin").write_bytes(b"old")
+    (out / "99999.bin").write_bytes(b"old")                          # a name preprocess writes: replaced
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     disk_full_after(5)
     with pytest.raises(GenetError, match="No space left"):
