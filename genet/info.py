@@ -64,8 +64,24 @@ def read_info(path: str | os.PathLike) -> list[InfoEntry]:
     return [item.entry for item in read_numbered_info(path)]
 
 
+def check_info_path(path: str) -> None:
+    """Refuse a path the info format cannot carry: its fields are separated by whitespace, the file is UTF-8."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise GenetError(f"{path.encode('utf-8', 'surrogateescape')!r}: the name is not UTF-8, which an info file "
+                         "cannot hold; rename it") from None
+    if any(char.isspace() for char in path):
+        raise GenetError(f"{path!r}: holds whitespace (a space, tab or line break), which separates the fields of "
+                         f"an info line ('{INFO_LINE_FORMAT}'); rename it")
+
+
 def format_info(entries: Iterable[InfoEntry]) -> str:
-    return "".join(f"{e.index} {e.path} {e.width} {e.height}\n" for e in entries)
+    lines = []
+    for e in entries:
+        check_info_path(e.path)
+        lines.append(f"{e.index} {e.path} {e.width} {e.height}\n")
+    return "".join(lines)
 
 
 def write_info(path: str | os.PathLike, entries: Iterable[InfoEntry]) -> None:

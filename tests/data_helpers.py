@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genet.constants import CIFAR10_ARCHIVE, CIFAR10_FOLDER, CIFAR10_MEAN, CIFAR10_STD
+from genet.constants import CIFAR10_FOLDER, CIFAR10_MEAN, CIFAR10_STD, GENERATED_ARCHIVE
 from genet.synthetic import write_cifar10
 
 
@@ -20,9 +20,9 @@ def make_datasets_path(root: Path, test: int = 120, train: int = 0, seed: int = 
 
 
 def archive_only_copy(datasets: Path, dest: Path) -> Path:
-    """A folder holding only the archive and its .md5 sidecar."""
+    """A folder holding only the generated archive and its .md5 sidecar."""
     dest.mkdir()
-    for name in (CIFAR10_ARCHIVE, CIFAR10_ARCHIVE + ".md5"):
+    for name in (GENERATED_ARCHIVE, GENERATED_ARCHIVE + ".md5"):
         shutil.copy(datasets / name, dest / name)
     return dest
 
