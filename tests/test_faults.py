@@ -79,7 +79,7 @@ def seeded_delays(seed: int, count: int, longest: float) -> list[float]:
 
 # === preprocess.py ==============================================================================
 
-IMAGES = 1500
+IMAGES = 1000
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,7 @@ def run_with_signals(tmp_path: Path, prep_case, seed: int, runs: int) -> list[st
 
 
 def test_signals_at_random_points_keep_old_or_give_new(tmp_path, prep_case):
-    run_with_signals(tmp_path, prep_case, seed=0, runs=4)
+    run_with_signals(tmp_path, prep_case, seed=0, runs=2)
 
 
 @pytest.mark.slow
@@ -180,6 +180,7 @@ def test_disk_full_while_saving_the_packed_array_keeps_the_old_output(tmp_path, 
     assert snapshot(out) == old and leftovers(out.parent) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("runs", [3])
 def test_concurrent_runs_on_one_output_end_with_one_complete_output(tmp_path, prep_case, runs):
     datasets, new, old = prep_case
