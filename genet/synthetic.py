@@ -33,7 +33,7 @@ import numpy as np
 from .cifar import BATCH_IMAGES, META_FILE, SPLIT_BATCHES, md5_sidecar
 from .constants import CIFAR10_CLASSES, CIFAR10_FOLDER, GENERATED_ARCHIVE, IMAGE_BYTES_UINT8, IMAGE_SIZE, NUM_CLASSES
 from .errors import GenetError
-from .fsio import atomic_dir, atomic_path, write_text_atomic
+from .fsio import atomic_dir, atomic_files
 from .provenance import GENERATED_MARK, GENERATED_NOTE, mark_generated
 
 ARCHIVE_GZIP_LEVEL = 1          # the noisy images barely compress; level 9 only costs time
@@ -252,7 +252,8 @@ def _write_archive(path: Path, files: dict[str, bytes]) -> str:
         info.type, info.mode, info.size, info.mtime = kind, mode, size, 0
         return info
 
-    with atomic_path(path, ".tar.gz") as tmp:
+    sidecar = md5_sidecar(path)
+    with atomic_files([path, sidecar], [".tar.gz", ""]) as (tmp, tmp_sidecar):      # one unit: never a stale .md5
         with open(tmp, "wb") as raw, \
                 gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=ARCHIVE_GZIP_LEVEL) as gz, \
                 tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
@@ -262,7 +263,7 @@ def _write_archive(path: Path, files: dict[str, bytes]) -> str:
             for name, data in sorted(files.items()):
                 tar.addfile(entry(f"{CIFAR10_FOLDER}/{name}", tarfile.REGTYPE, 0o644, len(data)), io.BytesIO(data))
         digest = hashlib.md5(tmp.read_bytes()).hexdigest()
-    write_text_atomic(md5_sidecar(path), f"{digest}  {path.name}\n")
+        tmp_sidecar.write_text(f"{digest}  {path.name}\n", encoding="utf-8")
     return digest
 
 

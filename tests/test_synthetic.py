@@ -71,6 +71,20 @@ def test_archive_holds_the_folder_and_its_md5_sidecar_is_right(generated):
     assert (digest, name) == (hashlib.md5(archive.read_bytes()).hexdigest(), GENERATED_ARCHIVE)
 
 
+def test_generated_data_are_known_wherever_they_are_looked_at(generated, tmp_path):
+    root, folder = generated
+    assert is_generated(root / GENERATED_ARCHIVE) and is_generated(folder / "test_batch")
+    only_archive = tmp_path / "only_archive"
+    only_archive.mkdir()
+    (only_archive / GENERATED_ARCHIVE).write_bytes((root / GENERATED_ARCHIVE).read_bytes())
+    assert is_generated(only_archive)
+    real = tmp_path / "real"
+    (real / CIFAR10_FOLDER).mkdir(parents=True)
+    (real / CIFAR10_FOLDER / "test_batch").write_bytes((folder / "test_batch").read_bytes())
+    (real / GENERATED_ARCHIVE).write_bytes(b"x")                    # read: the folder, which has no mark
+    assert not is_generated(real) and not is_generated(real / CIFAR10_FOLDER)
+
+
 def test_same_seed_same_bytes_and_test_split_independent_of_train(generated, tmp_path):
     root, folder = generated
     again = write_cifar10(tmp_path / "again", train=53, test=40, seed=3, archive=True)
