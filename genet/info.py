@@ -65,15 +65,18 @@ def read_info(path: str | os.PathLike) -> list[InfoEntry]:
 
 
 def check_info_path(path: str) -> None:
-    """Refuse a path the info format cannot carry: its fields are separated by whitespace, the file is UTF-8."""
+    """Refuse a path the info format cannot carry: the file is UTF-8 with one entry per line, and the path
+    sits between the first and the last two space-separated fields, stripped (inner spaces are kept)."""
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:
         raise GenetError(f"{path.encode('utf-8', 'surrogateescape')!r}: the name is not UTF-8, which an info file "
                          "cannot hold; rename it") from None
-    if any(char.isspace() for char in path):
-        raise GenetError(f"{path!r}: holds whitespace (a space, tab or line break), which separates the fields of "
-                         f"an info line ('{INFO_LINE_FORMAT}'); rename it")
+    if len(f"<{path}>".splitlines()) != 1:
+        raise GenetError(f"{path!r}: holds a line break, which would split its info line; rename it")
+    if path != path.strip():
+        raise GenetError(f"{path!r}: starts or ends with whitespace, which an info line "
+                         f"('{INFO_LINE_FORMAT}') cannot keep; rename it")
 
 
 def format_info(entries: Iterable[InfoEntry]) -> str:

@@ -91,10 +91,9 @@ def test_wrong_arguments_are_one_line(argv, capsys):
 
 
 @pytest.mark.parametrize("folder, message", [
-    ("prep\ndataset", "holds whitespace"),                   # a line break would split the info line
-    (" prep", "holds whitespace"),                            # benchmark.py strips it: the files are not found
-    ("prep ", "holds whitespace"),
-    ("prep\tset", "holds whitespace"),
+    ("prep\ndataset", "holds a line break"),                 # the info file would be broken
+    ("prep\x0bset", "holds a line break"),                   # a line break to str.splitlines too
+    (" prep", "starts or ends with whitespace"),              # benchmark.py strips it: the files are not found
     (os.fsdecode(b"prep\xff"), "not UTF-8"),                  # a traceback before
 ])
 def test_folder_names_the_info_format_cannot_carry_are_refused(tmp_path, monkeypatch, folder, message):
@@ -107,10 +106,18 @@ def test_folder_names_the_info_format_cannot_carry_are_refused(tmp_path, monkeyp
     assert not (tmp_path / "o.info").exists()
 
 
+def test_inner_spaces_are_carried(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "prep set").mkdir()
+    (tmp_path / "prep set" / "00000.bin").write_bytes(bytes(4))
+    assert main(["bin", "prep set", "o.info", "32", "32"]) == 0
+    assert read_info(tmp_path / "o.info") == [InfoEntry(0, "prep set/00000.bin", 32, 32)]
+
+
 def test_file_names_the_info_format_cannot_carry_are_refused(tmp_path):
     (tmp_path / "bins").mkdir()
-    (tmp_path / "bins" / "a b.bin").write_bytes(bytes(4))
-    with pytest.raises(GenetError, match="holds whitespace"):
+    (tmp_path / "bins" / "a\nb.bin").write_bytes(bytes(4))
+    with pytest.raises(GenetError, match="holds a line break"):
         main(["bin", str(tmp_path / "bins"), str(tmp_path / "o.info"), "32", "32"])
 
 
