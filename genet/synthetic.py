@@ -259,7 +259,8 @@ def _write_archive(path: Path, files: dict[str, bytes]) -> str:
                 tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
             tar.addfile(entry(CIFAR10_FOLDER, tarfile.DIRTYPE, 0o755))
             mark = (GENERATED_NOTE + "\n").encode("utf-8")
-            tar.addfile(entry(f"{CIFAR10_FOLDER}/{GENERATED_MARK}", tarfile.REGTYPE, 0o644, len(mark)), io.BytesIO(mark))
+            mark_entry = entry(f"{CIFAR10_FOLDER}/{GENERATED_MARK}", tarfile.REGTYPE, 0o644, len(mark))
+            tar.addfile(mark_entry, io.BytesIO(mark))
             for name, data in sorted(files.items()):
                 tar.addfile(entry(f"{CIFAR10_FOLDER}/{name}", tarfile.REGTYPE, 0o644, len(data)), io.BytesIO(data))
         digest = hashlib.md5(tmp.read_bytes()).hexdigest()

@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "(checked against its MD5 before it is kept)")
     parser.add_argument("--url", default=CIFAR10_URL, help="where --download fetches from (default: %(default)s)")
     parser.add_argument("--md5", metavar="HEX",
-                        help=f"the archive's expected MD5 (default: the official CIFAR-10 checksum for {CIFAR10_ARCHIVE}; "
+                        help="the archive's expected MD5 (default: the official CIFAR-10 checksum for "
+                             f"{CIFAR10_ARCHIVE}; "
                              "an archive of another name, as the generator writes, may state its own in "
                              "<archive>.md5 beside it)")
     add_quiet(parser, "no progress bar, notes or summary")
