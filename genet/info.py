@@ -47,6 +47,8 @@ def read_numbered_info(path: str | os.PathLike) -> list[NumberedEntry]:
     """The info file's entries with their line numbers; blank lines are skipped, anything
     malformed is an error naming the line."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise GenetError(f"{path}: not a regular file (an info file is a plain text file)")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -47,6 +47,8 @@ def write_manifest(folder: Path, bin_names: Sequence[str]) -> None:
 
 
 def _read_manifest(path: Path) -> dict | str:
+    if path.exists() and not path.is_file():
+        return f"{path} is not a regular file"
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -98,6 +100,8 @@ def check_packed(images_path: Path, bin_paths: Sequence[str]) -> str | None:
     reason = _check_bins(images_path.parent, listed, bin_paths)
     if reason:
         return reason
+    if not images_path.is_file():
+        return f"{images_path} is not a regular file"
     try:
         digest = file_sha256(images_path)
     except OSError as exc:

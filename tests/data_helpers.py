@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -67,3 +69,17 @@ def batch_dict(n: int = 4, seed: int = 0, bytes_keys: bool = False, **overrides)
              "filenames": [f"img_{i}.png" for i in range(n)]}
     batch.update(overrides)
     return {key.encode(): value for key, value in batch.items()} if bytes_keys else batch
+
+
+@contextlib.contextmanager
+def fails_within(seconds):
+    """Turn a hang (the old behaviour on a FIFO) into a failure."""
+    def hung(signum, frame):
+        raise AssertionError(f"still reading after {seconds} s")
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import pickle
-import signal
 import tarfile
 
 import numpy as np
@@ -17,7 +15,7 @@ from genet.cifar import (CifarSource, download_archive, find_source, load_split,
 from genet.constants import CIFAR10_ARCHIVE, CIFAR10_ARCHIVE_MD5, CIFAR10_FOLDER, GENERATED_ARCHIVE
 from genet.errors import GenetError
 
-from data_helpers import (archive_only_copy, batch_dict, load_reference_batch, make_datasets_path,
+from data_helpers import (archive_only_copy, batch_dict, fails_within, load_reference_batch, make_datasets_path,
                           read_test_batch, write_pickle)
 
 
@@ -240,20 +238,6 @@ def test_batch_file_larger_than_a_batch_is_refused(tmp_path):
         f.truncate(2**30)                                              # sparse: no disk used
     with pytest.raises(GenetError, match="more than a CIFAR-10 batch can hold"):
         load_split(folder, log=quiet)
-
-
-@contextlib.contextmanager
-def fails_within(seconds):
-    """Turn a hang (the old behaviour on a FIFO) into a failure."""
-    def hung(signum, frame):
-        raise AssertionError(f"still reading after {seconds} s")
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.mark.parametrize("where", ["test_batch", "archive"])

@@ -13,6 +13,7 @@ from genet.info import InfoEntry, read_info
 from genet.listing import list_bins
 
 from conftest import run_script
+from data_helpers import fails_within
 
 
 @pytest.fixture
@@ -104,6 +105,12 @@ def test_folder_names_the_info_format_cannot_carry_are_refused(tmp_path, monkeyp
     with pytest.raises(GenetError, match=message):
         main(["bin", folder, "o.info", "32", "32"])
     assert not (tmp_path / "o.info").exists()
+
+
+def test_an_info_file_that_is_a_fifo_is_refused_not_read(tmp_path):
+    os.mkfifo(tmp_path / "x.info")
+    with fails_within(10), pytest.raises(GenetError, match="not a regular file"):
+        read_info(tmp_path / "x.info")
 
 
 def test_inner_spaces_are_carried(tmp_path, monkeypatch):

@@ -329,6 +329,7 @@ def change_one_row(path):
     (lambda out, bins: (out / "packed.json").write_text("{"), "unreadable"),
     (lambda out, bins: bins.append(str(out / "00020.bin")), "not one of the .bin files"),
     (lambda out, bins: bins.__setitem__(0, str(out.parent / "other" / "00000.bin")), "is not in"),
+    (lambda out, bins: ((out / "images.npy").unlink(), os.mkfifo(out / "images.npy")), "not a regular file"),
 ])
 def test_packed_manifest_refuses_what_it_cannot_prove(packed_run, damage, reason):
     out, bins = packed_run
