@@ -293,3 +293,11 @@ def write_cifar10(out_dir: str | os.PathLike, train: int = 50_000, test: int = 1
     if archive:
         _write_archive(out_dir / GENERATED_ARCHIVE, files)
     return folder
+
+
+if __name__ == "__main__":       # the command line lives in genet.cli.synthetic; say so rather than do nothing
+    import sys
+
+    print("python3 -m genet.synthetic: this is the library; run python3 -m genet.cli.synthetic "
+          "(or genet-synthetic) instead", file=sys.stderr)
+    raise SystemExit(2)

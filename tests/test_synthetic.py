@@ -196,6 +196,8 @@ def test_module_command_line(tmp_path):
     result = run_script("-m", "genet.cli.synthetic", str(tmp_path / "ds"), "--train", "0", "--test", "12")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "ds" / CIFAR10_FOLDER / "test_batch").is_file()
+    old = run_script("-m", "genet.synthetic", str(tmp_path / "old"))          # the library: says where to go
+    assert old.returncode == 2 and "genet.cli.synthetic" in old.stderr and not (tmp_path / "old").exists()
     bad = run_script("-m", "genet.cli.synthetic", str(tmp_path / "bad"), "--test", "0")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "error: need train" in bad.stderr
     assert not (tmp_path / "bad").exists()
