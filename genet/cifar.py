@@ -3,28 +3,37 @@
 Each batch is a pickle (written by Python 2 for the real data set) of a dict with ``data``
 (uint8, N×3072: 1024 R, 1024 G, 1024 B values per row) and ``labels`` (N ints 0..9).
 Unpickled with ``encoding='bytes'`` the keys of a Python 2 pickle come back as bytes, those
-of a Python 3 pickle as str; both are accepted. The unpickler refers a pickle's numpy
-globals to inert stand-ins and refuses every other global, so a hostile batch file cannot
-run code, and reading needs no numpy: ``read_raw_split`` gives bytes and ints, ``read_split``
-numpy arrays. (numpy, tarfile and hashlib are imported where used: reading an extracted
-folder imports none of them, which keeps ``preprocess.py``'s start short.)
+of a Python 3 pickle as str; both are accepted. The unpickler allows only the numpy globals
+that rebuild a plain array, dtype or scalar and refuses every other global, so a hostile
+batch file cannot run code. Files are checked before they are read: regular files only (a
+FIFO would block), and no larger than a CIFAR batch can be; archive members are unpickled
+straight from the archive stream.
+
+Generated data (``genet.synthetic``) carry ``genet.provenance.GENERATED_MARK`` in the batches
+folder or as an archive member; :attr:`CifarSplit.generated` says so.
 """
 
 from __future__ import annotations
 
 import codecs
+import hashlib
 import io
-import math
 import os
 import pickle
-import sys
+import stat
+import tarfile
+import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable, NamedTuple
+from typing import BinaryIO, NamedTuple
 
-from .constants import (CIFAR10_ARCHIVE, CIFAR10_ARCHIVE_MD5, CIFAR10_FOLDER, CIFAR10_URL,
+import numpy as np
+
+from .console import Log
+from .constants import (CIFAR10_ARCHIVE, CIFAR10_ARCHIVE_MD5, CIFAR10_FOLDER, CIFAR10_URL, GENERATED_ARCHIVE,
                         IMAGE_BYTES_UINT8, NUM_CLASSES)
 from .errors import GenetError
 from .fsio import atomic_path
+from .provenance import GENERATED_MARK
 
 SPLIT_BATCHES = {
     "test": ("test_batch",),
@@ -32,42 +41,25 @@ SPLIT_BATCHES = {
 }
 META_FILE = "batches.meta"
 MD5_SIDECAR_SUFFIX = ".md5"
-
-Log = Callable[[str], None]
-
-if TYPE_CHECKING:
-    import numpy as np
+BATCH_IMAGES = 10_000                       # images in one batch file of the real data set
+# A batch file holds BATCH_IMAGES rows of 3,072 bytes plus labels, file names and pickle framing
+# (about 0.3 MB in the real files): anything much larger is not a CIFAR-10 batch.
+MAX_BATCH_BYTES = BATCH_IMAGES * IMAGE_BYTES_UINT8 + 8_000_000
+MAX_MARK_BYTES = 64 * 1024
 
 
 class CifarSplit(NamedTuple):
-    """The images of one split in file order: ``data`` N×3072 uint8, ``labels`` N int64."""
+    """The images of one split in file order: ``data`` N×3072 uint8, ``labels`` N int64.
+
+    ``generated``: the data carry genet.synthetic's mark (NOT CIFAR-10).
+    """
 
     data: np.ndarray
     labels: np.ndarray
+    generated: bool = False
 
-
-class RawSplit(NamedTuple):
-    """One checked split before numpy: N×3072 uint8 pixels in C order, as bytes, and N labels.
-
-    Reading and checking a split needs no numpy, so a caller can learn the image count and
-    start on its output while numpy is still being imported (see ``genet.preprocess``).
-    """
-
-    pixels: bytes
-    labels: list[int]
-
-    @property
-    def count(self) -> int:
-        return len(self.labels)
-
-    def head(self, count: int) -> "RawSplit":
-        return RawSplit(self.pixels[:count * IMAGE_BYTES_UINT8], self.labels[:count])
-
-    def arrays(self) -> CifarSplit:
-        import numpy as np
-
-        data = np.frombuffer(self.pixels, np.uint8).reshape(self.count, IMAGE_BYTES_UINT8)
-        return CifarSplit(data, np.array(self.labels, np.int64))
+    def head(self, count: int) -> "CifarSplit":
+        return CifarSplit(self.data[:count], self.labels[:count], self.generated)
 
 
 class CifarSource(NamedTuple):
@@ -81,107 +73,31 @@ class CifarSource(NamedTuple):
 
 
 # --- safe unpickling ---------------------------------------------------------------------
-# The unpickler builds no numpy object: the globals a numpy array, dtype or scalar pickle
-# refers to are replaced by the stand-ins below, which only record what the pickle says.
 
-_DTYPE_KINDS = {"u": "uint", "i": "int", "f": "float", "c": "complex", "b": "bool"}
-
-
-class PickledDtype:
-    """A numpy dtype as pickled: ``dtype('u1', align, copy)``, then its state (byte order, fields)."""
-
-    def __init__(self, descr: object = "", *_flags: object):
-        self.descr = descr.decode("latin1") if isinstance(descr, bytes) else str(descr)
-        self.byteorder = "|"
-        self.structured = False
-
-    def __setstate__(self, state: tuple) -> None:
-        byteorder = state[1] if len(state) > 1 else "|"
-        self.byteorder = byteorder.decode("latin1") if isinstance(byteorder, bytes) else str(byteorder)
-        self.structured = len(state) > 3 and state[3] is not None
-
-    @property
-    def kind(self) -> str:
-        return self.descr[:1]
-
-    @property
-    def itemsize(self) -> int:
-        return int(self.descr[1:]) if self.descr[1:].isdigit() else 0
-
-    @property
-    def name(self) -> str:
-        """numpy's name for it: uint8, float32, int16, ... (the descriptor itself when unusual)."""
-        if self.structured or self.kind not in _DTYPE_KINDS or not self.itemsize:
-            return self.descr
-        return "bool" if self.kind == "b" else f"{_DTYPE_KINDS[self.kind]}{self.itemsize * 8}"
-
-    def integers(self, raw: bytes) -> list[int] | None:
-        """The values of ``raw`` when this is an integer dtype, else None."""
-        if self.kind not in "iu" or not self.itemsize or self.structured:
-            return None
-        order = "big" if self.byteorder == ">" else "little" if self.byteorder == "<" else sys.byteorder
-        size, signed = self.itemsize, self.kind == "i"
-        return [int.from_bytes(raw[i:i + size], order, signed=signed) for i in range(0, len(raw), size)]
-
-
-class PickledArray:
-    """A numpy array as pickled: dtype, shape, memory order and raw bytes, never built."""
-
-    def __init__(self, *_reconstruct_args: object):
-        self.shape: tuple[int, ...] = (0,)
-        self.dtype = PickledDtype("V0")
-        self.fortran = False
-        self.raw = b""
-
-    def __setstate__(self, state: tuple) -> None:
-        if len(state) == 5:          # (version, shape, dtype, is_fortran, data); version 0 has no version
-            state = state[1:]
-        shape, dtype, fortran, raw = state
-        self.shape, self.dtype, self.fortran = tuple(shape), dtype, bool(fortran)
-        self.raw = raw if isinstance(raw, bytes) else bytes(raw) if isinstance(raw, (bytearray, memoryview)) \
-            else b""
-
-    @classmethod
-    def from_buffer(cls, buffer: object, dtype: PickledDtype, shape: tuple, order: str = "C") -> "PickledArray":
-        """numpy's ``_frombuffer``, as pickle protocol 5 refers to it."""
-        array = cls()
-        array.__setstate__((tuple(shape), dtype, order == "F", bytes(buffer)))
-        return array
-
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
-
-    def c_order_bytes(self) -> bytes:
-        """The raw bytes in C order (a Fortran-ordered pickle is transposed, with numpy)."""
-        if not self.fortran or len(self.shape) < 2:
-            return self.raw
-        import numpy as np
-
-        fortran = np.frombuffer(self.raw, np.uint8).reshape(self.shape[::-1] + (self.dtype.itemsize,))
-        return np.ascontiguousarray(fortran.transpose(*range(len(self.shape) - 1, -1, -1), len(self.shape))).tobytes()
-
-
-def _pickled_scalar(dtype: PickledDtype, raw: bytes = b"") -> object:
-    """numpy's ``scalar``: an integer as a Python int; anything else stays a PickledArray."""
-    values = dtype.integers(raw)
-    if values is not None and len(values) == 1:
-        return values[0]
-    return PickledArray.from_buffer(raw, dtype, ())
+def _plain_dtype(*args: object) -> np.dtype:
+    """numpy's dtype, refusing object dtypes (an object array unpickles arbitrary Python objects)."""
+    dtype = np.dtype(*args)
+    if dtype.hasobject:
+        raise pickle.UnpicklingError("an object dtype, which a CIFAR-10 batch never holds")
+    return dtype
 
 
 def _allowed_globals() -> dict[tuple[str, str], object]:
-    """The globals a numpy pickle refers to (numpy 1 and 2 module names), and Python 3's bytes."""
+    """The globals a numpy array pickle refers to (numpy 1 and 2 module names), and Python 3's bytes."""
+    rebuilders = {
+        "_reconstruct": np.zeros(1).__reduce__()[0],
+        "_frombuffer": np.zeros(1).__reduce_ex__(5)[0],          # pickle protocol 5
+        "scalar": np.int64(0).__reduce__()[0],
+    }
     allowed: dict[tuple[str, str], object] = {
-        ("numpy", "ndarray"): PickledArray, ("numpy", "dtype"): PickledDtype,
+        ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): _plain_dtype,
         # Python 3 writes bytes at protocol 2 as _codecs.encode(text, 'latin1'), or bytes() when empty
         ("_codecs", "encode"): codecs.encode, ("__builtin__", "bytes"): bytes, ("builtins", "bytes"): bytes,
     }
-    stand_ins = {"_reconstruct": PickledArray, "_frombuffer": PickledArray.from_buffer, "scalar": _pickled_scalar}
     for package in ("numpy.core", "numpy._core"):
         for module in ("multiarray", "numeric"):
-            for name, stand_in in stand_ins.items():
-                allowed[(f"{package}.{module}", name)] = stand_in
+            for name, function in rebuilders.items():
+                allowed[(f"{package}.{module}", name)] = function
     return allowed
 
 
@@ -218,57 +134,62 @@ def _unpickle(stream: BinaryIO, where: str) -> dict[str, object]:
 
 def parse_batch(raw: bytes | BinaryIO, where: str) -> CifarSplit:
     """Unpickle and check one batch (bytes or an open file): ``data`` N×3072 uint8, ``labels`` N ints in 0..9."""
-    return parse_raw_batch(raw, where).arrays()
-
-
-def parse_raw_batch(raw: bytes | BinaryIO, where: str) -> RawSplit:
-    """:func:`parse_batch` without numpy: the checked batch as a :class:`RawSplit`."""
     batch = _unpickle(io.BytesIO(raw) if isinstance(raw, bytes) else raw, where)
     for key in ("data", "labels"):
         if key not in batch:
             raise GenetError(f"{where}: not a CIFAR-10 batch (no '{key}' entry; keys: {', '.join(sorted(batch))})")
     data = batch["data"]
-    if not isinstance(data, PickledArray):
+    if not isinstance(data, np.ndarray):
         raise GenetError(f"{where}: 'data' is a {type(data).__name__}, expected a numpy array")
-    if data.dtype.name != "uint8":
-        raise GenetError(f"{where}: 'data' has dtype {data.dtype.name}, expected uint8")
-    if len(data.shape) != 2 or data.shape[1] != IMAGE_BYTES_UINT8:
+    if data.dtype != np.uint8:
+        raise GenetError(f"{where}: 'data' has dtype {data.dtype}, expected uint8")
+    if data.ndim != 2 or data.shape[1] != IMAGE_BYTES_UINT8:
         raise GenetError(f"{where}: 'data' has shape {data.shape}, expected (N, {IMAGE_BYTES_UINT8})")
-    if len(data.raw) != data.size:
-        raise GenetError(f"{where}: not a readable CIFAR-10 batch ('data' holds {len(data.raw)} bytes for "
-                         f"shape {data.shape})")
-    labels = _check_labels(batch["labels"], data.shape[0], where)
-    return RawSplit(data.c_order_bytes(), labels)
+    labels = _check_labels(batch["labels"], len(data), where)
+    return CifarSplit(np.ascontiguousarray(data), labels)
 
 
-def _label_list(value: object) -> list[int] | None:
-    """The labels as Python ints, or None when they are not a flat sequence of integers."""
-    if isinstance(value, PickledArray):
-        if len(value.shape) != 1:
-            return None
-        return value.dtype.integers(value.raw) if value.size else []
-    if isinstance(value, (list, tuple)) and all(type(label) is int for label in value):
-        return list(value)
+def _label_array(value: object) -> np.ndarray | None:
+    """The labels as int64, or None when they are not a flat sequence of integers."""
+    if isinstance(value, np.ndarray):
+        return value.astype(np.int64) if value.ndim == 1 and value.dtype.kind in "iu" else None
+    if isinstance(value, (list, tuple)) and all(
+            isinstance(label, (int, np.integer)) and not isinstance(label, bool) for label in value):
+        return np.array(value, np.int64).reshape(len(value))
     return None
 
 
-def _check_labels(value: object, count: int, where: str) -> list[int]:
-    labels = _label_list(value)
+def _check_labels(value: object, count: int, where: str) -> np.ndarray:
+    labels = _label_array(value)
     if labels is None:
         raise GenetError(f"{where}: 'labels' must be a list of integers")
     if len(labels) != count:
         raise GenetError(f"{where}: {len(labels)} labels for {count} images")
-    for index, label in enumerate(labels):
-        if not 0 <= label < NUM_CLASSES:
-            raise GenetError(f"{where}: label {label} of image {index} is outside 0..{NUM_CLASSES - 1}")
+    outside = np.flatnonzero((labels < 0) | (labels >= NUM_CLASSES))
+    if len(outside):
+        index = int(outside[0])
+        raise GenetError(f"{where}: label {labels[index]} of image {index} is outside 0..{NUM_CLASSES - 1}")
     return labels
 
 
 # --- archive and MD5 ---------------------------------------------------------------------
 
-def file_md5(path: Path) -> str:
-    import hashlib
+def _check_regular(path: Path, limit: int | None = None) -> None:
+    """Refuse what is not a regular file (a FIFO or device would block or never end) or is too large."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise GenetError(f"{path}: missing (is {path.parent} a CIFAR-10 python-version folder?)") from None
+    except OSError as exc:
+        raise GenetError(f"{path}: cannot read: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise GenetError(f"{path}: not a regular file (a CIFAR-10 batch or archive is a plain file)")
+    if limit is not None and info.st_size > limit:
+        raise GenetError(f"{path}: {info.st_size:,} bytes, more than a CIFAR-10 batch can hold ({limit:,})")
 
+
+def file_md5(path: Path) -> str:
+    _check_regular(path)
     digest = hashlib.md5()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
@@ -284,13 +205,14 @@ def md5_sidecar(archive: Path) -> Path:
 def expected_md5(archive: Path, override: str | None = None) -> tuple[str, str]:
     """The checksum to hold ``archive`` to and where it comes from.
 
-    ``override`` wins; then a ``.md5`` sidecar (the generator writes one, since its archive is
-    not the official one); otherwise the official CIFAR-10 checksum.
+    ``override`` wins. An archive named as the official one is held to the official checksum
+    whatever lies beside it; an archive of another name (the generator's) may state its own
+    in a ``.md5`` sidecar.
     """
     if override:
         return override.lower(), "given with --md5"
     sidecar = md5_sidecar(archive)
-    if sidecar.is_file():
+    if archive.name != CIFAR10_ARCHIVE and sidecar.is_file():
         fields = sidecar.read_text(encoding="utf-8", errors="replace").split()
         if not fields:
             raise GenetError(f"{sidecar}: empty checksum file")
@@ -311,32 +233,42 @@ def verify_archive(archive: Path, override: str | None = None) -> str:
     return actual
 
 
-def _read_archive_members(archive: Path, names: tuple[str, ...]) -> dict[str, bytes]:
-    import tarfile
-    import zlib
+def _read_archive(archive: Path, names: tuple[str, ...]) -> tuple[list[CifarSplit], bool]:
+    """The batches ``names`` (in that order) and whether the archive carries the generated mark.
 
+    Member sizes are checked before anything is read; batches are unpickled from the stream.
+    The mark counts when it comes before the last batch read (the generator writes it first).
+    """
     wanted = {f"{CIFAR10_FOLDER}/{name}": name for name in names}
-    found: dict[str, bytes] = {}
+    found: dict[str, CifarSplit] = {}
+    generated = False
     try:
         with tarfile.open(archive, "r:*") as tar:
             for member in tar:
-                if member.name in wanted and member.isfile():
-                    found[wanted[member.name]] = tar.extractfile(member).read()
-                    if len(found) == len(wanted):
-                        break
+                if member.name == f"{CIFAR10_FOLDER}/{GENERATED_MARK}" and member.isfile():
+                    generated = member.size <= MAX_MARK_BYTES
+                if member.name not in wanted or not member.isfile():
+                    continue
+                where = f"{archive}:{member.name}"
+                if member.size > MAX_BATCH_BYTES:
+                    raise GenetError(f"{where}: the archive says {member.size:,} bytes, more than a CIFAR-10 "
+                                     f"batch can hold ({MAX_BATCH_BYTES:,}); not read")
+                found[wanted[member.name]] = parse_batch(tar.extractfile(member), where)
+                if len(found) == len(wanted):
+                    break
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise GenetError(f"{archive}: not a readable .tar.gz archive ({exc})") from None
     for member, name in wanted.items():
         if name not in found:
             raise GenetError(f"{archive}: archive has no {member}")
-    return found
+    return [found[name] for name in names], generated
 
 
 # --- locating the data -------------------------------------------------------------------
 
 def _is_batches_folder(folder: Path) -> bool:
     known = (META_FILE, *SPLIT_BATCHES["test"], *SPLIT_BATCHES["train"])
-    return folder.name == CIFAR10_FOLDER or any((folder / name).is_file() for name in known)
+    return folder.name == CIFAR10_FOLDER or any((folder / name).exists() for name in known)
 
 
 def find_source(path: str | os.PathLike, download: bool = False, url: str = CIFAR10_URL,
@@ -344,11 +276,12 @@ def find_source(path: str | os.PathLike, download: bool = False, url: str = CIFA
     """Locate the batches from what the user gave.
 
     ``path`` may be the folder holding ``cifar-10-batches-py/`` (the seed's
-    ``${datasets_path}``), that folder itself, the ``.tar.gz``, or a folder holding the
-    ``.tar.gz``. With ``download``, a folder with neither gets the archive from ``url``.
+    ``${datasets_path}``), that folder itself, the ``.tar.gz`` (official or generated), or a
+    folder holding it. With ``download``, a folder with neither gets the archive from ``url``.
     """
     path = Path(path)
-    if path.is_file():
+    if path.exists() and not path.is_dir():
+        _check_regular(path)
         return CifarSource(archive=path)
     if not path.exists() and not download:
         raise GenetError(f"{path}: no such file or folder")
@@ -357,8 +290,9 @@ def find_source(path: str | os.PathLike, download: bool = False, url: str = CIFA
             return CifarSource(folder=path / CIFAR10_FOLDER)
         if _is_batches_folder(path):
             return CifarSource(folder=path)
-        if (path / CIFAR10_ARCHIVE).is_file():
-            return CifarSource(archive=path / CIFAR10_ARCHIVE)
+        for name in (CIFAR10_ARCHIVE, GENERATED_ARCHIVE):
+            if (path / name).exists():
+                return CifarSource(archive=path / name)
     if not download:
         raise GenetError(f"{path}: holds neither {CIFAR10_FOLDER}/, its batch files, nor {CIFAR10_ARCHIVE} "
                          "(use --download to fetch the archive)")
@@ -368,11 +302,10 @@ def find_source(path: str | os.PathLike, download: bool = False, url: str = CIFA
 def download_archive(folder: str | os.PathLike, url: str = CIFAR10_URL, md5: str | None = None,
                      log: Log = print, quiet: bool = False) -> Path:
     """Fetch the archive into ``folder``; it appears only once its MD5 has been checked."""
-    import hashlib
     import urllib.error
     import urllib.request
 
-    from tqdm import tqdm
+    from .console import progress_bar
 
     folder = Path(folder)
     want = (md5 or CIFAR10_ARCHIVE_MD5).lower()
@@ -386,7 +319,7 @@ def download_archive(folder: str | os.PathLike, url: str = CIFAR10_URL, md5: str
     try:
         with urllib.request.urlopen(url, timeout=60) as response, atomic_path(target) as tmp, open(tmp, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, disable=quiet, desc=CIFAR10_ARCHIVE) as bar:
+            with progress_bar(total, CIFAR10_ARCHIVE, quiet, unit="B", unit_scale=True) as bar:
                 while chunk := response.read(1 << 20):
                     out.write(chunk)
                     digest.update(chunk)
@@ -403,44 +336,32 @@ def download_archive(folder: str | os.PathLike, url: str = CIFAR10_URL, md5: str
 
 # --- reading -----------------------------------------------------------------------------
 
-def read_raw_split(source: CifarSource, split: str = "test", md5: str | None = None,
-                   log: Log = print) -> RawSplit:
-    """All images of ``split`` ('test' or 'train'), in batch-file order, checked; no numpy."""
+def read_split(source: CifarSource, split: str = "test", md5: str | None = None, log: Log = print) -> CifarSplit:
+    """All images of ``split`` ('test' or 'train'), in batch-file order, checked."""
     names = SPLIT_BATCHES[split]
     if source.archive is not None:
         verify_archive(source.archive, md5)
         log(f"{source.archive}: MD5 verified")
-        raw = _read_archive_members(source.archive, names)
-        parts = [parse_raw_batch(raw[name], f"{source.archive}:{CIFAR10_FOLDER}/{name}") for name in names]
+        parts, generated = _read_archive(source.archive, names)
     else:
         parts = [_read_batch_file(source.folder / name) for name in names]
+        generated = (source.folder / GENERATED_MARK).is_file()
     if len(parts) == 1:
-        return parts[0]
-    return RawSplit(b"".join(part.pixels for part in parts), [label for part in parts for label in part.labels])
+        return parts[0]._replace(generated=generated)
+    return CifarSplit(np.concatenate([part.data for part in parts]),
+                      np.concatenate([part.labels for part in parts]), generated)
 
 
-def read_split(source: CifarSource, split: str = "test", md5: str | None = None, log: Log = print) -> CifarSplit:
-    """:func:`read_raw_split` as numpy arrays."""
-    return read_raw_split(source, split, md5=md5, log=log).arrays()
-
-
-def _read_batch_file(path: Path) -> RawSplit:
+def _read_batch_file(path: Path) -> CifarSplit:
+    _check_regular(path, MAX_BATCH_BYTES)
     try:
         with open(path, "rb") as stream:          # unpickled straight from the file: no copy of its bytes
-            return parse_raw_batch(stream, str(path))
-    except FileNotFoundError:
-        raise GenetError(f"{path}: missing (is {path.parent} a CIFAR-10 python-version folder?)") from None
+            return parse_batch(stream, str(path))
     except OSError as exc:
         raise GenetError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def load_raw_split(path: str | os.PathLike, split: str = "test", download: bool = False, url: str = CIFAR10_URL,
-                   md5: str | None = None, log: Log = print) -> RawSplit:
-    """Find the data set from ``path`` (see :func:`find_source`) and read one split, without numpy."""
-    return read_raw_split(find_source(path, download=download, url=url, md5=md5, log=log), split, md5=md5, log=log)
-
-
 def load_split(path: str | os.PathLike, split: str = "test", download: bool = False, url: str = CIFAR10_URL,
                md5: str | None = None, log: Log = print) -> CifarSplit:
-    """:func:`load_raw_split` as numpy arrays."""
-    return load_raw_split(path, split, download=download, url=url, md5=md5, log=log).arrays()
+    """Find the data set from ``path`` (see :func:`find_source`) and read one split."""
+    return read_split(find_source(path, download=download, url=url, md5=md5, log=log), split, md5=md5, log=log)

@@ -20,11 +20,16 @@ CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
 CIFAR10_ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_FOLDER = "cifar-10-batches-py"
+# genet.synthetic's archive: another name than the official one, as its checksum is its own (in a .md5 beside it)
+GENERATED_ARCHIVE = "generated-cifar-10-python.tar.gz"
 
 # Names of the ONNX graph's input and output, as in the seed's pthtar2onnx.py.
 ONNX_INPUT_NAME = "image"
 ONNX_OUTPUT_NAME = "class"
 
-# preprocess.py --packed: every image in one array, read by benchmark.py in one go.
+# preprocess.py's output: one .bin per image, their labels, and with --packed every image in one array
+# (read by benchmark.py in one go) with its manifest.
+LABEL_FILE = "val_label.txt"
 PACKED_IMAGES = "images.npy"
 PACKED_LABELS = "labels.npy"
+PACKED_MANIFEST = "packed.json"          # what images.npy holds, proved by hashes (genet.packed)

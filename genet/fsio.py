@@ -122,8 +122,8 @@ def atomic_files(paths: Sequence[str | os.PathLike], suffixes: Sequence[str] | N
             os.chmod(tmp, 0o644)
             os.replace(tmp, target)
     except BaseException:
-        for tmp in temps:
-            tmp.unlink(missing_ok=True)
+        for target in targets:
+            _remove_own_temps(target)
         raise
 
 
@@ -172,7 +172,8 @@ def check_replaceable_dir(path: str | os.PathLike, inputs: Sequence[str | os.Pat
 def _swap_in(tmp: Path, target: Path, parent: Path) -> None:
     """Rename ``tmp`` onto ``target``, moving an existing ``target`` aside first; the last writer wins.
 
-    If the rename fails or is interrupted once the old folder is aside, the old folder is put back.
+    If the rename fails or is interrupted once the old folder is aside, the old folder is put back
+    (decided from what is on disk, not from a flag a signal could interrupt before it is set).
     """
     for _ in range(_SWAP_TRIES):
         try:
@@ -182,23 +183,48 @@ def _swap_in(tmp: Path, target: Path, parent: Path) -> None:
             if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                 raise
         aside = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".old", dir=parent))
-        moved = False
         try:
             with contextlib.suppress(FileNotFoundError):      # gone: another run moved it aside first
                 os.rename(target, aside / "x")
-                moved = True
             os.rename(tmp, target)
         except BaseException as exc:
-            if moved:
-                with contextlib.suppress(OSError):
-                    os.rename(aside / "x", target)
-            shutil.rmtree(aside, ignore_errors=True)
+            _put_back(aside, target)
             if isinstance(exc, OSError) and exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
                 continue                    # another run's folder came in between: move it aside too
             raise
         shutil.rmtree(aside, ignore_errors=True)
         return
     raise GenetError(f"{target}: other runs keep replacing this folder; run one at a time")
+
+
+def _put_back(aside: Path, target: Path) -> None:
+    """Move the old folder in ``aside`` back to ``target`` unless a new one is in place; remove ``aside``."""
+    if os.path.lexists(aside / "x") and not os.path.lexists(target):
+        with contextlib.suppress(OSError):
+            os.rename(aside / "x", target)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _remove_own_temps(target: Path) -> None:
+    """Remove this process's temporaries of ``target``, found by name (pid in it).
+
+    A signal can arrive after ``mkdtemp``/``mkstemp`` created a name and before the caller holds
+    it; looking on disk finds it all the same. An ``.old`` folder's contents go back first.
+    """
+    parent = target.parent if str(target.parent) else Path(".")
+    pattern = re.compile(rf"{re.escape(_temp_prefix(target))}[A-Za-z0-9_]+\.(tmp|old)(\.[A-Za-z0-9.]+)?")
+    with contextlib.suppress(OSError):
+        for name in os.listdir(parent):
+            found = pattern.fullmatch(name)
+            if not found:
+                continue
+            leftover = parent / name
+            if found.group(1) == "old" and leftover.is_dir():
+                _put_back(leftover, target)
+            elif leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -215,15 +241,15 @@ def atomic_dir(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = ()
     parent = _ensure_parent(target)
     remove_dead_leftovers(target)
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".tmp", dir=parent))
-    except OSError as exc:
-        raise GenetError(f"{target}: cannot write: {exc.strerror}") from None
-    try:
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".tmp", dir=parent))
+        except OSError as exc:
+            raise GenetError(f"{target}: cannot write: {exc.strerror}") from None
         yield tmp
         os.chmod(tmp, 0o755)
         _swap_in(tmp, target, parent)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_own_temps(target)
         raise
 
 

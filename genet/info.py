@@ -47,6 +47,8 @@ def read_numbered_info(path: str | os.PathLike) -> list[NumberedEntry]:
     """The info file's entries with their line numbers; blank lines are skipped, anything
     malformed is an error naming the line."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise GenetError(f"{path}: not a regular file (an info file is a plain text file)")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -64,8 +66,27 @@ def read_info(path: str | os.PathLike) -> list[InfoEntry]:
     return [item.entry for item in read_numbered_info(path)]
 
 
+def check_info_path(path: str) -> None:
+    """Refuse a path the info format cannot carry: the file is UTF-8 with one entry per line, and the path
+    sits between the first and the last two space-separated fields, stripped (inner spaces are kept)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise GenetError(f"{path.encode('utf-8', 'surrogateescape')!r}: the name is not UTF-8, which an info file "
+                         "cannot hold; rename it") from None
+    if len(f"<{path}>".splitlines()) != 1:
+        raise GenetError(f"{path!r}: holds a line break, which would split its info line; rename it")
+    if path != path.strip():
+        raise GenetError(f"{path!r}: starts or ends with whitespace, which an info line "
+                         f"('{INFO_LINE_FORMAT}') cannot keep; rename it")
+
+
 def format_info(entries: Iterable[InfoEntry]) -> str:
-    return "".join(f"{e.index} {e.path} {e.width} {e.height}\n" for e in entries)
+    lines = []
+    for e in entries:
+        check_info_path(e.path)
+        lines.append(f"{e.index} {e.path} {e.width} {e.height}\n")
+    return "".join(lines)
 
 
 def write_info(path: str | os.PathLike, entries: Iterable[InfoEntry]) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .constants import CIFAR10_ARCHIVE, CIFAR10_FOLDER, GENERATED_ARCHIVE
+
 GENERATED_MARK = "GENERATED-NOT-CIFAR10.txt"
 GENERATED_NOTE = ("GENERATED DATA: these images were drawn by genet.synthetic (one pattern per class), "
                   "they are NOT CIFAR-10. Accuracy on them shows that the pipeline works end to end; "
@@ -24,9 +26,15 @@ def mark_generated(folder: str | os.PathLike) -> None:
 def is_generated(path: str | os.PathLike) -> bool:
     """True when ``path`` (a folder, or a file inside one) holds generated data.
 
-    Looks in the folder itself and in a ``cifar-10-batches-py/`` below it (a ``datasets_path``).
+    Decides as the reader finds the data (``genet.cifar.find_source``): the folder's own mark,
+    else the ``cifar-10-batches-py/`` below it (a ``datasets_path``), else the generator's
+    archive when no official one is there. A file counts by its name or its folder's mark.
     """
-    folder = Path(path)
-    if not folder.is_dir():
-        folder = folder.parent
-    return any((place / GENERATED_MARK).is_file() for place in (folder, folder / "cifar-10-batches-py"))
+    place = Path(path)
+    if not place.is_dir():
+        return place.name == GENERATED_ARCHIVE or (place.parent / GENERATED_MARK).is_file()
+    if (place / GENERATED_MARK).is_file():
+        return True
+    if (place / CIFAR10_FOLDER).is_dir():
+        return (place / CIFAR10_FOLDER / GENERATED_MARK).is_file()
+    return (place / GENERATED_ARCHIVE).is_file() and not (place / CIFAR10_ARCHIVE).exists()

@@ -10,9 +10,11 @@ behaves, never how a model does on CIFAR-10.
 The output is a ``cifar-10-batches-py/`` folder as the official "python version" has it:
 ``data_batch_1``..``data_batch_5`` (when ``train`` > 0), ``test_batch`` and
 ``batches.meta``, pickle protocol 2, dicts with ``batch_label``, ``labels``, ``data``
-(N×3072 uint8) and ``filenames``; optionally also ``cifar-10-python.tar.gz`` with a
-``.md5`` sidecar (the archive cannot carry the official checksum). The same seed gives the
-same bytes, and the test split does not depend on the size of the training split.
+(N×3072 uint8) and ``filenames``, plus ``genet.provenance.GENERATED_MARK`` so that every
+reader knows; optionally also ``generated-cifar-10-python.tar.gz`` (the mark first) with a
+``.md5`` sidecar (the archive cannot carry the official checksum, so it does not take the
+official name). At most 10,000 images per batch file, as in the real set. The same seed
+gives the same bytes, and the test split does not depend on the size of the training split.
 """
 
 from __future__ import annotations
@@ -28,13 +30,12 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from .cifar import META_FILE, SPLIT_BATCHES, md5_sidecar
-from .constants import (CIFAR10_ARCHIVE, CIFAR10_CLASSES, CIFAR10_FOLDER, IMAGE_BYTES_UINT8, IMAGE_SIZE,
-                        NUM_CLASSES)
+from .cifar import BATCH_IMAGES, META_FILE, SPLIT_BATCHES, md5_sidecar
+from .constants import CIFAR10_CLASSES, CIFAR10_FOLDER, GENERATED_ARCHIVE, IMAGE_BYTES_UINT8, IMAGE_SIZE, NUM_CLASSES
 from .errors import GenetError
-from .fsio import atomic_dir, atomic_path, write_text_atomic
+from .fsio import atomic_dir, atomic_files
+from .provenance import GENERATED_MARK, GENERATED_NOTE, mark_generated
 
-BATCH_SIZE = 10_000             # images per data_batch in the real set; also the unit of generation
 ARCHIVE_GZIP_LEVEL = 1          # the noisy images barely compress; level 9 only costs time
 NOISE_STD = 0.12                # std of the (uniform) pixel noise, on the 0..1 intensity scale
 COLOUR_JITTER_STD = 0.12
@@ -224,6 +225,10 @@ def generate_batches(train: int, test: int, seed: int) -> dict[str, bytes]:
     """The pickled files of the folder, by name. Each batch file has its own random stream."""
     if train < 0 or test < 1 or seed < 0:
         raise GenetError(f"need train ≥ 0, test ≥ 1 and seed ≥ 0 (got train={train}, test={test}, seed={seed})")
+    train_max = BATCH_IMAGES * len(SPLIT_BATCHES["train"])
+    if train > train_max or test > BATCH_IMAGES:
+        raise GenetError(f"CIFAR-10 holds at most {train_max} training and {BATCH_IMAGES} test images "
+                         f"(got train={train}, test={test})")
     test_seed, *train_seeds = np.random.SeedSequence(seed).spawn(1 + len(SPLIT_BATCHES["train"]))
     files = {}
     train_names = SPLIT_BATCHES["train"]
@@ -235,33 +240,37 @@ def generate_batches(train: int, test: int, seed: int) -> dict[str, bytes]:
             files[name] = _batch(np.random.default_rng(child), size, label, first)
             first += size
     files[SPLIT_BATCHES["test"][0]] = _batch(np.random.default_rng(test_seed), test, "testing batch 1 of 1", 0)
-    files[META_FILE] = py2_pickle({"num_cases_per_batch": BATCH_SIZE, "label_names": list(CIFAR10_CLASSES),
+    files[META_FILE] = py2_pickle({"num_cases_per_batch": BATCH_IMAGES, "label_names": list(CIFAR10_CLASSES),
                                    "num_vis": IMAGE_BYTES_UINT8})
     return files
 
 
 def _write_archive(path: Path, files: dict[str, bytes]) -> str:
-    """A reproducible .tar.gz (fixed mtimes and owners); returns its MD5."""
+    """A reproducible .tar.gz (fixed mtimes and owners), the generated mark first; returns its MD5."""
     def entry(name: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarInfo:
         info = tarfile.TarInfo(name)
         info.type, info.mode, info.size, info.mtime = kind, mode, size, 0
         return info
 
-    with atomic_path(path, ".tar.gz") as tmp:
+    sidecar = md5_sidecar(path)
+    with atomic_files([path, sidecar], [".tar.gz", ""]) as (tmp, tmp_sidecar):      # one unit: never a stale .md5
         with open(tmp, "wb") as raw, \
                 gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=ARCHIVE_GZIP_LEVEL) as gz, \
                 tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
             tar.addfile(entry(CIFAR10_FOLDER, tarfile.DIRTYPE, 0o755))
+            mark = (GENERATED_NOTE + "\n").encode("utf-8")
+            mark_entry = entry(f"{CIFAR10_FOLDER}/{GENERATED_MARK}", tarfile.REGTYPE, 0o644, len(mark))
+            tar.addfile(mark_entry, io.BytesIO(mark))
             for name, data in sorted(files.items()):
                 tar.addfile(entry(f"{CIFAR10_FOLDER}/{name}", tarfile.REGTYPE, 0o644, len(data)), io.BytesIO(data))
         digest = hashlib.md5(tmp.read_bytes()).hexdigest()
-    write_text_atomic(md5_sidecar(path), f"{digest}  {path.name}\n")
+        tmp_sidecar.write_text(f"{digest}  {path.name}\n", encoding="utf-8")
     return digest
 
 
 def write_cifar10(out_dir: str | os.PathLike, train: int = 50_000, test: int = 10_000, seed: int = 0,
                   archive: bool = False) -> Path:
-    """Write generated ``<out_dir>/cifar-10-batches-py/`` (and the ``.tar.gz`` if ``archive``).
+    """Write generated ``<out_dir>/cifar-10-batches-py/`` (and ``GENERATED_ARCHIVE`` if ``archive``).
 
     ``out_dir`` then serves as the seed's ``${datasets_path}``. Returns the batches folder.
     Generated data, not CIFAR-10: see the module docstring.
@@ -273,16 +282,22 @@ def write_cifar10(out_dir: str | os.PathLike, train: int = 50_000, test: int = 1
     except OSError as exc:
         raise GenetError(f"{out_dir}: cannot create folder: {exc.strerror}") from None
     folder = out_dir / CIFAR10_FOLDER
-    known = {*SPLIT_BATCHES["train"], *SPLIT_BATCHES["test"], META_FILE, "readme.html"}
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / GENERATED_MARK).is_file():
+        raise GenetError(f"{folder}: holds a data set genet did not generate (no {GENERATED_MARK}); "
+                         "give another folder")
+    known = {*SPLIT_BATCHES["train"], *SPLIT_BATCHES["test"], META_FILE, GENERATED_MARK}
     with atomic_dir(folder, ours=known.__contains__) as tmp:
         for name, data in files.items():
             (tmp / name).write_bytes(data)
+        mark_generated(tmp)
     if archive:
-        _write_archive(out_dir / CIFAR10_ARCHIVE, files)
+        _write_archive(out_dir / GENERATED_ARCHIVE, files)
     return folder
 
 
-if __name__ == "__main__":
-    from .cli.synthetic import run
+if __name__ == "__main__":       # the command line lives in genet.cli.synthetic; say so rather than do nothing
+    import sys
 
-    run()
+    print("python3 -m genet.synthetic: this is the library; run python3 -m genet.cli.synthetic "
+          "(or genet-synthetic) instead", file=sys.stderr)
+    raise SystemExit(2)

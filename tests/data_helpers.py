@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from genet.constants import CIFAR10_ARCHIVE, CIFAR10_FOLDER, CIFAR10_MEAN, CIFAR10_STD
+from genet.constants import CIFAR10_FOLDER, CIFAR10_MEAN, CIFAR10_STD, GENERATED_ARCHIVE
 from genet.synthetic import write_cifar10
 
 
@@ -20,9 +22,9 @@ def make_datasets_path(root: Path, test: int = 120, train: int = 0, seed: int = 
 
 
 def archive_only_copy(datasets: Path, dest: Path) -> Path:
-    """A folder holding only the archive and its .md5 sidecar."""
+    """A folder holding only the generated archive and its .md5 sidecar."""
     dest.mkdir()
-    for name in (CIFAR10_ARCHIVE, CIFAR10_ARCHIVE + ".md5"):
+    for name in (GENERATED_ARCHIVE, GENERATED_ARCHIVE + ".md5"):
         shutil.copy(datasets / name, dest / name)
     return dest
 
@@ -67,3 +69,17 @@ def batch_dict(n: int = 4, seed: int = 0, bytes_keys: bool = False, **overrides)
              "filenames": [f"img_{i}.png" for i in range(n)]}
     batch.update(overrides)
     return {key.encode(): value for key, value in batch.items()} if bytes_keys else batch
+
+
+@contextlib.contextmanager
+def fails_within(seconds):
+    """Turn a hang (the old behaviour on a FIFO) into a failure."""
+    def hung(signum, frame):
+        raise AssertionError(f"still reading after {seconds} s")
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -10,13 +10,12 @@ import tarfile
 import numpy as np
 import pytest
 
-from genet.cifar import (CifarSource, download_archive, find_source, load_raw_split, load_split, parse_batch,
-                         read_split, verify_archive)
-from genet.constants import CIFAR10_ARCHIVE, CIFAR10_ARCHIVE_MD5, CIFAR10_FOLDER
+from genet.cifar import (CifarSource, download_archive, find_source, load_split, parse_batch, read_split,
+                         verify_archive)
+from genet.constants import CIFAR10_ARCHIVE, CIFAR10_ARCHIVE_MD5, CIFAR10_FOLDER, GENERATED_ARCHIVE
 from genet.errors import GenetError
 
-from conftest import run_script
-from data_helpers import (archive_only_copy, batch_dict, load_reference_batch, make_datasets_path,
+from data_helpers import (archive_only_copy, batch_dict, fails_within, load_reference_batch, make_datasets_path,
                           read_test_batch, write_pickle)
 
 
@@ -76,21 +75,11 @@ def test_label_encodings(labels, protocol):
     assert parse_batch(raw, "b").labels.tolist() == [3, 0, 9]
 
 
-def test_reading_a_split_needs_no_numpy(datasets):
-    code = ("import sys; from genet.cifar import load_raw_split; "
-            f"split = load_raw_split({str(datasets)!r}, log=lambda m: None); "
-            "print(split.count, len(split.pixels), 'numpy' in sys.modules)")
-    result = run_script("-c", code)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["30", str(30 * 3072), "False"]
-
-
-def test_raw_split_equals_the_arrays(datasets):
-    raw = load_raw_split(datasets, "train", log=quiet)
-    arrays = load_split(datasets, "train", log=quiet)
-    assert raw.pixels == arrays.data.tobytes() and raw.labels == arrays.labels.tolist()
-    head = raw.head(4).arrays()
-    np.testing.assert_array_equal(head.data, arrays.data[:4])
+def test_head_of_a_split(datasets):
+    split = load_split(datasets, "train", log=quiet)
+    head = split.head(4)
+    np.testing.assert_array_equal(head.data, split.data[:4])
+    assert head.labels.tolist() == split.labels[:4].tolist() and head.generated
 
 
 class _ShortArray:
@@ -109,8 +98,8 @@ def test_every_accepted_location_gives_the_same_images(datasets, tmp_path):
     locations = {
         "datasets_path": (datasets, CifarSource(folder=datasets / CIFAR10_FOLDER)),
         "batches folder": (datasets / CIFAR10_FOLDER, CifarSource(folder=datasets / CIFAR10_FOLDER)),
-        "archive": (datasets / CIFAR10_ARCHIVE, CifarSource(archive=datasets / CIFAR10_ARCHIVE)),
-        "folder with archive": (only_archive, CifarSource(archive=only_archive / CIFAR10_ARCHIVE)),
+        "archive": (datasets / GENERATED_ARCHIVE, CifarSource(archive=datasets / GENERATED_ARCHIVE)),
+        "folder with archive": (only_archive, CifarSource(archive=only_archive / GENERATED_ARCHIVE)),
     }
     for name, (path, source) in locations.items():
         assert find_source(path, log=quiet) == source, name
@@ -174,7 +163,8 @@ def test_damaged_pickle(datasets, damage, message):
     (batch_dict(labels=[True, False, True, False]), "must be a list of integers"),
     (batch_dict(labels=np.zeros(4, np.float32)), "must be a list of integers"),
     (batch_dict(labels=np.zeros((4, 1), np.int64)), "must be a list of integers"),
-    (batch_dict(data=_ShortArray()), r"'data' holds 10 bytes for shape \(4, 3072\)"),
+    (batch_dict(data=_ShortArray()), "corrupted or truncated"),
+    (batch_dict(data=np.array([[None] * 3072] * 4, dtype=object)), "object dtype"),
 ])
 def test_invalid_batch(batch, message):
     with pytest.raises(GenetError, match=message):
@@ -196,28 +186,83 @@ def test_pickle_cannot_run_code(tmp_path):
 # --- archive checks ----------------------------------------------------------------------
 
 def test_archive_md5_comes_from_sidecar_then_official(datasets, tmp_path):
-    archive = datasets / CIFAR10_ARCHIVE
+    archive = datasets / GENERATED_ARCHIVE
     assert verify_archive(archive) == hashlib.md5(archive.read_bytes()).hexdigest()
-    bare = tmp_path / CIFAR10_ARCHIVE
+    bare = tmp_path / GENERATED_ARCHIVE
     bare.write_bytes(archive.read_bytes())          # no sidecar: held to the official checksum
     with pytest.raises(GenetError, match=f"does not match {CIFAR10_ARCHIVE_MD5} .the official"):
         load_split(bare, log=quiet)
     assert verify_archive(bare, override=hashlib.md5(bare.read_bytes()).hexdigest().upper())
 
 
+def test_a_sidecar_never_overrides_the_official_checksum_of_the_official_name(datasets, tmp_path):
+    official = tmp_path / CIFAR10_ARCHIVE
+    official.write_bytes((datasets / GENERATED_ARCHIVE).read_bytes())
+    (tmp_path / (CIFAR10_ARCHIVE + ".md5")).write_text(f"{hashlib.md5(official.read_bytes()).hexdigest()}  x\n")
+    with pytest.raises(GenetError, match="official CIFAR-10 checksum"):
+        load_split(official, log=quiet)
+    with pytest.raises(GenetError, match="official CIFAR-10 checksum"):
+        load_split(tmp_path, log=quiet)
+
+
+def test_generated_data_are_recognised_in_folder_and_archive(datasets, tmp_path):
+    assert load_split(datasets, log=quiet).generated
+    assert load_split(datasets / GENERATED_ARCHIVE, log=quiet).generated
+    copy = tmp_path / CIFAR10_FOLDER
+    copy.mkdir()
+    (copy / "test_batch").write_bytes((datasets / CIFAR10_FOLDER / "test_batch").read_bytes())
+    assert not load_split(copy, log=quiet).generated                 # without the mark: not known as generated
+
+
+def archive_with_member(path, name, size, data=b""):
+    """A .tar.gz whose member ``name`` claims ``size`` bytes in its header (only ``data`` follow)."""
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo(f"{CIFAR10_FOLDER}/{name}")
+        info.size = size
+        tar.fileobj.write(info.tobuf(tar.format, tar.encoding, tar.errors) + data)
+        tar.offset += 512 + len(data)
+    return path
+
+
+@pytest.mark.parametrize("size", [100 * 2**30, 2**30], ids=["100GiB", "1GiB"])
+def test_archive_member_larger_than_a_batch_is_refused_before_reading(tmp_path, size):
+    archive = archive_with_member(tmp_path / "big.tar.gz", "test_batch", size)
+    with pytest.raises(GenetError, match="more than a CIFAR-10 batch can hold"):
+        load_split(archive, md5=hashlib.md5(archive.read_bytes()).hexdigest(), log=quiet)
+
+
+def test_batch_file_larger_than_a_batch_is_refused(tmp_path):
+    folder = tmp_path / CIFAR10_FOLDER
+    folder.mkdir()
+    with open(folder / "test_batch", "wb") as f:
+        f.truncate(2**30)                                              # sparse: no disk used
+    with pytest.raises(GenetError, match="more than a CIFAR-10 batch can hold"):
+        load_split(folder, log=quiet)
+
+
+@pytest.mark.parametrize("where", ["test_batch", "archive"])
+def test_fifo_is_refused_not_read(tmp_path, where):
+    folder = tmp_path / CIFAR10_FOLDER
+    folder.mkdir()
+    path = folder / "test_batch" if where == "test_batch" else tmp_path / CIFAR10_ARCHIVE
+    os.mkfifo(path)
+    with fails_within(10), pytest.raises(GenetError, match="not a regular file"):
+        load_split(folder if where == "test_batch" else path, log=quiet)
+
+
 def test_archive_with_wrong_md5(datasets, tmp_path):
     folder = archive_only_copy(datasets, tmp_path / "copy")
-    archive = folder / CIFAR10_ARCHIVE
+    archive = folder / GENERATED_ARCHIVE
     damaged = bytearray(archive.read_bytes())
     damaged[len(damaged) // 2] ^= 0xFF
     archive.write_bytes(bytes(damaged))
-    with pytest.raises(GenetError, match=r"MD5 [0-9a-f]{32} does not match [0-9a-f]{32} \(from cifar-10-python"):
+    with pytest.raises(GenetError, match=r"MD5 [0-9a-f]{32} does not match [0-9a-f]{32} \(from generated-cifar"):
         load_split(folder, log=quiet)
 
 
 def test_truncated_archive_with_matching_checksum(datasets, tmp_path):
     archive = tmp_path / CIFAR10_ARCHIVE
-    archive.write_bytes((datasets / CIFAR10_ARCHIVE).read_bytes()[:5000])
+    archive.write_bytes((datasets / GENERATED_ARCHIVE).read_bytes()[:5000])
     md5 = hashlib.md5(archive.read_bytes()).hexdigest()
     with pytest.raises(GenetError, match="not a readable .tar.gz archive"):
         load_split(archive, md5=md5, log=quiet)
@@ -234,7 +279,7 @@ def test_archive_without_the_batch(tmp_path):
 # --- download (from a file:// URL: these machines have no internet) -------------------
 
 def test_download_keeps_the_archive_only_when_its_md5_matches(datasets, tmp_path):
-    source = datasets / CIFAR10_ARCHIVE
+    source = datasets / GENERATED_ARCHIVE
     url = source.resolve().as_uri()
     good = hashlib.md5(source.read_bytes()).hexdigest()
     with pytest.raises(GenetError, match="downloaded archive has MD5 .* expected c58f30108f"):

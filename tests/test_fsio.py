@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
+import genet.fsio
 from genet.errors import GenetError
 from genet.fsio import atomic_dir, atomic_files, atomic_path, remove_dead_leftovers
 
@@ -139,3 +142,42 @@ def test_concurrent_runs_end_with_one_whole_result_and_no_leftovers(tmp_path):
     assert len(names) == 200
     assert len({(tmp_path / "out" / name).read_text() for name in names}) == 1
     assert os.listdir(tmp_path) == ["out"]
+
+
+# --- a signal between a system call and the Python line after it ---------------------------------
+
+def interrupt_after(real):
+    """``real`` does its work, then a signal (here KeyboardInterrupt) lands before its result is held."""
+    def call(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+    return call
+
+
+@pytest.mark.parametrize("kind", ["dir", "files"])
+def test_a_signal_right_after_the_temporary_is_created_leaves_nothing(tmp_path, monkeypatch, kind):
+    if kind == "dir":
+        monkeypatch.setattr(genet.fsio.tempfile, "mkdtemp", interrupt_after(tempfile.mkdtemp))
+        writer = atomic_dir(tmp_path / "out")
+    else:
+        monkeypatch.setattr(genet.fsio.tempfile, "mkstemp", interrupt_after(tempfile.mkstemp))
+        writer = atomic_files([tmp_path / "a.json"])
+    with pytest.raises(KeyboardInterrupt):
+        with writer:
+            raise AssertionError("must not be reached")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_signal_right_after_the_old_folder_is_moved_aside_puts_it_back(tmp_path, monkeypatch):
+    write_folder(tmp_path / "out", a="old")
+    real_rename = os.rename
+
+    def rename(source, destination):
+        real_rename(source, destination)
+        if Path(destination).name == "x":                    # the old folder, just moved aside
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(genet.fsio.os, "rename", rename)
+    with pytest.raises(KeyboardInterrupt):
+        write_folder(tmp_path / "out", a="new")
+    assert os.listdir(tmp_path) == ["out"] and (tmp_path / "out" / "a").read_text() == "old"

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from PIL import Image
 
 from genet.cli.get_info import main
-from genet.errors import GenetError
+from genet.errors import GenetError, run_cli
 from genet.info import InfoEntry, read_info
 from genet.listing import list_bins
 
 from conftest import run_script
+from data_helpers import fails_within
 
 
 @pytest.fixture
@@ -64,6 +67,7 @@ def test_jpg_mode_reads_each_real_size_and_any_case(tmp_path):
     (["jpg", "{tmp}/bins", "{tmp}/o.info"], "bins: no .jpg/.jpeg files"),
     (["jpg", "{tmp}/broken", "{tmp}/o.info"], "bad.jpg: not a readable image"),
     (["bin", "{tmp}/bins", "{tmp}/no_dir/o.info", "32", "32"], "output folder .*no_dir does not exist"),
+    (["bin", "{tmp}/bins", "{tmp}/empty", "32", "32"], "empty: is a folder"),
 ])
 def test_bad_input(tmp_path, argv, message):
     (tmp_path / "empty").mkdir()
@@ -81,16 +85,53 @@ def test_bad_input(tmp_path, argv, message):
     [], ["bin"], ["bin", "d", "o.info"], ["bin", "d", "o.info", "32"], ["bin", "d", "o.info", "32", "x"],
     ["jpg", "d"], ["jpg", "d", "o.info", "extra"], ["png", "d", "o.info"],
 ])
-def test_wrong_arguments_print_usage(argv, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    assert exit_info.value.code == 2
-    assert "usage: get_info.py" in capsys.readouterr().err
+def test_wrong_arguments_are_one_line(argv, capsys):
+    assert run_cli(main, argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "see --help" in err
 
 
+@pytest.mark.parametrize("folder, message", [
+    ("prep\ndataset", "holds a line break"),                 # the info file would be broken
+    ("prep\x0bset", "holds a line break"),                   # a line break to str.splitlines too
+    (" prep", "starts or ends with whitespace"),              # benchmark.py strips it: the files are not found
+    (os.fsdecode(b"prep\xff"), "not UTF-8"),                  # a traceback before
+])
+def test_folder_names_the_info_format_cannot_carry_are_refused(tmp_path, monkeypatch, folder, message):
+    monkeypatch.chdir(tmp_path)
+    os.mkdir(folder)
+    with open(os.path.join(folder, "00000.bin"), "wb") as f:
+        f.write(bytes(12288))
+    with pytest.raises(GenetError, match=message):
+        main(["bin", folder, "o.info", "32", "32"])
+    assert not (tmp_path / "o.info").exists()
+
+
+def test_an_info_file_that_is_a_fifo_is_refused_not_read(tmp_path):
+    os.mkfifo(tmp_path / "x.info")
+    with fails_within(10), pytest.raises(GenetError, match="not a regular file"):
+        read_info(tmp_path / "x.info")
+
+
+def test_inner_spaces_are_carried(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "prep set").mkdir()
+    (tmp_path / "prep set" / "00000.bin").write_bytes(bytes(4))
+    assert main(["bin", "prep set", "o.info", "32", "32"]) == 0
+    assert read_info(tmp_path / "o.info") == [InfoEntry(0, "prep set/00000.bin", 32, 32)]
+
+
+def test_file_names_the_info_format_cannot_carry_are_refused(tmp_path):
+    (tmp_path / "bins").mkdir()
+    (tmp_path / "bins" / "a\nb.bin").write_bytes(bytes(4))
+    with pytest.raises(GenetError, match="holds a line break"):
+        main(["bin", str(tmp_path / "bins"), str(tmp_path / "o.info"), "32", "32"])
+
+
+@pytest.mark.slow
 def test_subprocess_errors(tmp_path):
     usage = run_script("get_info.py", "bin", "./prep_dataset", cwd=tmp_path)
-    assert usage.returncode == 2 and "usage: get_info.py" in usage.stderr
+    assert usage.returncode == 2 and usage.stderr.count("\n") == 1 and "required: info" in usage.stderr
     missing = run_script("get_info.py", "bin", "./prep_dataset", "./x.info", "32", "32", cwd=tmp_path)
     assert missing.returncode == 2
     assert missing.stderr == "get_info.py: error: ./prep_dataset: no such folder\n"

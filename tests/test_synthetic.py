@@ -11,10 +11,12 @@ import pytest
 import torch
 
 from genet.cifar import parse_batch
-from genet.constants import CIFAR10_ARCHIVE, CIFAR10_CLASSES, CIFAR10_FOLDER
+from genet.cli.synthetic import main
+from genet.constants import CIFAR10_CLASSES, CIFAR10_FOLDER, GENERATED_ARCHIVE
 from genet.errors import GenetError
 from genet.model import build_model
 from genet.preprocess import normalize
+from genet.provenance import GENERATED_MARK, is_generated
 from genet.synthetic import generate_batches, write_cifar10
 
 from conftest import TINY, run_script
@@ -32,7 +34,9 @@ def generated(tmp_path_factory):
 def test_folder_has_the_real_layout_and_python2_pickles(generated):
     root, folder = generated
     assert folder == root / CIFAR10_FOLDER
-    assert sorted(p.name for p in folder.iterdir()) == sorted(["batches.meta", "test_batch", *TRAIN_FILES])
+    assert sorted(p.name for p in folder.iterdir()) == sorted([GENERATED_MARK, "batches.meta", "test_batch",
+                                                               *TRAIN_FILES])
+    assert is_generated(folder) and is_generated(root)
     sizes = []
     for name in ["test_batch", *TRAIN_FILES]:
         raw = (folder / name).read_bytes()
@@ -58,12 +62,27 @@ def test_classes_are_balanced():
 
 def test_archive_holds_the_folder_and_its_md5_sidecar_is_right(generated):
     root, folder = generated
-    archive = root / CIFAR10_ARCHIVE
+    archive = root / GENERATED_ARCHIVE
     with tarfile.open(archive) as tar:
         members = {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}
+        assert tar.getnames()[1] == f"{CIFAR10_FOLDER}/{GENERATED_MARK}"       # the mark before the batches
     assert members == {f"{CIFAR10_FOLDER}/{p.name}": p.read_bytes() for p in folder.iterdir()}
-    digest, name = (root / (CIFAR10_ARCHIVE + ".md5")).read_text().split()
-    assert (digest, name) == (hashlib.md5(archive.read_bytes()).hexdigest(), CIFAR10_ARCHIVE)
+    digest, name = (root / (GENERATED_ARCHIVE + ".md5")).read_text().split()
+    assert (digest, name) == (hashlib.md5(archive.read_bytes()).hexdigest(), GENERATED_ARCHIVE)
+
+
+def test_generated_data_are_known_wherever_they_are_looked_at(generated, tmp_path):
+    root, folder = generated
+    assert is_generated(root / GENERATED_ARCHIVE) and is_generated(folder / "test_batch")
+    only_archive = tmp_path / "only_archive"
+    only_archive.mkdir()
+    (only_archive / GENERATED_ARCHIVE).write_bytes((root / GENERATED_ARCHIVE).read_bytes())
+    assert is_generated(only_archive)
+    real = tmp_path / "real"
+    (real / CIFAR10_FOLDER).mkdir(parents=True)
+    (real / CIFAR10_FOLDER / "test_batch").write_bytes((folder / "test_batch").read_bytes())
+    (real / GENERATED_ARCHIVE).write_bytes(b"x")                    # read: the folder, which has no mark
+    assert not is_generated(real) and not is_generated(real / CIFAR10_FOLDER)
 
 
 def test_same_seed_same_bytes_and_test_split_independent_of_train(generated, tmp_path):
@@ -71,18 +90,35 @@ def test_same_seed_same_bytes_and_test_split_independent_of_train(generated, tmp
     again = write_cifar10(tmp_path / "again", train=53, test=40, seed=3, archive=True)
     for path in folder.iterdir():
         assert (again / path.name).read_bytes() == path.read_bytes(), path.name
-    assert (tmp_path / "again" / CIFAR10_ARCHIVE).read_bytes() == (root / CIFAR10_ARCHIVE).read_bytes()
+    assert (tmp_path / "again" / GENERATED_ARCHIVE).read_bytes() == (root / GENERATED_ARCHIVE).read_bytes()
     no_train = generate_batches(train=0, test=40, seed=3)
     assert no_train["test_batch"] == (folder / "test_batch").read_bytes()
     assert "data_batch_1" not in no_train
     assert generate_batches(train=0, test=40, seed=4)["test_batch"] != no_train["test_batch"]
 
 
-@pytest.mark.parametrize("train, test, seed", [(-1, 10, 0), (0, 0, 0), (0, 10, -1)])
-def test_bad_counts(tmp_path, train, test, seed):
-    with pytest.raises(GenetError, match="need train ≥ 0, test ≥ 1 and seed ≥ 0"):
+@pytest.mark.parametrize("train, test, seed, message", [
+    (-1, 10, 0, "need train ≥ 0"), (0, 0, 0, "need train ≥ 0"), (0, 10, -1, "need train ≥ 0"),
+    (0, 10_001, 0, "at most"), (50_001, 10, 0, "at most"),        # more than a CIFAR-10 batch file holds
+])
+def test_bad_counts(tmp_path, train, test, seed, message):
+    with pytest.raises(GenetError, match=message):
         write_cifar10(tmp_path, train=train, test=test, seed=seed)
     assert not list(tmp_path.iterdir())
+
+
+def test_never_replaces_a_data_set_it_did_not_generate(tmp_path):
+    real = tmp_path / CIFAR10_FOLDER
+    real.mkdir()
+    for name in ("test_batch", "batches.meta", "readme.html"):
+        (real / name).write_text("the user's download")
+    with pytest.raises(GenetError, match="did not generate"):
+        write_cifar10(tmp_path, train=0, test=10)
+    assert {p.name: p.read_text() for p in real.iterdir()} == dict.fromkeys(
+        ["test_batch", "batches.meta", "readme.html"], "the user's download")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CIFAR10_FOLDER]
+    write_cifar10(tmp_path / "gen", train=0, test=10)
+    write_cifar10(tmp_path / "gen", train=0, test=12)                 # its own output: replaced
 
 
 def _split(files: dict, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -137,14 +173,31 @@ def test_a_tiny_genet_learns_the_classes_in_a_few_dozen_steps(one_torch_thread):
     assert (predicted == test_labels).mean() > 0.5                   # chance is 0.1
 
 
-def test_module_command_line(tmp_path):
-    result = run_script("-m", "genet.synthetic", str(tmp_path / "ds"), "--train", "0", "--test", "12",
-                        "--seed", "5", "--archive")
-    assert result.returncode == 0, result.stderr
-    assert "not CIFAR-10" in result.stdout
+def test_command_line(tmp_path, capsys):
+    assert main([str(tmp_path / "ds"), "--train", "0", "--test", "12", "--seed", "5", "--archive"]) == 0
+    assert "not CIFAR-10" in capsys.readouterr().out
     assert (tmp_path / "ds" / CIFAR10_FOLDER / "test_batch").read_bytes() == \
         generate_batches(train=0, test=12, seed=5)["test_batch"]
-    assert (tmp_path / "ds" / CIFAR10_ARCHIVE).is_file()
-    bad = run_script("-m", "genet.synthetic", str(tmp_path / "bad"), "--test", "0")
+    assert (tmp_path / "ds" / GENERATED_ARCHIVE).is_file()
+    with pytest.raises(GenetError, match="invalid int value"):
+        main([str(tmp_path / "bad"), "--test", "x"])
+    assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.slow
+def test_the_library_does_not_import_the_command_line():
+    code = "import sys, genet.synthetic; print(any(m.startswith('genet.cli') for m in sys.modules))"
+    result = run_script("-c", code)
+    assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr
+
+
+@pytest.mark.slow
+def test_module_command_line(tmp_path):
+    result = run_script("-m", "genet.cli.synthetic", str(tmp_path / "ds"), "--train", "0", "--test", "12")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "ds" / CIFAR10_FOLDER / "test_batch").is_file()
+    old = run_script("-m", "genet.synthetic", str(tmp_path / "old"))          # the library: says where to go
+    assert old.returncode == 2 and "genet.cli.synthetic" in old.stderr and not (tmp_path / "old").exists()
+    bad = run_script("-m", "genet.cli.synthetic", str(tmp_path / "bad"), "--test", "0")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "error: need train" in bad.stderr
     assert not (tmp_path / "bad").exists()

@@ -6,12 +6,14 @@ import argparse
 from typing import Sequence
 
 from ..errors import GenetError, run_cli
+from ..fsio import check_output_file
 from ..info import INFO_LINE_FORMAT, write_info
 from ..listing import list_bins, list_jpgs
+from .common import Parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="get_info.py",
         description=f"Write an .info file, one '{INFO_LINE_FORMAT}' line per input, sorted by file name, "
                     "the path being the folder as given joined with the file name.",
@@ -33,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    check_output_file(args.info)
     if args.kind == "bin":
         if args.width < 1 or args.height < 1:
             raise GenetError(f"width and height must be positive, got {args.width} {args.height}")
