@@ -96,22 +96,14 @@ class BinFiles:
         rows = out.reshape(len(out), -1).view(np.uint8)
         for row, i in enumerate(range(start, stop)):
             try:
-                got = _read_file_into(self._paths[i], rows[row])
+                with open(self._paths[i], "rb") as fh:
+                    got = fh.readinto(rows[row])
             except OSError as exc:
                 raise GenetError(f"{self._where[i]}: cannot read input file {self._paths[i]}: "
                                  f"{exc.strerror}") from None
             if got != self._bytes:
                 raise GenetError(f"{self._where[i]}: {self._paths[i]} changed during the run "
                                  f"(read {got} bytes, expected {self._bytes})")
-
-
-def _read_file_into(path: str, buffer: np.ndarray) -> int:
-    """Read up to ``len(buffer)`` bytes of ``path`` into ``buffer``: three system calls, no file object."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return os.readv(fd, [buffer])
-    finally:
-        os.close(fd)
 
 
 def default_stems(count: int) -> list[str]:

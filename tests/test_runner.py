@@ -52,7 +52,7 @@ def test_unknown_suffix_missing_folder_and_unknown_backend_are_errors(tmp_path, 
         open_runner(tmp_path / "nope.onnx")
     with pytest.raises(GenetError, match="is a folder"):
         open_runner(tmp_path)
-    with pytest.raises(GenetError, match="unknown backend 'tensorflow'"):
+    with pytest.raises(GenetError, match="backend tensorflow: unknown"):
         open_runner(models["dynamic"], "tensorflow")
 
 
@@ -302,7 +302,7 @@ def test_dump_writer_reports_a_failed_write_naming_the_folder(tmp_path):
     writer = DumpWriter(tmp_path / "gone", tmp_path / "dumpOutput_device0", False, 1, StageTimer(), False)
     try:
         writer.submit(["00000"], np.zeros((1, 10), np.float32))
-        with pytest.raises(GenetError, match=r"dumpOutput_device0: cannot write 00000_1\.txt: No such file"):
+        with pytest.raises(GenetError, match="dumpOutput_device0/00000_1.txt: cannot write: No such file"):
             writer.finish()
     finally:
         writer.close()
