@@ -6,7 +6,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
+import threading
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,7 +18,7 @@ import torch
 from genet.checkpoint import load_model
 from genet.cli.benchmark import main
 from genet.dumps import PACKED_DUMP, read_packed, scan_dumps
-from genet.errors import GenetError
+from genet.errors import GenetError, Terminated, run_cli
 from genet.perf import PERF_FIELDS, parse_perf_txt, seed_interface_figure
 from genet.runners.onnxrt import OnnxRuntimeRunner
 
@@ -402,3 +404,123 @@ def test_script_runs_the_seed_command_and_reports_errors_in_one_line(tmp_path, m
     assert failed.stderr.strip().splitlines() == [
         f"benchmark.py: error: {tmp_path / 'absent.onnx'}: model file not found"]
     assert not (tmp_path / "result").exists()
+
+
+def _nan_rows(monkeypatch, rows):
+    """Make the runner return NaN / Inf logits for the images ``rows`` of each batch call."""
+    real_run = OnnxRuntimeRunner.run_timed
+
+    def poisoned(self, batch):
+        logits, times = real_run(self, batch)
+        logits = logits.copy()
+        logits[rows, 0] = np.nan
+        logits[rows, 1] = np.inf
+        return logits, times
+
+    monkeypatch.setattr(OnnxRuntimeRunner, "run_timed", poisoned)
+
+
+def test_non_finite_outputs_fail_the_run_but_keep_the_evidence(tmp_path, models, small, monkeypatch, capsys):
+    _nan_rows(monkeypatch, [0, 3])                  # 2 images of each batch of 16: 3 batches → 6 (last has 8 rows)
+    out = tmp_path / "r"
+    assert main(seed_args(models["dynamic"], small[0], 16) + ["--quiet", "--output-dir", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert "FAILED: 6 of 40 outputs hold NaN or infinite logits" in err and len(err.strip().splitlines()) == 1
+    assert perf_json(out, 16)["non_finite_outputs"] == 6
+    assert "nan inf" in (out / "dumpOutput_device0" / "00000_1.txt").read_text()
+    assert main(seed_args(models["dynamic"], small[0], 16) + ["--quiet", "--output-dir", str(out),
+                                                              "--allow-non-finite"]) == 0
+    assert "kept going" in capsys.readouterr().err
+
+
+def test_finite_outputs_are_counted_as_zero(tmp_path, models):
+    assert main(["-om_path=" + str(models["dynamic"]), "-round=2", "-batch_size=4", "--quiet", "--output-dir",
+                 str(tmp_path)]) == 0
+    assert perf_json(tmp_path, 4)["non_finite_outputs"] == 0
+
+
+def _snapshot(folder) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("blocked", ["perf_vision_batchsize_16_device_0.json", "perf_vision_batchsize_16_device_0.txt"])
+def test_a_perf_path_that_is_a_folder_stops_the_run_before_inference(tmp_path, models, small, monkeypatch, blocked):
+    out = tmp_path / "r"
+    assert main(seed_args(models["dynamic"], small[0], 16) + ["--quiet", "--output-dir", str(out)]) == 0
+    (out / blocked).unlink()
+    (out / blocked).mkdir()
+    before = _snapshot(out)
+    calls = []
+    monkeypatch.setattr(OnnxRuntimeRunner, "run_timed", lambda self, batch: calls.append(1))
+    with pytest.raises(GenetError, match="is a folder"):
+        main(seed_args(models["dynamic"], small[0], 16) + ["--quiet", "--output-dir", str(out)])
+    assert calls == [] and _snapshot(out) == before and sorted(p.name for p in out.iterdir() if p.name[0] == ".") == []
+
+
+def test_a_dump_folder_holding_user_files_stops_the_run_before_inference(tmp_path, models, small, monkeypatch):
+    out = tmp_path / "r"
+    (out / "dumpOutput_device0").mkdir(parents=True)
+    (out / "dumpOutput_device0" / "notes.txt").write_text("mine")
+    calls = []
+    monkeypatch.setattr(OnnxRuntimeRunner, "run_timed", lambda self, batch: calls.append(1))
+    with pytest.raises(GenetError, match="holds files genet did not write"):
+        main(seed_args(models["dynamic"], small[0], 16) + ["--quiet", "--output-dir", str(out)])
+    assert calls == [] and _snapshot(out) == {"dumpOutput_device0/notes.txt": b"mine"}
+
+
+def test_a_failed_report_never_leaves_new_dumps_beside_the_old_report(tmp_path, models, small, monkeypatch):
+    out = tmp_path / "r"
+    assert main(seed_args(models["dynamic"], small[0], 16) + ["--quiet", "--output-dir", str(out)]) == 0
+    real_replace = os.replace
+
+    def failing_txt(src, dst):
+        if str(dst).endswith("device_0.txt"):
+            raise OSError(28, "No space left on device", str(src), None, str(dst))
+        return real_replace(src, dst)
+
+    _nan_rows(monkeypatch, [0])             # the new dumps differ from the old ones
+    monkeypatch.setattr(os, "replace", failing_txt)
+    with pytest.raises(GenetError, match="device_0.txt: cannot write: No space left") as caught:
+        main(seed_args(models["dynamic"], small[0], 16) + ["--quiet", "--output-dir", str(out)])
+    assert "report is not" in str(caught.value)
+    assert sorted(os.listdir(out)) == ["dumpOutput_device0"]            # no old report beside the new dumps
+    assert "nan" in (out / "dumpOutput_device0" / "00000_1.txt").read_text()
+
+
+@pytest.mark.parametrize("where", ["dump writer", "report"])
+def test_disk_full_names_the_file(tmp_path, models, small, monkeypatch, where):
+    out = tmp_path / "r"
+    assert main(seed_args(models["dynamic"], small[0], 16) + ["--quiet", "--output-dir", str(out)]) == 0
+    before = _snapshot(out)
+    if where == "dump writer":
+        def full(folder_fd, name, data):
+            raise OSError(28, "No space left on device")
+        monkeypatch.setattr("genet.dumps.write_at", full)
+        fragment = "dumpOutput_device0/00000_1.txt: cannot write: No space left"
+    else:
+        def full(self, text, encoding=None):
+            raise OSError(28, "No space left on device")
+        monkeypatch.setattr("pathlib.Path.write_text", full)
+        fragment = "perf_vision_batchsize_16_device_0.json: cannot write: No space left"
+    with pytest.raises(GenetError, match=fragment):
+        main(seed_args(models["dynamic"], small[0], 16) + ["--quiet", "--output-dir", str(out)])
+    assert _snapshot(out) == before and not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_sigterm_during_a_run_keeps_the_old_outputs_and_stops_every_thread(tmp_path, models, thousand, monkeypatch):
+    out = tmp_path / "r"
+    args = seed_args(models["dynamic"], thousand[0], 16) + ["--quiet", "--output-dir", str(out), "--streams", "2"]
+    assert main(args) == 0
+    before = _snapshot(out)
+    real_run, calls = OnnxRuntimeRunner.run_timed, []
+
+    def terminated_mid_run(self, batch):
+        calls.append(1)
+        if len(calls) == 30:
+            raise Terminated(signal.SIGTERM)
+        return real_run(self, batch)
+
+    monkeypatch.setattr(OnnxRuntimeRunner, "run_timed", terminated_mid_run)
+    assert run_cli(main, args) == 128 + signal.SIGTERM
+    assert _snapshot(out) == before and not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("genet-")]
