@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import types
@@ -10,9 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-import time
-
-from genet.bench import BenchConfig, DumpWriter, StageTimer, calls_in_order, run_benchmark, union_seconds
+from genet.bench import BenchConfig, DumpWriter, StageTimer, Timings, calls_in_order, run_benchmark, union_seconds
 from genet.checkpoint import load_model
 from genet.dumps import PACKED_DUMP, read_packed
 from genet.errors import GenetError
@@ -324,16 +323,23 @@ def test_dump_writer_keeps_order_in_the_packed_output(tmp_path):
 
 # --- streams: calls in flight at once -------------------------------------------------------
 
-class SlowFirstRunner(Runner):
-    """Batch i takes (5 - i) × 10 ms, so later calls finish first; counts calls in flight."""
+class OverlapRunner(Runner):
+    """A runner whose calls prove they overlap, without timing anything.
+
+    The first ``streams`` calls meet at a barrier (so that many are in flight at once), and each
+    even call waits for the next call to finish first (so results come back out of order). A call
+    that waits in vain fails after a generous timeout, which only guards against a hang.
+    """
 
     name = "test"
     input_shape = (None, 3, 32, 32)
     device_name = "test"
 
-    def __init__(self, fail_at: int | None = None):
+    def __init__(self, streams: int, calls: int, fail_at: int | None = None):
         super().__init__(types.SimpleNamespace(name="x"), RunnerOptions())
-        self.fail_at, self.in_flight, self.most_in_flight = fail_at, 0, 0
+        self.overlapping, self.fail_at, self.in_flight, self.most_in_flight = streams > 1, fail_at, 0, 0
+        self._barrier = threading.Barrier(streams)
+        self._done = [threading.Event() for _ in range(calls)]
         self._lock = threading.Lock()
 
     def versions(self):
@@ -344,29 +350,38 @@ class SlowFirstRunner(Runner):
         with self._lock:
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
-        time.sleep(max(0, 5 - index) * 0.01)
-        with self._lock:
-            self.in_flight -= 1
-        if index == self.fail_at:
-            raise GenetError(f"call {index} failed")
-        return np.full((len(batch), 10), index, np.float32), CallTimes(0.001)
+        try:
+            if self.overlapping and index < self._barrier.parties:
+                self._barrier.wait(timeout=30)
+            if self.overlapping and index % 2 == 0 and index + 1 < len(self._done):
+                assert self._done[index + 1].wait(timeout=30), f"call {index + 1} never ran beside call {index}"
+            if index == self.fail_at:
+                raise GenetError(f"call {index} failed")
+            return np.full((len(batch), 10), index, np.float32), CallTimes(0.001)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+            self._done[index].set()
 
 
 @pytest.mark.parametrize("streams", [1, 2, 3])
 def test_calls_in_order_keeps_the_order_and_the_limit(streams):
-    runner = SlowFirstRunner()
+    runner = OverlapRunner(streams, calls=8)
     batches = [np.full((2, 3, 32, 32), i, np.float32) for i in range(8)]
     results = list(calls_in_order(runner, enumerate(batches), lambda item: item[1], streams))
     assert [item[0] for item, _ in results] == list(range(8))
     assert [int(call.logits[0, 0]) for _, call in results] == list(range(8))
-    assert all(call.end > call.start for _, call in results)
+    assert all(call.end >= call.start for _, call in results)
     assert runner.most_in_flight == streams
 
 
-def test_calls_in_order_raises_the_first_failure():
+def test_calls_in_order_raises_the_first_failure_and_stops_its_threads():
     batches = [np.full((1, 3, 32, 32), i, np.float32) for i in range(8)]
     with pytest.raises(GenetError, match="call 3 failed"):
-        list(calls_in_order(SlowFirstRunner(fail_at=3), batches, lambda images: images, 2))
+        with contextlib.closing(calls_in_order(OverlapRunner(2, 8, fail_at=3), batches, lambda images: images,
+                                               2)) as calls:
+            list(calls)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("genet-stream")]
 
 
 @pytest.mark.parametrize("spans, seconds", [
@@ -381,30 +396,25 @@ def test_union_seconds(spans, seconds):
     assert union_seconds(spans) == pytest.approx(seconds)
 
 
-class SleepingStreams(Runner):
-    """Each call sleeps 20 ms (releasing the GIL); two calls may run at once."""
-
-    name = "test"
-    input_shape = (None, 3, 32, 32)
-    device_name = "test"
+class PairedStreams(OverlapRunner):
     streams = 2
-
-    def __init__(self):
-        super().__init__(types.SimpleNamespace(name="x"), RunnerOptions())
-
-    def versions(self):
-        return {}
-
-    def run_timed(self, batch):
-        time.sleep(0.02)
-        return np.zeros((len(batch), 10), np.float32), CallTimes(0.02)
 
 
 def test_overlapping_calls_count_once_in_the_interface_figure(tmp_path):
     config = BenchConfig(model_path=tmp_path / "m", batch_size=4, rounds=10, output_dir=tmp_path / "r", warmup=0,
                          progress=False)
-    result = run_benchmark(config, log=lambda message: None, runner=SleepingStreams())
+    runner = PairedStreams(2, calls=10)
+    # Number the batches (image value = batch index) so that the runner knows which call is which.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RandomImages, "read_into", lambda self, start, stop, out: out.fill(start // 4))
+        result = run_benchmark(config, log=lambda message: None, runner=runner)
     seconds = result.details["seconds"]
-    assert seconds["inference_call_busy"] >= 10 * 0.02
-    assert seconds["device"] < 0.75 * seconds["inference_call_busy"]      # two at a time: about half
+    assert seconds["device"] < seconds["inference_call_busy"]       # paired calls overlapped: counted once
     assert result.report.interface_throughput == pytest.approx(40 / seconds["device"])
+
+
+def test_device_seconds_of_overlapping_calls_are_their_union():
+    timings = Timings(call_spans=[(0.0, 2.0), (1.0, 3.0), (5.0, 6.0)], device_seconds=[2.0, 2.0, 1.0], streams=2)
+    assert timings.device_busy_seconds == pytest.approx(4.0)
+    timings.streams = 1
+    assert timings.device_busy_seconds == pytest.approx(5.0)
