@@ -5,10 +5,10 @@ model, the model runs on the calling thread (or, for a runner with several ``str
 on that many threads, results taken in batch order), and a small pool of writer threads
 writes the dumps. Dumps go to a temporary folder that replaces ``dumpOutput_device{id}`` only once
 every image has its dump. A run's outputs are one unit: every output path is checked before the
-model's first call, the perf reports are written to temporary files while the dumps are still in
-theirs, and then the dump folder and both reports are swapped in together (under a lock on the
-output folder, so that concurrent runs cannot interleave theirs). A failed or interrupted run leaves
-the previous outputs as they were and no temporary file.
+model's first call; once the dumps are complete, the perf reports are renamed into place and the
+dump folder swapped in, with signals held back and a lock on the output folder (so that concurrent
+runs cannot interleave theirs); if either step fails, the old reports are put back and the old
+dumps kept. A failed or interrupted run leaves the previous outputs as they were and no temporary file.
 
 Outputs that are not finite numbers (NaN, ±Inf) are counted: ``non_finite_outputs`` in the JSON is
 the number of images with at least one such logit.
@@ -49,6 +49,7 @@ import contextlib
 import datetime
 import fcntl
 import os
+import signal
 import threading
 import time
 from collections import deque
@@ -63,7 +64,7 @@ from .console import Log, progress_bar, stderr_log
 from .constants import CHANNELS, PACKED_IMAGES
 from .dumps import PACKED_DUMP, dump_folder, is_dump_name, write_dumps, write_packed
 from .errors import GenetError
-from .fsio import atomic_dir, atomic_files, check_apart, check_output_file, check_replaceable_dir
+from .fsio import atomic_dir, check_apart, check_output_file, check_replaceable_dir, temp_name
 from .info import NumberedEntry, read_numbered_info
 from .inputs import (BatchSpan, BinFiles, ImageShape, ImageSource, PackedImages, Prefetcher,
                      RandomImages, check_unique_stems, plan_batches, read_batches)
@@ -575,9 +576,8 @@ def _execute(config: BenchConfig, runner: Runner, load_seconds: float, log: Log)
     warmup_seconds = time.perf_counter() - warmup_start
     _make_output_dir(config.output_dir)
     timings = Timings()
-    committed = False
     try:
-        with contextlib.ExitStack() as commit, atomic_files([perf_json, perf_txt]) as (tmp_json, tmp_txt):
+        with contextlib.ExitStack() as commit:
             with _dump_sink(config, timings.postprocess, inputs) as (sink, dump_dir), \
                     progress_bar(source.count, "benchmark", quiet=not config.progress) as progress:
                 run_pipeline(runner, source, spans, shape, sink, timings, config.prefetch_depth, progress)
@@ -587,32 +587,67 @@ def _execute(config: BenchConfig, runner: Runner, load_seconds: float, log: Log)
                 details = _details(config, run)
                 report = build_report(timings, source.count, details["computed_images"])
                 txt_text, json_text = perf_texts(config.batch_size, config.device_id, report, details)
-                write_text_as(tmp_json, perf_json, json_text)
-                write_text_as(tmp_txt, perf_txt, txt_text)
-                commit.enter_context(output_lock(config.output_dir))     # held until both reports are in
-            committed = dump_dir is not None       # the new dumps are in; the reports follow
+                # The reports go in first, then (leaving this block) the dumps; a failure of either puts the old
+                # reports back, and the dump swap restores the old dumps itself.
+                commit.enter_context(deferred_signals())
+                commit.enter_context(output_lock(config.output_dir))
+                commit.enter_context(reports_in({perf_json: json_text, perf_txt: txt_text}))
     except OSError as exc:
-        raise _commit_error(exc, (perf_json, perf_txt) if committed else ()) from None
-    except BaseException:
-        if committed:
-            _remove_reports((perf_json, perf_txt))
-        raise
+        raise GenetError(f"{exc.filename2 or exc.filename}: cannot write: {exc.strerror}") from None
     return BenchResult(report, details, perf_txt, perf_json, dump_dir, source.count)
 
 
-def _remove_reports(paths: Sequence[Path]) -> None:
-    """The new dumps are in but their reports could not follow: remove the old reports rather than leave them
-    beside dumps they do not describe."""
-    for path in paths:
-        with contextlib.suppress(OSError):
-            path.unlink()
+@contextlib.contextmanager
+def reports_in(texts: dict[Path, str]) -> Iterator[None]:
+    """Put each file of ``texts`` in place, keeping the old ones until the block (the dump swap) succeeds.
+
+    On failure the old files are put back (or the new ones removed where there was none).
+    """
+    temps: dict[Path, Path] = {}
+    kept: dict[Path, Path | None] = {}
+    try:
+        for target, text in texts.items():
+            temps[target] = temp_name(target)
+            write_text_as(temps[target], target, text)
+        for target, tmp in temps.items():
+            kept[target] = temp_name(target, "old") if target.exists() else None
+            if kept[target] is not None:
+                os.link(target, kept[target])
+            os.replace(tmp, target)
+        yield
+    except BaseException:
+        for target, old in kept.items():
+            with contextlib.suppress(OSError):
+                if old is not None:
+                    os.replace(old, target)
+                    old.unlink(missing_ok=True)     # still there when the rename did nothing (same file)
+                else:
+                    target.unlink(missing_ok=True)
+        for tmp in temps.values():
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+        raise
+    for old in kept.values():
+        if old is not None:
+            old.unlink(missing_ok=True)
 
 
-def _commit_error(exc: OSError, stale: Sequence[Path]) -> GenetError:
-    _remove_reports(stale)
-    where = exc.filename2 or exc.filename
-    lost = " (the new dumps are in; their report is not: rerun)" if stale else ""
-    return GenetError(f"{where}: cannot write: {exc.strerror}{lost}")
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP back until the block is done (the last renames of a run)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, frame: caught.append(signum))
+                for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if caught:
+            signal.raise_signal(caught[0])
 
 
 def run_benchmark(config: BenchConfig, log: Log = stderr_log(),

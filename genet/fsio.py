@@ -19,6 +19,7 @@ import contextlib
 import errno
 import os
 import re
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -40,6 +41,11 @@ def _ensure_parent(path: Path) -> Path:
 
 def _temp_prefix(target: Path) -> str:
     return f".{target.name}.{os.getpid()}."
+
+
+def temp_name(target: Path, kind: str = "tmp") -> Path:
+    """A fresh name beside ``target`` of the pattern ``remove_dead_leftovers`` knows (``kind``: tmp or old)."""
+    return target.parent / f"{_temp_prefix(target)}{secrets.token_hex(4)}.{kind}"
 
 
 def _pid_alive(pid: int) -> bool:

@@ -468,23 +468,29 @@ def test_a_dump_folder_holding_user_files_stops_the_run_before_inference(tmp_pat
     assert calls == [] and _snapshot(out) == {"dumpOutput_device0/notes.txt": b"mine"}
 
 
-def test_a_failed_report_never_leaves_new_dumps_beside_the_old_report(tmp_path, models, small, monkeypatch):
+@pytest.mark.parametrize("failing", ["device_0.txt", "device_0.json", "dumpOutput_device0"])
+def test_a_failed_commit_keeps_the_old_dumps_and_reports_together(tmp_path, models, small, monkeypatch, failing):
     out = tmp_path / "r"
     assert main(seed_args(models["dynamic"], small[0], 16) + ["--quiet", "--output-dir", str(out)]) == 0
-    real_replace = os.replace
+    before = _snapshot(out)
+    real_replace, real_rename = os.replace, os.rename
 
-    def failing_txt(src, dst):
-        if str(dst).endswith("device_0.txt"):
-            raise OSError(28, "No space left on device", str(src), None, str(dst))
-        return real_replace(src, dst)
+    failed = []
+
+    def failing_rename(real):
+        def rename(src, dst):
+            if str(dst).endswith(failing) and not failed:          # once: putting the old one back works
+                failed.append(dst)
+                raise OSError(28, "No space left on device", str(src), None, str(dst))
+            return real(src, dst)
+        return rename
 
     _nan_rows(monkeypatch, [0])             # the new dumps differ from the old ones
-    monkeypatch.setattr(os, "replace", failing_txt)
-    with pytest.raises(GenetError, match="device_0.txt: cannot write: No space left") as caught:
+    monkeypatch.setattr(os, "replace", failing_rename(real_replace))
+    monkeypatch.setattr(os, "rename", failing_rename(real_rename))
+    with pytest.raises(GenetError, match=f"{failing}: cannot write: No space left"):
         main(seed_args(models["dynamic"], small[0], 16) + ["--quiet", "--output-dir", str(out)])
-    assert "report is not" in str(caught.value)
-    assert sorted(os.listdir(out)) == ["dumpOutput_device0"]            # no old report beside the new dumps
-    assert "nan" in (out / "dumpOutput_device0" / "00000_1.txt").read_text()
+    assert _snapshot(out) == before and not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
 @pytest.mark.parametrize("where", ["dump writer", "report"])
