@@ -206,8 +206,6 @@ class BatchSpan:
 
 def plan_batches(count: int, batch_size: int, pad_to_batch: bool) -> list[BatchSpan]:
     """Batches of ``batch_size``; the last partial one padded to it when ``pad_to_batch``."""
-    if batch_size < 1:
-        raise GenetError(f"batch size must be ≥ 1, got {batch_size}")
     return [BatchSpan(start, min(start + batch_size, count),
                       batch_size if pad_to_batch else min(batch_size, count - start))
             for start in range(0, count, batch_size)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 import threading
 import types
@@ -14,7 +15,7 @@ import torch
 from genet.bench import BenchConfig, DumpWriter, StageTimer, Timings, calls_in_order, run_benchmark, union_seconds
 from genet.checkpoint import load_model
 from genet.dumps import PACKED_DUMP, read_packed
-from genet.errors import GenetError
+from genet.errors import GenetError, Terminated
 from genet.info import read_numbered_info
 from genet.inputs import BinFiles, PackedImages, Prefetcher, RandomImages, plan_batches, read_batches
 from genet.runners import CallTimes, Runner, RunnerOptions, backend_for, open_runner
@@ -221,11 +222,6 @@ def test_plan_covers_every_image_once(count, batch, pad, rows):
     assert covered == list(range(count))
 
 
-def test_plan_rejects_a_batch_below_one():
-    with pytest.raises(GenetError, match="batch size must be ≥ 1"):
-        plan_batches(10, 0, False)
-
-
 def test_bin_files_are_read_in_order_and_padded_with_zeros(tmp_path):
     info, data = write_bins(tmp_path, 11)
     numbered = read_numbered_info(info)
@@ -418,3 +414,24 @@ def test_device_seconds_of_overlapping_calls_are_their_union():
     assert timings.device_busy_seconds == pytest.approx(4.0)
     timings.streams = 1
     assert timings.device_busy_seconds == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize("failure, expected", [
+    (ModuleNotFoundError("No module named 'onnxruntime'", name="onnxruntime"), "lacks the module 'onnxruntime'"),
+    ("interrupted", "SIGTERM"),
+])
+def test_a_backend_import_failure_is_one_line_or_the_interrupt(tmp_path, monkeypatch, failure, expected):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"x")
+
+    def failing_import(name):
+        if failure != "interrupted":
+            raise failure
+        try:
+            raise Terminated(signal.SIGTERM)          # as onnxruntime's pybind import turns it into an ImportError
+        except Terminated as exc:
+            raise ImportError("initialization failed") from exc
+
+    monkeypatch.setattr("genet.runners.base.importlib.import_module", failing_import)
+    with pytest.raises((GenetError, Terminated), match=expected):
+        open_runner(model)

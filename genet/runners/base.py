@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import GenetError
+from ..launch import missing_requirement
 
 BACKENDS = ("onnxruntime", "torch", "ascend")
 PRECISIONS = ("fp32", "fp16", "bf16")
@@ -243,8 +244,22 @@ def open_runner(model_path: str | os.PathLike, backend: str = "auto", options: R
     else:
         _check_suffix(model_path, backend)
     module_name, class_name = _BACKEND_MODULES[backend]
-    runner_class = getattr(importlib.import_module(module_name), class_name)
-    return runner_class(model_path, options)
+    return getattr(_import_backend(module_name, backend), class_name)(model_path, options)
+
+
+def _import_backend(module_name: str, backend: str):
+    """Import a backend module: a missing library is one line; Ctrl-C or SIGTERM during it stays what it is."""
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        cause: BaseException | None = exc
+        while cause is not None:       # a library's own import can turn an interrupt into an ImportError
+            if isinstance(cause, KeyboardInterrupt):
+                raise cause from None
+            cause = cause.__cause__ or cause.__context__
+        if isinstance(exc, ModuleNotFoundError):
+            raise GenetError(f"the {backend} backend: {missing_requirement(exc)}") from None
+        raise
 
 
 def usable_cpus() -> int:
