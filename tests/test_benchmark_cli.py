@@ -377,7 +377,7 @@ def test_help_explains_every_flag(capsys):
     for flag in ("-model_type", "-device_id", "-batch_size", "-om_path", "-input_text_path", "-input_width",
                  "-input_height", "-output_binary", "-useDvpp", "-round", "--backend", "--precision", "--providers",
                  "--threads", "--graph-opt", "--channels-last", "--cuda-graphs", "--compile", "--output-dir",
-                 "--packed-input", "--packed-output", "--quiet", "--warmup"):
+                 "--packed-input", "--packed-output", "--quiet", "--warmup", "--allow-non-finite", "exit status"):
         assert flag in text, flag
 
 

@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     io = parser.add_argument_group("inputs and outputs")
     io.add_argument("--output-dir", type=Path, default=Path("result"), metavar="DIR",
-                    help="where dumpOutput_device{ID}/ and the perf files go (default result)")
+                    help="where dumpOutput_device{ID}/ and the perf files go (default result); not a folder "
+                         "holding the model or the info file, nor the .bin files' folder, one inside it or above it")
     io.add_argument("--packed-input", type=Path, metavar="NPY",
                     help="read the images from this images.npy (N×C×H×W float32, from preprocess.py --packed) "
                          "instead of the .bin files, trusting that it holds the same images; by default an "
