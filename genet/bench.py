@@ -406,10 +406,8 @@ def run_pipeline(runner: Runner, source: ImageSource, spans: Sequence[BatchSpan]
                  sink, timings: Timings, prefetch_depth: int, progress) -> None:
     start = time.perf_counter()
     timings.streams = runner.streams
-    # closing(): on an error the stream threads are stopped here, not when the traceback is dropped.
-    with Prefetcher(read_batches(source, spans, shape), prefetch_depth) as batches, \
-            contextlib.closing(calls_in_order(runner, batches, lambda batch: batch.images, runner.streams)) as calls:
-        for batch, call in calls:
+    with Prefetcher(read_batches(source, spans, shape), prefetch_depth) as batches:
+        for batch, call in calls_in_order(runner, batches, lambda batch: batch.images, runner.streams):
             timings.read.add(batch.read_start, batch.read_end)
             timings.preprocess.add(batch.read_end, batch.prep_end)
             timings.inference.add(call.start, call.end)

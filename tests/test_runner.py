@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from genet.bench import BenchConfig, DumpWriter, StageTimer, Timings, calls_in_order, run_benchmark, union_seconds
+from genet.bench import (BenchConfig, DumpWriter, StageTimer, Timings, calls_in_order, run_benchmark, run_pipeline,
+                         union_seconds)
 from genet.checkpoint import load_model
 from genet.dumps import PACKED_DUMP, read_packed
 from genet.errors import GenetError, Terminated
@@ -331,9 +332,10 @@ class OverlapRunner(Runner):
     input_shape = (None, 3, 32, 32)
     device_name = "test"
 
-    def __init__(self, streams: int, calls: int, fail_at: int | None = None):
+    def __init__(self, streams: int, calls: int, fail_at: int | None = None, paired: bool = True):
         super().__init__(types.SimpleNamespace(name="x"), RunnerOptions())
-        self.overlapping, self.fail_at, self.in_flight, self.most_in_flight = streams > 1, fail_at, 0, 0
+        self.paired, self.overlapping, self.fail_at = paired, streams > 1, fail_at
+        self.in_flight = self.most_in_flight = 0
         self._barrier = threading.Barrier(streams)
         self._done = [threading.Event() for _ in range(calls)]
         self._lock = threading.Lock()
@@ -349,7 +351,9 @@ class OverlapRunner(Runner):
         try:
             if self.overlapping and index < self._barrier.parties:
                 self._barrier.wait(timeout=30)
-            if self.overlapping and index % 2 == 0 and index + 1 < len(self._done):
+            after_failure = self.fail_at is not None and index > self.fail_at      # its partner may be cancelled
+            if self.paired and self.overlapping and index % 2 == 0 and index + 1 < len(self._done) \
+                    and not after_failure:
                 assert self._done[index + 1].wait(timeout=30), f"call {index + 1} never ran beside call {index}"
             if index == self.fail_at:
                 raise GenetError(f"call {index} failed")
@@ -435,3 +439,29 @@ def test_a_backend_import_failure_is_one_line_or_the_interrupt(tmp_path, monkeyp
     monkeypatch.setattr("genet.runners.base.importlib.import_module", failing_import)
     with pytest.raises((GenetError, Terminated), match=expected):
         open_runner(model)
+
+
+class _FailingSink:
+    """A dump writer whose second batch fails (a full disk)."""
+
+    def __init__(self):
+        self.batches = 0
+
+    def submit(self, stems, logits):
+        self.batches += 1
+        if self.batches == 2:
+            raise GenetError("disk full")
+
+    def finish(self):
+        pass
+
+
+def test_a_failing_pipeline_stops_its_stream_threads_before_the_error_leaves_it():
+    runner = PairedStreams(2, calls=10, paired=False)
+    spans = plan_batches(40, 4, pad_to_batch=False)
+    source = RandomImages(40)
+    source.read_into = lambda start, stop, out: out.fill(start // 4)
+    with pytest.raises(GenetError, match="disk full") as caught:
+        run_pipeline(runner, source, spans, SHAPE, _FailingSink(), Timings(), 2, types.SimpleNamespace(update=lambda n: None))
+    assert caught.value.__traceback__ is not None        # the traceback (and its frames) are still alive here
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("genet-stream")]
