@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from genet.bench import (BenchConfig, DumpWriter, StageTimer, Timings, calls_in_order, run_benchmark, run_pipeline,
-                         union_seconds)
+from genet.bench import (BenchConfig, DumpWriter, StageTimer, Timings, calls_in_order, deferred_signals, run_benchmark,
+                         run_pipeline, union_seconds)
 from genet.checkpoint import load_model
 from genet.dumps import PACKED_DUMP, read_packed
 from genet.errors import GenetError, Terminated
@@ -465,3 +465,20 @@ def test_a_failing_pipeline_stops_its_stream_threads_before_the_error_leaves_it(
         run_pipeline(runner, source, spans, SHAPE, _FailingSink(), Timings(), 2, types.SimpleNamespace(update=lambda n: None))
     assert caught.value.__traceback__ is not None        # the traceback (and its frames) are still alive here
     assert not [t.name for t in threading.enumerate() if t.name.startswith("genet-stream")]
+
+
+def test_signals_during_the_commit_are_held_until_it_is_done():
+    def stop(signum, frame):
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        finished = []
+        with pytest.raises(Terminated):
+            with deferred_signals():
+                signal.raise_signal(signal.SIGTERM)
+                finished.append("the renames after the signal")
+        assert finished == ["the renames after the signal"]
+        assert signal.getsignal(signal.SIGTERM) is stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -26,6 +26,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..console import Log
 from ..errors import GenetError
 from ..launch import missing_requirement
 
@@ -86,7 +87,7 @@ class RunnerOptions:
     compile: bool = False                # torch.compile
     extent: int | None = None            # GE-θ⁻ extent of a checkpoint (cannot be read off its keys)
     unsafe_load: bool = False            # full pickle loading of a trusted checkpoint
-    log: Callable[[str], None] | None = field(default=None, compare=False)
+    log: Log | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         for name, allowed in (("device", DEVICES), ("precision", PRECISIONS), ("graph_opt", GRAPH_OPT_LEVELS)):
