@@ -465,7 +465,8 @@ def _stage_seconds(timings: Timings) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def _dump_sink(config: BenchConfig, timer: StageTimer, inputs: Sequence[Path]) -> Iterator[tuple[DumpWriter | DiscardSink, Path | None]]:
+def _dump_sink(config: BenchConfig, timer: StageTimer,
+               inputs: Sequence[Path]) -> Iterator[tuple[DumpWriter | DiscardSink, Path | None]]:
     """(sink, final dump folder): dumps go to a temporary folder swapped in when the block succeeds."""
     if config.pure_inference:
         yield DiscardSink(timer), None

@@ -462,7 +462,8 @@ def test_a_failing_pipeline_stops_its_stream_threads_before_the_error_leaves_it(
     source = RandomImages(40)
     source.read_into = lambda start, stop, out: out.fill(start // 4)
     with pytest.raises(GenetError, match="disk full") as caught:
-        run_pipeline(runner, source, spans, SHAPE, _FailingSink(), Timings(), 2, types.SimpleNamespace(update=lambda n: None))
+        run_pipeline(runner, source, spans, SHAPE, _FailingSink(), Timings(), 2,
+                     types.SimpleNamespace(update=lambda n: None))
     assert caught.value.__traceback__ is not None        # the traceback (and its frames) are still alive here
     assert not [t.name for t in threading.enumerate() if t.name.startswith("genet-stream")]
 
