@@ -4,8 +4,14 @@ Reading, inference and writing overlap: a prefetch thread reads batches ahead of
 model, the model runs on the calling thread (or, for a runner with several ``streams``,
 on that many threads, results taken in batch order), and a small pool of writer threads
 writes the dumps. Dumps go to a temporary folder that replaces ``dumpOutput_device{id}`` only once
-every image has its dump; the perf reports are written after that, so a failed run leaves
-neither a partial dump folder nor a report.
+every image has its dump. A run's outputs are one unit: every output path is checked before the
+model's first call; once the dumps are complete, the perf reports are renamed into place and the
+dump folder swapped in, with signals held back and a lock on the output folder (so that concurrent
+runs cannot interleave theirs); if either step fails, the old reports are put back and the old
+dumps kept. A failed or interrupted run leaves the previous outputs as they were and no temporary file.
+
+Outputs that are not finite numbers (NaN, ±Inf) are counted: ``non_finite_outputs`` in the JSON is
+the number of images with at least one such logit.
 
 Figures of the perf report (N = images run, the padding of a static batch not counted;
 every time is wall-clock, ``time.perf_counter``):
@@ -41,8 +47,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
 import os
-import sys
+import signal
 import threading
 import time
 from collections import deque
@@ -53,17 +60,21 @@ from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
+from .console import Log, progress_bar, stderr_log
 from .constants import CHANNELS, PACKED_IMAGES
 from .dumps import PACKED_DUMP, dump_folder, is_dump_name, write_dumps, write_packed
 from .errors import GenetError
-from .fsio import atomic_dir
-from .info import read_numbered_info
+from .fsio import atomic_dir, check_apart, check_output_file, check_replaceable_dir, temp_name
+from .info import NumberedEntry, read_numbered_info
 from .inputs import (BatchSpan, BinFiles, ImageShape, ImageSource, PackedImages, Prefetcher,
                      RandomImages, check_unique_stems, plan_batches, read_batches)
-from .perf import PerfReport, write_perf
-from .runners import CallTimes, Runner, RunnerOptions, open_runner
+from .perf import PerfReport, perf_paths, perf_texts, write_text_as
+from .runners import BACKENDS, CallTimes, Runner, RunnerOptions, SettingError, open_runner
 
-Log = Callable[[str], None]
+try:
+    from .packed import check_packed      # None when images.npy provably holds the .bin files' images
+except ImportError:                       # not on this branch yet: a packed file is used only when asked for
+    check_packed = None
 
 
 @dataclass
@@ -79,7 +90,7 @@ class BenchConfig:
     input_height: int | None = None
     info_path: Path | None = None
     packed_input: Path | None = None
-    auto_packed: bool = True            # use images.npy beside the info file's .bin files when it matches
+    auto_packed: bool = True            # use images.npy beside the .bin files when proven identical to them
     rounds: int | None = None
     output_dir: Path = Path("result")
     binary: bool = False
@@ -90,6 +101,23 @@ class BenchConfig:
     seed: int = 0
     progress: bool = True
     command_line: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("auto", *BACKENDS):
+            raise SettingError(f"{{backend}} {{value}}: unknown (choose from auto, {', '.join(BACKENDS)})",
+                               value=self.backend)
+        for name, least in (("batch_size", 1), ("device_id", 0), ("warmup", 0), ("writer_threads", 1),
+                            ("prefetch_depth", 1), ("input_width", 1), ("input_height", 1)):
+            value = getattr(self, name)
+            if value is not None and value < least:
+                raise SettingError(f"{{{name}}}={{value}}: must be ≥ {least}", value=value)
+        if self.rounds is not None and not self.pure_inference:
+            raise SettingError("{rounds} is pure-inference mode, which reads no inputs: leave out {info_path} "
+                               "(and {packed_input}), or {rounds}")
+        if self.rounds is None and self.pure_inference:
+            raise SettingError("give {info_path}=INFO (a run over a dataset) or {rounds}=N (pure inference)")
+        if self.rounds is not None and self.rounds < 1:
+            raise SettingError("{rounds}={value}: must be ≥ 1", value=self.rounds)
 
     @property
     def pure_inference(self) -> bool:
@@ -127,6 +155,7 @@ class Timings:
     d2h_seconds: list[float] = field(default_factory=list)
     call_spans: list[tuple[float, float]] = field(default_factory=list)
     streams: int = 1
+    non_finite: int = 0          # images whose logits hold a NaN or an infinity
     e2e_seconds: float = 0.0
 
     def add_call(self, times: CallTimes) -> None:
@@ -184,9 +213,12 @@ class DumpWriter:
         try:
             write_dumps(self._folder, stems, logits, self._binary)
         except OSError as exc:
-            raise GenetError(f"{self._shown_as}: cannot write {os.path.basename(exc.filename)}: "
-                             f"{exc.strerror}") from None
+            raise self._error(exc) from None
         self._timer.add(start, time.perf_counter())
+
+    def _error(self, exc: OSError) -> GenetError:
+        name = os.path.basename(exc.filename) if exc.filename else PACKED_DUMP
+        return GenetError(f"{self._shown_as / name}: cannot write: {exc.strerror}")
 
     def submit(self, stems: Sequence[str], logits: np.ndarray) -> None:
         if self._packed is not None:
@@ -208,7 +240,10 @@ class DumpWriter:
         if self._packed:
             start = time.perf_counter()
             stems = [stem for batch_stems, _ in self._packed for stem in batch_stems]
-            write_packed(self._folder / PACKED_DUMP, stems, np.concatenate([lg for _, lg in self._packed]))
+            try:
+                write_packed(self._folder / PACKED_DUMP, stems, np.concatenate([lg for _, lg in self._packed]))
+            except OSError as exc:
+                raise GenetError(f"{self._shown_as / PACKED_DUMP}: cannot write: {exc.strerror}") from None
             self._timer.add(start, time.perf_counter())
 
     def close(self) -> None:
@@ -250,9 +285,6 @@ class BenchResult:
 def resolve_image_shape(runner: Runner, width: int | None, height: int | None) -> ImageShape:
     """C×H×W of the inputs: the model's, which -input_width/-input_height must agree with."""
     _, channels, model_height, model_width = runner.input_shape
-    for flag, value in (("-input_width", width), ("-input_height", height)):
-        if value is not None and value < 1:
-            raise GenetError(f"{flag}={value}: must be ≥ 1")
     if (width is not None and model_width is not None and width != model_width) or \
             (height is not None and model_height is not None and height != model_height):
         given = " ".join(f"{flag}={value}" for flag, value in (("-input_width", width), ("-input_height", height))
@@ -271,27 +303,41 @@ def check_batch_size(runner: Runner, batch_size: int) -> None:
                          f"-batch_size={batch_size} (one model per batch size, as ATC converts them)")
 
 
-def open_source(config: BenchConfig, shape: ImageShape, log: Log) -> ImageSource:
+def bin_folders(numbered: Sequence[NumberedEntry]) -> list[Path]:
+    """The folders holding an info file's .bin files."""
+    return sorted({Path(os.path.dirname(item.entry.path) or ".") for item in numbered})
+
+
+def open_source(config: BenchConfig, shape: ImageShape, log: Log,
+                numbered: Sequence[NumberedEntry] | None = None) -> ImageSource:
+    """The run's images; ``numbered``: the info file's lines, when already read."""
     if config.pure_inference:
         return RandomImages(config.rounds * config.batch_size, config.seed)
     if config.info_path is None:
         return PackedImages.alone(config.packed_input, shape)
-    numbered = read_numbered_info(config.info_path)
+    if numbered is None:
+        numbered = read_numbered_info(config.info_path)
     check_unique_stems(config.info_path, numbered)
     if config.packed_input is not None:
         return PackedImages.for_info(config.packed_input, config.info_path, numbered, shape)
-    folders = {os.path.dirname(item.entry.path) for item in numbered}
-    candidate = Path(folders.pop() or ".") / PACKED_IMAGES if len(folders) == 1 else None
+    folders = bin_folders(numbered)
+    candidate = folders[0] / PACKED_IMAGES if len(folders) == 1 else None
     if config.auto_packed and candidate is not None and candidate.is_file():
-        try:
-            source = PackedImages.for_info(candidate, config.info_path, numbered, shape)
-        except GenetError as exc:
-            log(f"note: not using {candidate} ({exc}); reading the .bin files")
-        else:
-            log(f"note: reading {candidate} (packed) for the images of {config.info_path}; --no-packed reads "
-                f"the .bin files")
-            return source
+        reason = packed_mismatch(candidate, [item.entry.path for item in numbered])
+        if reason is None:
+            log(f"note: reading {candidate} (packed; preprocess's manifest proves it holds the images of "
+                f"{config.info_path}); --no-packed reads the .bin files")
+            return PackedImages.for_info(candidate, config.info_path, numbered, shape)
+        log(f"note: not using {candidate}: {reason}; reading the .bin files (--packed-input {candidate} "
+            f"uses it anyway)")
     return BinFiles(config.info_path, numbered, shape)
+
+
+def packed_mismatch(packed: Path, bin_paths: Sequence[str]) -> str | None:
+    """None when ``packed`` provably holds the images of ``bin_paths``; else why it cannot be used."""
+    if check_packed is None:
+        return "this genet cannot check a packed file against its .bin files"
+    return check_packed(packed, bin_paths)
 
 
 def warm_up(runner: Runner, spans: Sequence[BatchSpan], shape: ImageShape, calls: int, seed: int) -> None:
@@ -367,7 +413,9 @@ def run_pipeline(runner: Runner, source: ImageSource, spans: Sequence[BatchSpan]
             timings.inference.add(call.start, call.end)
             timings.call_spans.append((call.start, call.end))
             timings.add_call(call.times)
-            sink.submit(batch.stems, call.logits[:batch.real])
+            logits = call.logits[:batch.real]
+            timings.non_finite += int(np.count_nonzero(~np.isfinite(logits).all(axis=1)))
+            sink.submit(batch.stems, logits)
             progress.update(batch.real)
     sink.finish()
     timings.e2e_seconds = time.perf_counter() - start
@@ -416,34 +464,15 @@ def _stage_seconds(timings: Timings) -> dict[str, float]:
     return found
 
 
-class _NoProgress:
-    def update(self, n: int) -> None:
-        pass
-
-    def __enter__(self) -> "_NoProgress":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        pass
-
-
-def _progress_bar(config: BenchConfig, total: int):
-    if not config.progress:
-        return _NoProgress()
-    from tqdm import tqdm     # only when shown: a bare GPU host without tqdm still runs with --quiet
-
-    return tqdm(total=total, unit="img", desc="benchmark", file=sys.stderr, dynamic_ncols=True)
-
-
 @contextlib.contextmanager
-def _dump_sink(config: BenchConfig, timer: StageTimer) -> Iterator[tuple[DumpWriter | DiscardSink, Path | None]]:
+def _dump_sink(config: BenchConfig, timer: StageTimer,
+               inputs: Sequence[Path]) -> Iterator[tuple[DumpWriter | DiscardSink, Path | None]]:
     """(sink, final dump folder): dumps go to a temporary folder swapped in when the block succeeds."""
     if config.pure_inference:
         yield DiscardSink(timer), None
         return
     final = dump_folder(config.output_dir, config.device_id)
-    inputs = [config.info_path, config.packed_input, config.model_path]
-    with atomic_dir(final, inputs=[path for path in inputs if path is not None], ours=is_dump_name) as tmp:
+    with atomic_dir(final, inputs=inputs, ours=is_dump_name) as tmp:
         writer = DumpWriter(tmp, final, config.binary, config.writer_threads, timer, config.packed_output)
         try:
             yield writer, final
@@ -454,10 +483,40 @@ def _dump_sink(config: BenchConfig, timer: StageTimer) -> Iterator[tuple[DumpWri
 def _make_output_dir(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise GenetError(f"{path}: exists and is not a folder (--output-dir)") from None
     except OSError as exc:
         raise GenetError(f"{path}: cannot create the output folder: {exc.strerror}") from None
+
+
+def run_inputs(config: BenchConfig, numbered: Sequence[NumberedEntry] | None) -> list[Path]:
+    """What the run reads, which no output may be, hold or lie inside: model, info file, .bin folders, packed file."""
+    found = [path for path in (config.model_path, config.info_path, config.packed_input) if path is not None]
+    return found + (bin_folders(numbered) if numbered else [])
+
+
+def check_outputs(config: BenchConfig, inputs: Sequence[Path]) -> tuple[Path, Path]:
+    """Refuse, before the model runs, any output the run could not write or must not replace; the perf paths."""
+    out = config.output_dir
+    if out.exists() and not out.is_dir():
+        raise GenetError(f"{out}: exists and is not a folder (the output folder)")
+    check_apart(out, inputs)
+    txt, js = perf_paths(out, config.batch_size, config.device_id)
+    if out.is_dir():
+        for path in (txt, js):
+            check_output_file(path)
+        if not config.pure_inference:
+            check_replaceable_dir(dump_folder(out, config.device_id), inputs, ours=is_dump_name)
+    return txt, js
+
+
+@contextlib.contextmanager
+def output_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (flock on the folder itself: no lock file left behind)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -483,6 +542,7 @@ def _details(config: BenchConfig, run: _Run) -> dict:
         "computed_images": computed,
         "padding_images": computed - source.count,
         "batches": len(run.spans),
+        "non_finite_outputs": run.timings.non_finite,
         "static_batch": runner.static_batch,
         "input": {"kind": source.kind, "source": source.description, "image_shape": list(run.shape)},
         "backend": runner.name,
@@ -502,40 +562,100 @@ def _details(config: BenchConfig, run: _Run) -> dict:
     }
 
 
-def _execute(config: BenchConfig, runner: Runner, load_seconds: float, log: Log) -> _Run:
+def _execute(config: BenchConfig, runner: Runner, load_seconds: float, log: Log) -> BenchResult:
     check_batch_size(runner, config.batch_size)
     shape = resolve_image_shape(runner, config.input_width, config.input_height)
-    source = open_source(config, shape, log)
+    numbered = read_numbered_info(config.info_path) if config.info_path is not None else None
+    inputs = run_inputs(config, numbered)
+    perf_txt, perf_json = check_outputs(config, inputs)
+    source = open_source(config, shape, log, numbered)
     spans = plan_batches(source.count, config.batch_size, pad_to_batch=runner.static_batch is not None)
     warmup_start = time.perf_counter()
     warm_up(runner, spans, shape, config.warmup, config.seed)
     warmup_seconds = time.perf_counter() - warmup_start
     _make_output_dir(config.output_dir)
     timings = Timings()
-    with _dump_sink(config, timings.postprocess) as (sink, dump_dir), \
-            _progress_bar(config, source.count) as progress:
-        run_pipeline(runner, source, spans, shape, sink, timings, config.prefetch_depth, progress)
-        if dump_dir is not None and sink.written != source.count:
-            raise AssertionError(f"{sink.written} dumps for {source.count} images")
-    return _Run(runner, source, spans, shape, timings, load_seconds, warmup_seconds, dump_dir)
+    try:
+        with contextlib.ExitStack() as commit:
+            with _dump_sink(config, timings.postprocess, inputs) as (sink, dump_dir), \
+                    progress_bar(source.count, "benchmark", quiet=not config.progress) as progress:
+                run_pipeline(runner, source, spans, shape, sink, timings, config.prefetch_depth, progress)
+                if dump_dir is not None and sink.written != source.count:
+                    raise AssertionError(f"{sink.written} dumps for {source.count} images")
+                run = _Run(runner, source, spans, shape, timings, load_seconds, warmup_seconds, dump_dir)
+                details = _details(config, run)
+                report = build_report(timings, source.count, details["computed_images"])
+                txt_text, json_text = perf_texts(config.batch_size, config.device_id, report, details)
+                # The reports go in first, then (leaving this block) the dumps; a failure of either puts the old
+                # reports back, and the dump swap restores the old dumps itself.
+                commit.enter_context(deferred_signals())
+                commit.enter_context(output_lock(config.output_dir))
+                commit.enter_context(reports_in({perf_json: json_text, perf_txt: txt_text}))
+    except OSError as exc:
+        raise GenetError(f"{exc.filename2 or exc.filename}: cannot write: {exc.strerror}") from None
+    return BenchResult(report, details, perf_txt, perf_json, dump_dir, source.count)
 
 
-def run_benchmark(config: BenchConfig, log: Log = lambda message: print(message, file=sys.stderr),
+@contextlib.contextmanager
+def reports_in(texts: dict[Path, str]) -> Iterator[None]:
+    """Put each file of ``texts`` in place, keeping the old ones until the block (the dump swap) succeeds.
+
+    On failure the old files are put back (or the new ones removed where there was none).
+    """
+    temps: dict[Path, Path] = {}
+    kept: dict[Path, Path | None] = {}
+    try:
+        for target, text in texts.items():
+            temps[target] = temp_name(target)
+            write_text_as(temps[target], target, text)
+        for target, tmp in temps.items():
+            kept[target] = temp_name(target, "old") if target.exists() else None
+            if kept[target] is not None:
+                os.link(target, kept[target])
+            os.replace(tmp, target)
+        yield
+    except BaseException:
+        for target, old in kept.items():
+            with contextlib.suppress(OSError):
+                if old is not None:
+                    os.replace(old, target)
+                    old.unlink(missing_ok=True)     # still there when the rename did nothing (same file)
+                else:
+                    target.unlink(missing_ok=True)
+        for tmp in temps.values():
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+        raise
+    for old in kept.values():
+        if old is not None:
+            old.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP back until the block is done (the last renames of a run)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, frame: caught.append(signum))
+                for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if caught:
+            signal.raise_signal(caught[0])
+
+
+def run_benchmark(config: BenchConfig, log: Log = stderr_log(),
                   runner: Runner | None = None) -> BenchResult:
     """Run the benchmark; bad input raises GenetError before anything is written.
 
     ``runner``: an already open runner to use instead of opening ``config.model_path``.
     """
-    if config.batch_size < 1:
-        raise GenetError(f"-batch_size={config.batch_size}: must be ≥ 1")
-    if config.pure_inference and (config.rounds is None or config.rounds < 1):
-        raise GenetError(f"-round={config.rounds}: must be ≥ 1")
     load_start = time.perf_counter()
     with contextlib.nullcontext(runner) if runner else open_runner(config.model_path, config.backend,
                                                                    config.options) as runner:
-        run = _execute(config, runner, time.perf_counter() - load_start, log)
-        details = _details(config, run)
-    computed = details["computed_images"]
-    report = build_report(run.timings, run.source.count, computed)
-    txt, js = write_perf(config.output_dir, config.batch_size, config.device_id, report, details)
-    return BenchResult(report, details, txt, js, run.dump_dir, run.source.count)
+        return _execute(config, runner, time.perf_counter() - load_start, log)

@@ -19,6 +19,7 @@ import contextlib
 import errno
 import os
 import re
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -40,6 +41,11 @@ def _ensure_parent(path: Path) -> Path:
 
 def _temp_prefix(target: Path) -> str:
     return f".{target.name}.{os.getpid()}."
+
+
+def temp_name(target: Path, kind: str = "tmp") -> Path:
+    """A fresh name beside ``target`` of the pattern ``remove_dead_leftovers`` knows (``kind``: tmp or old)."""
+    return target.parent / f"{_temp_prefix(target)}{secrets.token_hex(4)}.{kind}"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -140,6 +146,16 @@ def _overlaps(a: Path, b: Path) -> bool:
     return a == b or a in b.parents or b in a.parents
 
 
+def check_apart(output: str | os.PathLike, inputs: Sequence[str | os.PathLike]) -> None:
+    """Refuse an output folder that is, holds, or lies inside one of the run's inputs."""
+    resolved = Path(output).resolve()
+    for item in inputs:
+        source = Path(item).resolve()
+        if _overlaps(resolved, source):
+            relation = ("is" if resolved == source else "holds" if resolved in source.parents else "lies inside")
+            raise GenetError(f"{output}: the output folder {relation} the input {item}; give another output folder")
+
+
 def check_replaceable_dir(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = (),
                           ours: Callable[[str], bool] | None = None) -> Path:
     """Refuse a folder that ``atomic_dir`` must not replace (see the module docstring); return it."""
@@ -150,11 +166,7 @@ def check_replaceable_dir(path: str | os.PathLike, inputs: Sequence[str | os.Pat
     cwd = Path.cwd().resolve()
     if resolved == cwd or resolved in cwd.parents:
         raise GenetError(f"{path}: is the current folder or holds it; give another output folder")
-    for item in inputs:
-        source = Path(item).resolve()
-        if _overlaps(resolved, source):
-            relation = ("is" if resolved == source else "holds" if resolved in source.parents else "lies inside")
-            raise GenetError(f"{path}: the output folder {relation} the input {item}; give another output folder")
+    check_apart(target, inputs)
     if target.is_symlink() or (target.exists() and not target.is_dir()):
         raise GenetError(f"{target}: exists and is not a folder")
     if target.is_dir():

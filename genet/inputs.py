@@ -96,22 +96,14 @@ class BinFiles:
         rows = out.reshape(len(out), -1).view(np.uint8)
         for row, i in enumerate(range(start, stop)):
             try:
-                got = _read_file_into(self._paths[i], rows[row])
+                with open(self._paths[i], "rb") as fh:
+                    got = fh.readinto(rows[row])
             except OSError as exc:
                 raise GenetError(f"{self._where[i]}: cannot read input file {self._paths[i]}: "
                                  f"{exc.strerror}") from None
             if got != self._bytes:
                 raise GenetError(f"{self._where[i]}: {self._paths[i]} changed during the run "
                                  f"(read {got} bytes, expected {self._bytes})")
-
-
-def _read_file_into(path: str, buffer: np.ndarray) -> int:
-    """Read up to ``len(buffer)`` bytes of ``path`` into ``buffer``: three system calls, no file object."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return os.readv(fd, [buffer])
-    finally:
-        os.close(fd)
 
 
 def default_stems(count: int) -> list[str]:
@@ -214,8 +206,6 @@ class BatchSpan:
 
 def plan_batches(count: int, batch_size: int, pad_to_batch: bool) -> list[BatchSpan]:
     """Batches of ``batch_size``; the last partial one padded to it when ``pad_to_batch``."""
-    if batch_size < 1:
-        raise GenetError(f"batch size must be ≥ 1, got {batch_size}")
     return [BatchSpan(start, min(start + batch_size, count),
                       batch_size if pad_to_batch else min(batch_size, count - start))
             for start in range(0, count, batch_size)]

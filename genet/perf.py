@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import GenetError
-from .fsio import write_text_atomic
+from .fsio import atomic_files
 
 _LINE_KEYS = (
     ("e2e", ("e2e_throughput", "e2e_latency_ms"), ("throughputRate", "latency")),
@@ -102,14 +102,34 @@ def read_perf_txt(path: str | os.PathLike) -> PerfReport:
     return parse_perf_txt(text, str(path))
 
 
+def perf_paths(result_dir: str | os.PathLike, batch_size: int, device_id: int) -> tuple[Path, Path]:
+    """The .txt report and its .json twin."""
+    stem = Path(result_dir) / perf_stem(batch_size, device_id)
+    return stem.with_suffix(".txt"), stem.with_suffix(".json")
+
+
+def perf_texts(batch_size: int, device_id: int, report: PerfReport, details: dict[str, Any]) -> tuple[str, str]:
+    """The contents of the .txt report and of its .json twin."""
+    payload = {"batch_size": batch_size, "device_id": device_id, **asdict(report), **details}
+    return report.to_txt(), json.dumps(payload, indent=2, sort_keys=False) + "\n"
+
+
+def write_text_as(tmp: Path, target: Path, text: str) -> None:
+    """Write ``text`` to the temporary file of ``target``; an error names ``target``."""
+    try:
+        tmp.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise GenetError(f"{target}: cannot write: {exc.strerror}") from None
+
+
 def write_perf(result_dir: str | os.PathLike, batch_size: int, device_id: int, report: PerfReport,
                details: dict[str, Any]) -> tuple[Path, Path]:
-    """Write the .txt and .json reports atomically (JSON first, the seed's .txt last)."""
-    stem = Path(result_dir) / perf_stem(batch_size, device_id)
-    txt, js = stem.with_suffix(".txt"), stem.with_suffix(".json")
-    payload = {"batch_size": batch_size, "device_id": device_id, **asdict(report), **details}
-    write_text_atomic(js, json.dumps(payload, indent=2, sort_keys=False) + "\n")
-    write_text_atomic(txt, report.to_txt())
+    """Write the .txt and .json reports as one unit: both or neither replace the old ones."""
+    txt, js = perf_paths(result_dir, batch_size, device_id)
+    texts = perf_texts(batch_size, device_id, report, details)
+    with atomic_files([js, txt]) as temps:
+        for tmp, target, text in zip(temps, (js, txt), reversed(texts)):
+            write_text_as(tmp, target, text)
     return txt, js
 
 

@@ -8,7 +8,8 @@ Takes the seed's command lines unchanged (single-dash ``-key=value`` flags)::
 
 and writes the same files: ``result/dumpOutput_device{id}/{stem}_1.txt`` (or ``.bin``) and
 ``result/perf_vision_batchsize_{bs}_device_{id}.txt``, plus a ``.json`` twin with details.
-The figures are defined in ``genet.bench``.
+The figures are defined in ``genet.bench``. Settings are checked once, by ``BenchConfig`` and
+``RunnerOptions``; this module only maps their fields to the flags the user typed.
 """
 
 from __future__ import annotations
@@ -19,8 +20,18 @@ from pathlib import Path
 from typing import Sequence
 
 from ..bench import BenchConfig, run_benchmark
+from ..console import stderr_log
 from ..errors import GenetError, run_cli
-from ..runners import BACKENDS, DEVICES, GRAPH_OPT_LEVELS, PRECISIONS, RunnerOptions
+from ..runners import BACKENDS, DEVICES, GRAPH_OPT_LEVELS, PRECISIONS, RunnerOptions, SettingError
+from ..runners.base import option_flag
+from .common import Parser, add_quiet
+
+#: Exit status of a run whose model produced NaN or infinite outputs (without --allow-non-finite).
+EXIT_NON_FINITE = 3
+
+# Settings whose flag is not option_flag(field): the seed's single-dash spellings.
+_SEED_FLAGS = {"batch_size": "-batch_size", "device_id": "-device_id", "rounds": "-round",
+               "info_path": "-input_text_path", "input_width": "-input_width", "input_height": "-input_height"}
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -35,16 +46,9 @@ def seed_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse whose errors are one line (GenetError), as for every other bad input."""
-
-    def error(self, message: str):
-        raise GenetError(f"{message} (see --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="benchmark.py", allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = Parser(
+        prog="benchmark.py", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run an image classifier over preprocessed inputs (or random ones) and write the Ascend "
                     "benchmark tool's dumps and perf report.\nThe backend follows the model file: .onnx → ONNX "
                     "Runtime, .pth/.pth.tar → PyTorch, .om → Ascend (ais_bench).",
@@ -54,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                "-useDvpp=False\n"
                "  python3 benchmark.py -device_id=0 -om_path=genet_gpu.onnx -round=30 -batch_size=4\n"
                "  python3 benchmark.py -batch_size=64 -om_path=model_best.pth.tar "
-               "-input_text_path=genet_prep_bin.info --device cuda --precision fp16 --cuda-graphs")
+               "-input_text_path=genet_prep_bin.info --device cuda --precision fp16 --cuda-graphs\n\n"
+               f"exit status: 0 done; 2 bad input (nothing written); {EXIT_NON_FINITE} the model produced NaN or "
+               "infinite outputs (dumps and reports written as evidence; --allow-non-finite: 0)")
     seed = parser.add_argument_group("the Ascend benchmark tool's flags (-key=value)")
     seed.add_argument("-om_path", required=True, type=Path, metavar="MODEL",
                       help="model file: .onnx, .pth/.pth.tar checkpoint, or .om (Ascend)")
@@ -73,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="image height; must match the model's (default: the model's)")
     seed.add_argument("-output_binary", type=seed_bool, default=False, metavar="BOOL",
                       help="True: dumps as raw float32 {stem}_1.bin; False (default): one text line {stem}_1.txt")
-    seed.add_argument("-model_type", default="vision", metavar="TYPE",
+    seed.add_argument("-model_type", default="vision", choices=("vision",), metavar="TYPE",
                       help="only 'vision' (the default) is supported")
     seed.add_argument("-useDvpp", type=seed_bool, default=False, metavar="BOOL",
                       help="False only: inputs are preprocessed .bin tensors (DVPP is Ascend's JPEG decoder)")
@@ -81,12 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="pure-inference mode: N batches of random images, no dumps, perf report only")
 
     backend = parser.add_argument_group("backend")
-    backend.add_argument("--backend", default="auto", metavar="{auto," + ",".join(BACKENDS) + "}",
+    backend.add_argument("--backend", default="auto", choices=("auto", *BACKENDS),
                          help="auto (default) picks from the model file's suffix")
-    backend.add_argument("--device", default="auto", metavar="{" + ",".join(DEVICES) + "}",
+    backend.add_argument("--device", default="auto", choices=DEVICES,
                          help="auto (default): PyTorch uses CUDA when present, ONNX Runtime the CPU "
                               "(unless --providers); cuda: fail unless a GPU is usable")
-    backend.add_argument("--precision", default="fp32", metavar="{" + ",".join(PRECISIONS) + "}",
+    backend.add_argument("--precision", default="fp32", choices=PRECISIONS,
                          help="PyTorch: the model's dtype (default fp32); ONNX Runtime and .om run their "
                               "model's own precision")
     backend.add_argument("--providers", default="", metavar="LIST",
@@ -99,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "backend's choice: 2 for ONNX Runtime on the CPU (each with half the cores as "
                               "intra-op threads unless --threads), 1 elsewhere; only ONNX Runtime takes other "
                               "values")
-    backend.add_argument("--graph-opt", default="all", metavar="{" + ",".join(GRAPH_OPT_LEVELS) + "}",
+    backend.add_argument("--graph-opt", default="all", choices=GRAPH_OPT_LEVELS,
                          help="ONNX Runtime graph optimisation level (default all)")
     backend.add_argument("--channels-last", action="store_true", help="PyTorch: channels-last memory format")
     backend.add_argument("--cuda-graphs", action="store_true",
@@ -114,11 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     io = parser.add_argument_group("inputs and outputs")
     io.add_argument("--output-dir", type=Path, default=Path("result"), metavar="DIR",
-                    help="where dumpOutput_device{ID}/ and the perf files go (default result)")
+                    help="where dumpOutput_device{ID}/ and the perf files go (default result); not a folder "
+                         "holding the model or the info file, nor the .bin files' folder, one inside it or above it")
     io.add_argument("--packed-input", type=Path, metavar="NPY",
                     help="read the images from this images.npy (N×C×H×W float32, from preprocess.py --packed) "
-                         "instead of the .bin files; by default an images.npy beside the .bin files is used "
-                         "when it matches them")
+                         "instead of the .bin files, trusting that it holds the same images; by default an "
+                         "images.npy beside the .bin files is used only when preprocess's manifest proves it "
+                         "identical to them")
     io.add_argument("--no-packed", action="store_true", help="always read the .bin files listed in the info file")
     io.add_argument("--packed-output", action="store_true",
                     help="also write every output into one packed_logits.npz in the dump folder")
@@ -128,73 +136,50 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--writer-threads", type=int, default=1, metavar="N",
                     help="dump-writing threads (default 1: creating files in one folder barely scales)")
     io.add_argument("--seed", type=int, default=0, help="seed of the random images of pure-inference mode")
-    io.add_argument("--quiet", action="store_true", help="no progress bar or notes on stderr")
+    io.add_argument("--allow-non-finite", action="store_true",
+                    help=f"exit 0 even when the model produces NaN or infinite outputs (default: exit "
+                         f"{EXIT_NON_FINITE})")
+    add_quiet(parser)
     return parser
 
 
-def _choice(flag: str, value: str, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise GenetError(f"{flag} {value}: unknown (choose from {', '.join(choices)})")
-    return value
-
-
-def _check_flags(args: argparse.Namespace) -> None:
-    if args.model_type != "vision":
-        raise GenetError(f"-model_type={args.model_type}: only vision models are supported")
-    if args.useDvpp:
-        raise GenetError("-useDvpp=True: DVPP is the Ascend JPEG decoder; this runner reads preprocessed .bin "
-                         "inputs (run preprocess.py, then -useDvpp=False)")
-    for flag, value, least in (("-batch_size", args.batch_size, 1), ("-device_id", args.device_id, 0),
-                               ("--threads", args.threads, 0), ("--streams", args.streams, 0),
-                               ("--warmup", args.warmup, 0),
-                               ("--writer-threads", args.writer_threads, 1)):
-        if value < least:
-            raise GenetError(f"{flag}={value}: must be ≥ {least}")
-    has_input = args.input_text_path is not None or args.packed_input is not None
-    if args.round is not None and has_input:
-        raise GenetError("-round is pure-inference mode, which reads no inputs: leave out -input_text_path "
-                         "(and --packed-input), or -round")
-    if args.round is None and not has_input:
-        raise GenetError("give -input_text_path=INFO (a run over a dataset) or -round=N (pure inference)")
-    if args.round is not None and args.round < 1:
-        raise GenetError(f"-round={args.round}: must be ≥ 1")
+def flag_of(field: str) -> str:
+    """The flag a user sets a BenchConfig / RunnerOptions field with."""
+    return _SEED_FLAGS.get(field, option_flag(field))
 
 
 def config_from_args(args: argparse.Namespace, command_line: Sequence[str]) -> BenchConfig:
-    _check_flags(args)
-    options = RunnerOptions(
-        device_id=args.device_id,
-        device=_choice("--device", args.device, DEVICES),
-        precision=_choice("--precision", args.precision, PRECISIONS),
-        providers=tuple(p.strip() for p in args.providers.split(",") if p.strip()),
-        threads=args.threads,
-        streams=args.streams,
-        graph_opt=_choice("--graph-opt", args.graph_opt, GRAPH_OPT_LEVELS),
-        channels_last=args.channels_last, cuda_graphs=args.cuda_graphs, compile=args.compile,
-        extent=args.extent, unsafe_load=args.unsafe_load,
-        log=None if args.quiet else (lambda message: print(message, file=sys.stderr)),
-    )
+    if args.useDvpp:
+        raise GenetError("-useDvpp=True: DVPP is the Ascend JPEG decoder; this runner reads preprocessed .bin "
+                         "inputs (run preprocess.py, then -useDvpp=False)")
     info, packed = args.input_text_path, args.packed_input
     if info is not None and info.suffix == ".npy":
         if packed is not None:
             raise GenetError(f"{info}: -input_text_path is already a packed array; leave out --packed-input")
         info, packed = None, info
-    return BenchConfig(
-        model_path=args.om_path, batch_size=args.batch_size, device_id=args.device_id,
-        backend=_choice("--backend", args.backend, ("auto", *BACKENDS)), options=options,
-        input_width=args.input_width, input_height=args.input_height, info_path=info, packed_input=packed,
-        auto_packed=not args.no_packed, rounds=args.round, output_dir=args.output_dir, binary=args.output_binary,
-        packed_output=args.packed_output, warmup=args.warmup, writer_threads=args.writer_threads,
-        seed=args.seed, progress=not args.quiet, command_line=command_line,
-    )
+    try:
+        options = RunnerOptions(
+            device_id=args.device_id, device=args.device, precision=args.precision,
+            providers=tuple(p.strip() for p in args.providers.split(",") if p.strip()),
+            threads=args.threads, streams=args.streams, graph_opt=args.graph_opt,
+            channels_last=args.channels_last, cuda_graphs=args.cuda_graphs, compile=args.compile,
+            extent=args.extent, unsafe_load=args.unsafe_load, log=None if args.quiet else stderr_log())
+        return BenchConfig(
+            model_path=args.om_path, batch_size=args.batch_size, device_id=args.device_id, backend=args.backend,
+            options=options, input_width=args.input_width, input_height=args.input_height, info_path=info,
+            packed_input=packed, auto_packed=not args.no_packed, rounds=args.round, output_dir=args.output_dir,
+            binary=args.output_binary, packed_output=args.packed_output, warmup=args.warmup,
+            writer_threads=args.writer_threads, seed=args.seed, progress=not args.quiet,
+            command_line=command_line)
+    except SettingError as exc:
+        raise exc.spelled(flag_of) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     command_line = [sys.argv[0], *(sys.argv[1:] if argv is None else argv)]
     args = build_parser().parse_args(argv)
     config = config_from_args(args, command_line)
-    quiet_log = (lambda message: None) if args.quiet else (lambda message: print(message, file=sys.stderr))
-    result = run_benchmark(config, log=quiet_log)
+    result = run_benchmark(config, log=stderr_log(args.quiet))
     details = result.details
     print(f"{details['images']} images, batch {config.batch_size}, {details['backend']} {details['precision']} on "
           f"{details['device']}")
@@ -203,6 +188,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         kind = "bin" if config.binary else "txt"
         print(f"dumps: {result.dump_dir}/ ({result.images} .{kind} files)")
     print(f"perf: {result.perf_txt} (+ {result.perf_json.name})")
+    bad = details["non_finite_outputs"]
+    if bad:
+        verdict = "kept going (--allow-non-finite)" if args.allow_non_finite else "FAILED"
+        print(f"benchmark.py: {verdict}: {bad} of {result.images} outputs hold NaN or infinite logits "
+              f"(the model is broken or overflows; see {result.perf_json})", file=sys.stderr)
+        if not args.allow_non_finite:
+            return EXIT_NON_FINITE
     return 0
 
 

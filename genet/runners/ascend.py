@@ -45,11 +45,7 @@ class AscendRunner(Runner):
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
             raise GenetError(f"{model_path}: expected one N×C×H×W image input, found "
                              f"{[(i.name, list(i.shape)) for i in inputs]}")
-        self._shape = static_shape(inputs[0].shape)
-
-    @property
-    def input_shape(self):
-        return self._shape
+        self._input_shape = static_shape(inputs[0].shape)
 
     @property
     def device_name(self) -> str:

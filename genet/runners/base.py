@@ -26,7 +26,9 @@ from typing import Callable
 
 import numpy as np
 
+from ..console import Log
 from ..errors import GenetError
+from ..launch import missing_requirement
 
 BACKENDS = ("onnxruntime", "torch", "ascend")
 PRECISIONS = ("fp32", "fp16", "bf16")
@@ -41,6 +43,32 @@ _BACKEND_MODULES = {
     "torch": ("genet.runners.torch_runner", "TorchRunner"),
     "ascend": ("genet.runners.ascend", "AscendRunner"),
 }
+
+
+class SettingError(GenetError):
+    """A setting out of its range, its message naming fields as ``{field}``; ``spelled`` names them otherwise.
+
+    The library speaks of fields (``batch_size``); a command line re-raises the error with its own
+    spelling of each (``-batch_size``).
+    """
+
+    def __init__(self, template: str, **values: object):
+        self.template, self.values = template, values
+        super().__init__(self.spelled(lambda name: name).args[0])
+
+    def spelled(self, spell: Callable[[str], str]) -> GenetError:
+        return GenetError(self.template.format_map(_Spelled(spell, self.values)))
+
+
+class _Spelled(dict):
+    """``{value}`` placeholders from the values given, any other ``{name}`` spelled by ``spell``."""
+
+    def __init__(self, spell: Callable[[str], str], values: dict[str, object]):
+        super().__init__(values)
+        self._spell = spell
+
+    def __missing__(self, name: str) -> str:
+        return self._spell(name)
 
 
 @dataclass(frozen=True)
@@ -59,7 +87,16 @@ class RunnerOptions:
     compile: bool = False                # torch.compile
     extent: int | None = None            # GE-θ⁻ extent of a checkpoint (cannot be read off its keys)
     unsafe_load: bool = False            # full pickle loading of a trusted checkpoint
-    log: Callable[[str], None] | None = field(default=None, compare=False)
+    log: Log | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("device", DEVICES), ("precision", PRECISIONS), ("graph_opt", GRAPH_OPT_LEVELS)):
+            if getattr(self, name) not in allowed:
+                raise SettingError(f"{{{name}}} {{value}}: unknown (choose from {', '.join(allowed)})",
+                                   value=getattr(self, name))
+        for name in ("device_id", "threads", "streams"):
+            if getattr(self, name) < 0:
+                raise SettingError(f"{{{name}}}={{value}}: must be ≥ 0", value=getattr(self, name))
 
     def changed(self) -> set[str]:
         """Names of the options set to something other than their default."""
@@ -97,6 +134,9 @@ class Runner(abc.ABC):
     #: precisions this backend can run
     PRECISIONS: tuple[str, ...] = ("fp32",)
 
+    #: (batch, channels, height, width) of the model's input, None where an axis is dynamic
+    _input_shape: tuple[int | None, ...] = (None, None, None, None)
+
     def __init__(self, model_path: Path, options: RunnerOptions):
         self.model_path = model_path
         self.options = options
@@ -109,9 +149,9 @@ class Runner(abc.ABC):
                              f"not --precision {options.precision}")
 
     @property
-    @abc.abstractmethod
-    def input_shape(self) -> tuple[int | None, int | None, int | None, int | None]:
+    def input_shape(self) -> tuple[int | None, ...]:
         """(batch, channels, height, width) the model takes; None where the axis is dynamic."""
+        return self._input_shape
 
     @property
     def static_batch(self) -> int | None:
@@ -195,7 +235,7 @@ def open_runner(model_path: str | os.PathLike, backend: str = "auto", options: R
     model_path = Path(model_path)
     options = options or RunnerOptions()
     if backend != "auto" and backend not in BACKENDS:
-        raise GenetError(f"unknown backend {backend!r} (choose from auto, {', '.join(BACKENDS)})")
+        raise SettingError(f"{{backend}} {{value}}: unknown (choose from auto, {', '.join(BACKENDS)})", value=backend)
     if not model_path.exists():
         raise GenetError(f"{model_path}: model file not found")
     if model_path.is_dir():
@@ -205,8 +245,22 @@ def open_runner(model_path: str | os.PathLike, backend: str = "auto", options: R
     else:
         _check_suffix(model_path, backend)
     module_name, class_name = _BACKEND_MODULES[backend]
-    runner_class = getattr(importlib.import_module(module_name), class_name)
-    return runner_class(model_path, options)
+    return getattr(_import_backend(module_name, backend), class_name)(model_path, options)
+
+
+def _import_backend(module_name: str, backend: str):
+    """Import a backend module: a missing library is one line; Ctrl-C or SIGTERM during it stays what it is."""
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        cause: BaseException | None = exc
+        while cause is not None:       # a library's own import can turn an interrupt into an ImportError
+            if isinstance(cause, KeyboardInterrupt):
+                raise cause from None
+            cause = cause.__cause__ or cause.__context__
+        if isinstance(exc, ModuleNotFoundError):
+            raise GenetError(f"the {backend} backend: {missing_requirement(exc)}") from None
+        raise
 
 
 def usable_cpus() -> int:

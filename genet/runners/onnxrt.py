@@ -85,11 +85,7 @@ class OnnxRuntimeRunner(Runner):
             raise GenetError(f"{model_path}: expected one float32 N×C×H×W image input, found: {found}")
         self._input_name = inputs[0].name
         self._output_name = self._session.get_outputs()[0].name
-        self._shape = static_shape(inputs[0].shape)
-
-    @property
-    def input_shape(self):
-        return self._shape
+        self._input_shape = static_shape(inputs[0].shape)
 
     @property
     def device_name(self) -> str:
