@@ -137,7 +137,9 @@ def verify_onnx(model: torch.nn.Module, path: str | os.PathLike, batch_sizes=VER
         got = session.run([ONNX_OUTPUT_NAME], {ONNX_INPUT_NAME: images.numpy()})[0]
         agree = int((expected.argmax(1) == got.argmax(1)).sum())
         finite = bool(np.isfinite(expected).all() and np.isfinite(got).all())
-        results.append(VerifyResult(batch, float(np.abs(expected - got).max()), agree, finite))
+        with np.errstate(invalid="ignore"):         # inf - inf: the NaN is what we report
+            worst = float(np.abs(expected - got).max())
+        results.append(VerifyResult(batch, worst, agree, finite))
     return results
 
 

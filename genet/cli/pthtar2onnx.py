@@ -75,8 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         twin = Path(scratch) / "dynamic.onnx"
         export_onnx(model, tmp, opset=args.opset, batch_size=args.batch_size, dynamic_twin=twin)
         if not args.no_verify:
-            checked = twin if verify_batches(args.batch_size) != (args.batch_size,) else tmp
-            _verify(model, checked, args.output, args.batch_size)
+            on_twin = args.batch_size is not None and verify_batches(args.batch_size) != (args.batch_size,)
+            _verify(model, twin if on_twin else tmp, args.output, args.batch_size)
     print(f"wrote {args.output} (opset {args.opset}, {shape}, input 'image' N×3×32×32, output 'class')")
     return 0
 
