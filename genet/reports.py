@@ -194,7 +194,7 @@ def _trtexec(path: Path, text: str, batch_size: int | None) -> Throughput:
     stats = _stats(tail[:tail.find("[")] if "[" in tail else tail)
     if "mean" not in stats:
         raise GenetError(f"{path}: trtexec GPU Compute Time has no mean figure")
-    if stats["mean"] <= 0:
+    if not stats["mean"] > 0:
         raise GenetError(f"{path}: trtexec GPU Compute Time mean is {stats['mean']} ms")
     batch = _resolve_batch(path, _trtexec_batch(text), batch_size, "the log's --shapes")
     return Throughput(str(path), "trtexec log", batch, 1000.0 * batch / stats["mean"], False, "gpu", stats,
@@ -243,15 +243,19 @@ def _accuracy_json(path: Path, data: dict) -> AccuracySummary:
     top = [v for k, v in entries.items() if "Top" in k]
     if not top:
         raise GenetError(f"{path}: accuracy JSON has no Top1..Top5 accuracy entries")
+    for value in top:
+        try:
+            share = float(value.rstrip("%"))
+        except ValueError:
+            share = math.nan
+        if not 0 <= share <= 100:
+            raise GenetError(f"{path}: accuracy {value!r} is not a percentage between 0 and 100")
     errors = {}
     for k, index in (("Error@1", 0), ("Error@5", min(4, len(top) - 1))):
         if k in entries:
             errors[k] = entries[k]
         else:
-            try:
-                errors[k] = str(round(100.0 - float(top[index].rstrip("%")), 2))
-            except ValueError:
-                raise GenetError(f"{path}: accuracy {top[index]!r} is not a percentage") from None
+            errors[k] = str(round(100.0 - float(top[index].rstrip("%")), 2))
     data_kind = data.get("data")
     return AccuracySummary(str(path), top, errors, entries.get("Number of images"),
                            str(data_kind) if data_kind else None)

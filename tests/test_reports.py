@@ -155,6 +155,9 @@ def test_accuracy_json_on_generated_data_says_so(capsys, tmp_path):
     ('{"foo": 1}', "JSON that is neither an accuracy result nor a genet perf report"),
     ('{"title": "x", \n"value": [', r"x\.txt:2: malformed JSON"),
     ('{"title": "x", "value": [{"key": "Recall", "value": "1"}]}', "no Top1..Top5 accuracy entries"),
+    ('{"title": "x", "value": [{"key": "Top1 accuracy", "value": "nan%"}]}', "'nan%' is not a percentage"),
+    ('{"title": "x", "value": [{"key": "Top1 accuracy", "value": "-3%"}]}', "'-3%' is not a percentage"),
+    ('{"title": "x", "value": [{"key": "Top1 accuracy", "value": "many"}]}', "'many' is not a percentage"),
     ('{"batch_size": "many", "interface_throughput": 3}', "perf JSON has a malformed figure"),
     ("[e2e] throughputRate: 1, latency: 2\n[inference] throughputRate: 1, Interface throughputRate: 2, "
      "moduleLatency: 3\n", r"no \[data read\] line"),
