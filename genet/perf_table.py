@@ -20,8 +20,9 @@ import io
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
+from .console import Log
 from .errors import GenetError
 from .reports import CHIPS_PER_CARD, Throughput, check_throughput, format_fps, read_throughput
 
@@ -116,7 +117,7 @@ def _expand(spec: str, pattern: str) -> list[str]:
 
 
 def load_devices(specs: Sequence[str], chips: dict[str, int] | None = None,
-                 note: Callable[[str], None] = lambda _: None) -> list[Device]:
+                 note: Log = lambda _: None) -> list[Device]:
     """One Device per label, in the order labels first appear; a label may be given many times."""
     chips = chips or {}
     devices: dict[str, Device] = {}
@@ -136,7 +137,7 @@ def load_devices(specs: Sequence[str], chips: dict[str, int] | None = None,
     return list(devices.values())
 
 
-def _add_report(device: Device, report: Throughput, factor: int | None, note: Callable[[str], None]) -> None:
+def _add_report(device: Device, report: Throughput, factor: int | None, note: Log) -> None:
     if report.per_chip and factor is None:
         note(f"note: {report.source}: NPU chip figure under label {device.label!r} taken x1 "
              f"(--chips {device.label}=4 for a 310 card)")

@@ -28,7 +28,7 @@ def run_onnx(path, images: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("variant", [
     Variant(depth=10, width=1),
     pytest.param(Variant(depth=10, width=2, extra_params=True), marks=pytest.mark.slow),
-    Variant(depth=10, width=2, extra_params=True, mlp=True),
+    pytest.param(Variant(depth=10, width=2, extra_params=True, mlp=True), marks=pytest.mark.slow),
     Variant(depth=10, width=1, extent=2, extra_params=True),
     pytest.param(Variant(depth=10, width=1, extent=4, extra_params=True), marks=pytest.mark.slow),
     pytest.param(Variant(depth=10, width=1, extent=8, extra_params=True), marks=pytest.mark.slow),
@@ -40,7 +40,7 @@ def test_export_matches_pytorch_with_a_dynamic_batch(make_checkpoint, tmp_path, 
     printed = capsys.readouterr().out
     assert "verify bs=1" in printed and "verify bs=16" in printed and "top-1 agreement 16/16" in printed
     model, _ = load_model(ckpt, log=None)
-    for batch in (1, 7, 32):
+    for batch in (1, 7):
         images = np.random.default_rng(batch).standard_normal((batch, 3, 32, 32), dtype=np.float32)
         with torch.no_grad():
             expected = model(torch.from_numpy(images)).numpy()

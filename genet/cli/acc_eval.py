@@ -12,14 +12,7 @@ from ..errors import GenetError, run_cli
 from ..fsio import atomic_files, check_output_file
 from ..labels import read_labels
 from ..provenance import is_generated
-from .common import Parser
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+from .common import Parser, add_quiet, positive_int
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("labels", help="the label file written by preprocess.py (prep_dataset/val_label.txt)")
     parser.add_argument("result_dir", help="folder to write the JSON into (must exist)")
     parser.add_argument("json_name", help="file name of the JSON result, e.g. result_bs1.json")
-    parser.add_argument("--num-classes", type=_positive, default=None, metavar="N",
+    parser.add_argument("--num-classes", type=positive_int, default=None, metavar="N",
                         help="values every dump must hold (default: whatever they all hold)")
     parser.add_argument("--allow-missing", action="store_true",
                         help="evaluate the images that have a dump and count the labelled ones that do not, "
@@ -43,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--per-class", action="store_true",
                         help="add per-class accuracy and the confusion matrix to the JSON, and write a heat "
                              "map beside it ({json stem}_confusion.png)")
-    parser.add_argument("--quiet", action="store_true", help="do not print the summary line")
+    add_quiet(parser, "do not print the summary line")
     return parser
 
 

@@ -10,16 +10,9 @@ from ..compare import WORST_SHOWN, Tolerance, compare_dumps, comparison_payload,
 from ..dumps import load_dumps
 from ..errors import GenetError, run_cli
 from ..fsio import check_output_file, write_text_atomic
-from .common import Parser
+from .common import Parser, non_negative_int
 
 EXIT_DIFFERENT = 1
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "about 0.05)")
     parser.add_argument("--rtol", type=float, default=1e-3,
                         help="tolerance relative to the reference logit, finite and >= 0 (default: %(default)g)")
-    parser.add_argument("--worst", type=_count, default=WORST_SHOWN, metavar="N",
+    parser.add_argument("--worst", type=non_negative_int, default=WORST_SHOWN, metavar="N",
                         help="how many of the most different files to list (default: %(default)s)")
     parser.add_argument("--json", metavar="PATH", help="also write the comparison as JSON to PATH")
     return parser

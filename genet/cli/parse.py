@@ -7,14 +7,7 @@ from typing import Sequence
 
 from ..errors import run_cli
 from ..reports import CHIPS_PER_CARD, AccuracySummary, accuracy_lines, read_report, throughput_lines
-from .common import Parser
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+from .common import Parser, positive_int
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,10 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--chip", choices=sorted(CHIPS_PER_CARD), default="310",
                         help="the NPU card the Ascend figures come from: 310 has 4 chips (figure x 4, the "
                              "seed's rule), 310P and 710 one (default: %(default)s)")
-    parser.add_argument("--chips", type=_positive, default=None, metavar="N",
+    parser.add_argument("--chips", type=positive_int, default=None, metavar="N",
                         help="multiply NPU chip figures by N instead (cards with another chip count); "
                              "CPU and GPU figures are never multiplied")
-    parser.add_argument("--batch-size", type=_positive, default=None, metavar="N",
+    parser.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
                         help="batch size, for reports that do not say it (a trtexec log without --shapes, "
                              "a perf report renamed); checked against the report where it does")
     return parser
