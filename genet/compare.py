@@ -120,7 +120,7 @@ def report_lines(c: Comparison) -> list[str]:
         lines.append(f"only in reference: {len(c.only_reference)} ({name_some(c.only_reference)})")
     if c.images:
         lines += [f"max abs diff: {c.max_abs:.6g}",
-                  f"max rel diff: {c.max_rel:.6g} (for information: the pass rule below adds atol to rtol x |b|)",
+                  f"max rel diff: {c.max_rel:.6g} (information only: the verdict uses the rule below)",
                   f"top-1 agreement: {_share(c.top1_agree, c.images)}",
                   f"top-5 agreement (same five classes): {_share(c.top5_agree, c.images)}",
                   f"rule: an element passes when {c.tolerance.rule()}",
