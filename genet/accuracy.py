@@ -24,10 +24,11 @@ import numpy as np
 from .constants import CIFAR10_CLASSES
 from .dumps import DumpSet
 from .errors import GenetError, name_some
-from .fsio import atomic_path, write_text_atomic
+from .fsio import write_text_atomic
 
 TOP_K = 5
 TITLE = "Overall statistical evaluation"
+GENERATED_DATA = "generated (NOT CIFAR-10)"     # the JSON's "data" for figures on genet.synthetic images
 
 
 @dataclass
@@ -103,12 +104,15 @@ def _entry(key: str, value: str) -> dict[str, str]:
     return {"key": key, "value": value}
 
 
-def accuracy_payload(acc: Accuracy, per_class: bool = False) -> dict:
-    """The seed's JSON object, plus Error@1/@5, missing images and optional per-class figures."""
+def accuracy_payload(acc: Accuracy, per_class: bool = False, generated: bool = False) -> dict:
+    """The seed's JSON object, plus Error@1/@5, missing images, optional per-class figures, and
+    ``"data": GENERATED_DATA`` when the images were generated."""
     entries = [_entry("Number of images", str(acc.images)), _entry("Number of classes", str(acc.classes))]
     entries += [_entry(f"Top{k} accuracy", f"{acc.top(k)}%") for k in range(1, TOP_K + 1)]
     entries += [_entry("Error@1", str(acc.error(1))), _entry("Error@5", str(acc.error(TOP_K)))]
     payload: dict = {"title": TITLE, "value": entries}
+    if generated:
+        payload["data"] = GENERATED_DATA
     if acc.missing:
         entries.append(_entry("Images without a dump (not counted)", str(len(acc.missing))))
         payload["images_without_dump"] = acc.missing
@@ -125,21 +129,28 @@ def accuracy_payload(acc: Accuracy, per_class: bool = False) -> dict:
     return payload
 
 
-def write_accuracy_json(path: str | os.PathLike, payload: dict) -> None:
+def accuracy_json(payload: dict) -> str:
     # One line, as the seed's json.dump writes it.
-    write_text_atomic(path, json.dumps(payload) + "\n")
+    return json.dumps(payload) + "\n"
 
 
-def summary_line(acc: Accuracy) -> str:
+def write_accuracy_json(path: str | os.PathLike, payload: dict) -> None:
+    write_text_atomic(path, accuracy_json(payload))
+
+
+def summary_line(acc: Accuracy, generated: bool = False) -> str:
     line = (f"{acc.images} images, {acc.classes} classes: top-1 {acc.top(1)}% (Error@1 {acc.error(1)}), "
             f"top-5 {acc.top(TOP_K)}% (Error@5 {acc.error(TOP_K)})")
+    if generated:
+        line += f" [data: {GENERATED_DATA}]"
     if acc.missing:
         line += f"; {len(acc.missing)} labelled image(s) had no dump and are not counted"
     return line
 
 
 def plot_confusion(acc: Accuracy, path: str | os.PathLike, title: str = "Confusion matrix (top-1)") -> None:
-    """A heat map of the confusion matrix, counts written in the cells."""
+    """A heat map of the confusion matrix, counts written in the cells, written in place to ``path``
+    (the caller makes it one of the run's atomic outputs)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -160,7 +171,6 @@ def plot_confusion(acc: Accuracy, path: str | os.PathLike, title: str = "Confusi
                     color="white" if count > threshold else "black")
     fig.tight_layout()
     try:
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, format="png", dpi=120)
+        fig.savefig(path, format="png", dpi=120)
     finally:
         plt.close(fig)

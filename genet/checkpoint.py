@@ -6,10 +6,11 @@ import os
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 import torch
 
+from .console import Log
 from .errors import GenetError
 from .fsio import atomic_path
 from .model import GENet, build_model
@@ -19,10 +20,46 @@ _LISTED_KEYS = 4
 _OPTIONAL_SUFFIX = ".num_batches_tracked"   # absent from checkpoints saved by PyTorch < 0.4.1
 
 
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_PROTO = 0x80        # the first byte of a pickle of protocol 2 or later (torch's legacy format)
+
+
 def _weights_only_reason(message: str) -> str:
     """The one informative sentence of torch's long weights_only refusal."""
     detail = message.partition("WeightsUnpickler error:")[2].partition("Check the documentation")[0]
     return " ".join(detail.split())[:200] or "unsupported object"
+
+
+def _is_onnx(path: Path) -> bool:
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:       # protobuf raises several kinds on foreign bytes
+        return False
+    return len(proto.graph.node) > 0
+
+
+def foreign_file(path: Path) -> str | None:
+    """What ``path`` is when it is plainly not a torch checkpoint (said in words), else None."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not head:
+        return "an empty file"
+    if head == _ZIP_MAGIC:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            return "a truncated or damaged zip archive (a torch checkpoint cut short?)"
+        if not any(name == "data.pkl" or name.endswith("/data.pkl") for name in names):
+            return "a zip archive without data.pkl, not a torch checkpoint"
+        return None
+    if head[0] == _PICKLE_PROTO:
+        return None
+    if _is_onnx(path):
+        return "an ONNX model, not a checkpoint: give it to benchmark.py as -om_path"
+    return "neither a torch zip checkpoint nor a pickle"
 
 
 def _read_pickle(path: Path, unsafe_load: bool) -> object:
@@ -31,16 +68,24 @@ def _read_pickle(path: Path, unsafe_load: bool) -> object:
     if path.is_dir():
         raise GenetError(f"{path}: is a folder, not a checkpoint file")
     try:
+        what = foreign_file(path)
+    except PermissionError:
+        raise GenetError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise GenetError(f"{path}: cannot read: {exc.strerror}") from None
+    if what:
+        raise GenetError(f"{path}: {what}")
+    try:
         return torch.load(path, map_location="cpu", weights_only=not unsafe_load)
     except pickle.UnpicklingError as exc:
-        if "weights_only" in str(exc) or "Weights only" in str(exc):
-            reason = _weights_only_reason(str(exc))
+        reason = _weights_only_reason(str(exc))
+        if "Unsupported global" in reason:
             raise GenetError(
                 f"{path}: torch.load(weights_only=True) refused it: the pickle holds objects beyond tensors "
                 f"and plain containers ({reason[:160]}); a pickle can run code when loaded, so load it with "
                 f"--unsafe-load only if you trust where it came from"
             ) from None
-        raise GenetError(f"{path}: not a torch checkpoint ({exc})") from None
+        raise GenetError(f"{path}: damaged or truncated pickle, not a readable checkpoint ({reason[:160]})") from None
     except PermissionError:
         raise GenetError(f"{path}: permission denied") from None
     except (EOFError, zipfile.BadZipFile, OSError) as exc:
@@ -48,8 +93,8 @@ def _read_pickle(path: Path, unsafe_load: bool) -> object:
     except RuntimeError as exc:
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "zip archive" in text or "central directory" in text:
-            raise GenetError(f"{path}: truncated or damaged checkpoint ({text})") from None
-        raise GenetError(f"{path}: not a torch checkpoint, or a damaged one ({text})") from None
+            raise GenetError(f"{path}: truncated or damaged checkpoint ({text[:160]})") from None
+        raise GenetError(f"{path}: not a torch checkpoint, or a damaged one ({text[:160]})") from None
     except Exception as exc:     # the unpickler fails in many ways on foreign bytes
         raise GenetError(f"{path}: not a torch checkpoint ({type(exc).__name__}: {exc})") from None
 
@@ -69,6 +114,14 @@ def extract_state_dict(obj: object, where: str) -> dict[str, torch.Tensor]:
     if all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
     return state
+
+
+def check_finite(state: Mapping[str, torch.Tensor], where: str) -> None:
+    """Refuse weights holding NaN or Inf: every figure computed with them would be meaningless."""
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise GenetError(f"{where}: {len(bad)} tensor(s) hold NaN or Inf: {_listed(bad)}; the checkpoint is "
+                         "damaged or training diverged")
 
 
 def _listed(keys: list[str]) -> str:
@@ -110,7 +163,7 @@ def build_from_state_dict(state: Mapping[str, torch.Tensor], variant: Variant, w
 
 
 def load_model(path: str | os.PathLike, overrides: Mapping[str, object] | None = None, unsafe_load: bool = False,
-               log: Callable[[str], None] | None = print) -> tuple[GENet, Variant]:
+               log: Log | None = print) -> tuple[GENet, Variant]:
     """Load a checkpoint into a GENet in eval mode on the CPU.
 
     The variant is read off the keys; ``overrides`` (depth, width, num_classes, extent,
@@ -118,6 +171,7 @@ def load_model(path: str | os.PathLike, overrides: Mapping[str, object] | None =
     """
     path = Path(path)
     state = extract_state_dict(_read_pickle(path, unsafe_load), str(path))
+    check_finite(state, str(path))
     try:
         detected = detect_variant(state)
     except GenetError as exc:

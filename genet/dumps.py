@@ -39,10 +39,15 @@ def dump_name(stem: str, binary: bool = False, output_index: int = 1) -> str:
     return f"{stem}_{output_index}.{'bin' if binary else 'txt'}"
 
 
+def row_format(width: int) -> str:
+    """The %-format of one dump line of ``width`` float32 values, with enough digits to read back bit-exactly."""
+    return " ".join([_FLOAT32_FMT] * width) + "\n"
+
+
 def format_row(values: np.ndarray) -> str:
-    """One dump line: float32 values with enough digits to read back bit-exactly."""
+    """One dump line."""
     row = np.asarray(values, dtype=np.float32).ravel().tolist()
-    return " ".join([_FLOAT32_FMT] * len(row)) % tuple(row) + "\n"
+    return row_format(len(row)) % tuple(row)
 
 
 def write_dump(folder: Path, stem: str, values: np.ndarray, binary: bool = False) -> None:
@@ -60,7 +65,7 @@ def write_dumps(folder: str | os.PathLike, stems: Sequence[str], logits: np.ndar
     if binary:
         contents = [row.tobytes() for row in logits]
     else:
-        line = " ".join([_FLOAT32_FMT] * logits.shape[1]) + "\n"
+        line = row_format(logits.shape[1])
         contents = [(line % tuple(row)).encode() for row in logits.tolist()]
     names = [dump_name(stem, binary) for stem in stems]
     try:
@@ -187,20 +192,28 @@ def _parse_tokens(tokens: list[bytes], paths: Sequence[Path]) -> np.ndarray:
         raise
 
 
-def _expected_width(counts: np.ndarray, num_classes: int | None) -> int:
-    if num_classes is not None:
-        return num_classes
+def _check_widths(source: Path, names: Sequence[str], counts: np.ndarray, num_classes: int | None) -> int:
+    """The one width all dumps share, checked against ``num_classes`` when it is given.
+
+    Dumps of different widths are listed by width, fewest first, and none is called the right one
+    unless ``num_classes`` says which is.
+    """
     widths, freq = np.unique(counts, return_counts=True)
-    return int(widths[np.argmax(freq)])
-
-
-def _check_widths(source: Path, names: Sequence[str], counts: np.ndarray, width: int) -> None:
-    if width <= 0:
+    if num_classes is not None:
+        bad = np.flatnonzero(counts != num_classes)
+        if bad.size:
+            listed = name_some([f"{names[i]} ({counts[i]} values)" for i in bad])
+            raise GenetError(f"{source}: {bad.size} of {len(names)} dump(s) do not hold {num_classes} values "
+                             f"(--num-classes): {listed}")
+        return num_classes
+    if widths.size > 1:
+        groups = [f"{n} hold {w} values ({name_some([names[i] for i in np.flatnonzero(counts == w)], 3)})"
+                  for w, n in sorted(zip(widths.tolist(), freq.tolist()), key=lambda item: item[1])]
+        raise GenetError(f"{source}: the dumps do not all hold the same number of values: {'; '.join(groups)}"
+                         " (--num-classes tells which is right)")
+    if widths[0] <= 0:
         raise GenetError(f"{source}: the dumps hold no values")
-    bad = np.flatnonzero(counts != width)
-    if bad.size:
-        listed = name_some([f"{names[i]} ({counts[i]} values)" for i in bad])
-        raise GenetError(f"{source}: {bad.size} dump(s) do not hold {width} values: {listed}")
+    return int(widths[0])
 
 
 def _load_folder(folder: Path, found: dict[str, Path], num_classes: int | None) -> DumpSet:
@@ -208,8 +221,7 @@ def _load_folder(folder: Path, found: dict[str, Path], num_classes: int | None) 
     paths = [found[s] for s in stems]
     names = [p.name for p in paths]
     counts, txt_rows, tokens, bin_rows, chunks = _read_dump_files(paths)
-    width = _expected_width(counts, num_classes)
-    _check_widths(folder, names, counts, width)
+    width = _check_widths(folder, names, counts, num_classes)
     logits = np.empty((len(paths), width), dtype=np.float32)
     if txt_rows:
         logits[txt_rows] = _parse_tokens(tokens, [paths[i] for i in txt_rows]).reshape(-1, width)
@@ -229,11 +241,13 @@ def _load_packed(path: Path, num_classes: int | None) -> DumpSet:
     return DumpSet(path, list(stems), logits)
 
 
-def load_dumps(source: str | os.PathLike, num_classes: int | None = None) -> DumpSet:
+def load_dumps(source: str | os.PathLike, num_classes: int | None = None,
+               allow_non_finite: bool = False) -> DumpSet:
     """Read a dump folder (``{stem}_1.txt`` / ``.bin``) or a packed ``.npz`` into one matrix.
 
     A folder without per-image dumps falls back to the packed file inside it. Without
-    ``num_classes`` the width most dumps share is expected of all of them.
+    ``num_classes`` all dumps must hold as many values as each other. NaN and Inf are errors
+    unless ``allow_non_finite`` (a comparison counts them as failures instead).
     """
     source = Path(source)
     if source.is_file():
@@ -251,6 +265,6 @@ def load_dumps(source: str | os.PathLike, num_classes: int | None = None) -> Dum
     if not dumps.stems:
         raise GenetError(f"{dumps.source}: holds no images")
     bad = np.flatnonzero(~np.isfinite(dumps.logits).all(axis=1))
-    if bad.size:
+    if bad.size and not allow_non_finite:
         raise GenetError(f"{dumps.source}: {bad.size} dump(s) hold NaN or Inf: {dumps.describe(bad)}")
     return dumps

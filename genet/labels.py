@@ -25,7 +25,7 @@ def read_labels(path: str | os.PathLike) -> dict[str, int]:
     """
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()   # a BOM from Windows editors is dropped
     except FileNotFoundError:
         raise GenetError(f"{path}: label file not found") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -4,7 +4,9 @@ Each input is ``LABEL:PATH`` (a perf report, pure-inference report, ais_bench lo
 trtexec log or genet perf JSON; shell patterns are expanded) or ``LABEL:BS=FPS[,BS=FPS...]``
 (card figures typed in). NPU reports give one chip's figure: under a label ``310`` it is
 multiplied by 4 (the 310 card's chips), under ``710``/``310P`` taken as it is; ``--chips``
-overrides that for any label.
+overrides that for any label. CPU and GPU figures (a report our runner measured there) are
+never multiplied, whatever the label, and a note says so; a column whose figures come from
+different devices or model files gets a warning.
 
 The seed's acceptance rule, applied when a 710 (or 310P) column and a 310 or T4 column are
 present: the 710's best-batch figure >= 1.2 x the 310's best and >= 1.6 x the T4's best.
@@ -15,16 +17,14 @@ from __future__ import annotations
 import csv
 import glob
 import io
-import math
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
+from .console import Log
 from .errors import GenetError
-from .fsio import atomic_path
-from .reports import CHIPS_PER_CARD, format_fps, read_throughput
+from .reports import CHIPS_PER_CARD, Throughput, check_throughput, format_fps, read_throughput
 
 RULE_VS_310 = 1.2
 RULE_VS_T4 = 1.6
@@ -58,14 +58,24 @@ class Device:
     label: str
     fps: dict[int, float] = field(default_factory=dict)       # batch size -> card throughput
     sources: dict[int, str] = field(default_factory=dict)     # batch size -> where it came from
+    measured_on: set[str] = field(default_factory=set)        # devices the reports name
+    models: set[str] = field(default_factory=set)             # model files the reports name
 
     def add(self, batch: int, fps: float, source: str) -> None:
         if batch in self.fps:
             raise GenetError(f"{source}: {self.label} bs{batch} is already given by {self.sources[batch]}")
-        if not math.isfinite(fps) or fps <= 0:
-            raise GenetError(f"{source}: {self.label} bs{batch} throughput {fps} is not a positive number")
+        check_throughput(fps, f"{source}: {self.label} bs{batch}")
         self.fps[batch] = fps
         self.sources[batch] = source
+
+    def mixture(self) -> str | None:
+        """A warning when this column's reports come from several devices or model files."""
+        parts = []
+        if len(self.measured_on) > 1:
+            parts.append(f"devices {', '.join(sorted(self.measured_on))}")
+        if len(self.models) > 1:
+            parts.append(f"models {', '.join(sorted(self.models))}")
+        return f"warning: column {self.label!r} mixes {' and '.join(parts)}" if parts else None
 
     @property
     def best_batch(self) -> int:
@@ -107,7 +117,7 @@ def _expand(spec: str, pattern: str) -> list[str]:
 
 
 def load_devices(specs: Sequence[str], chips: dict[str, int] | None = None,
-                 note: Callable[[str], None] = lambda _: None) -> list[Device]:
+                 note: Log = lambda _: None) -> list[Device]:
     """One Device per label, in the order labels first appear; a label may be given many times."""
     chips = chips or {}
     devices: dict[str, Device] = {}
@@ -119,13 +129,25 @@ def load_devices(specs: Sequence[str], chips: dict[str, int] | None = None,
                 device.add(batch, fps, spec)
             continue
         for path in _expand(spec, rest):
-            report = read_throughput(path)
-            factor = chips.get(label, label_chips(label))
-            if report.per_chip and factor is None:
-                note(f"note: {path}: NPU chip figure under label {label!r} taken x1 "
-                     f"(--chips {label}=4 for a 310 card)")
-            device.add(report.batch_size, report.card_fps(factor or 1), path)
+            _add_report(device, read_throughput(path), chips.get(label, label_chips(label)), note)
+    for device in devices.values():
+        warning = device.mixture()
+        if warning:
+            note(warning)
     return list(devices.values())
+
+
+def _add_report(device: Device, report: Throughput, factor: int | None, note: Log) -> None:
+    if report.per_chip and factor is None:
+        note(f"note: {report.source}: NPU chip figure under label {device.label!r} taken x1 "
+             f"(--chips {device.label}=4 for a 310 card)")
+    if not report.per_chip and (factor or 1) > 1:
+        note(f"note: {report.source}: measured on {report.device}, not an NPU chip: taken as it is, "
+             f"not x{factor}")
+    device.add(report.batch_size, report.card_fps(factor or 1), report.source)
+    device.measured_on.add(report.device)
+    if report.model:
+        device.models.add(report.model)
 
 
 def parse_chips(items: Sequence[str]) -> dict[str, int]:
@@ -245,7 +267,10 @@ def csv_text(table: Table) -> str:
 
 
 def plot(table: Table, path: str | os.PathLike) -> None:
-    """Throughput against batch size, log-scale batch axis, one line per device, best batch ringed."""
+    """Throughput against batch size, log-scale batch axis, one line per device, best batch ringed.
+
+    ``path`` is written in place: the caller makes it one of the run's atomic outputs.
+    """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -264,7 +289,6 @@ def plot(table: Table, path: str | os.PathLike) -> None:
     ax.legend()
     fig.tight_layout()
     try:
-        with atomic_path(Path(path), suffix=".png") as tmp:
-            fig.savefig(tmp, format="png", dpi=120)
+        fig.savefig(path, format="png", dpi=120)
     finally:
         plt.close(fig)

@@ -10,12 +10,16 @@
 - an accuracy JSON (``cifar10_acc_eval.py``'s, or the seed's).
 
 NPU figures are per chip: a 310 card has 4 chips, so the seed multiplies by 4; a 710
-(310P) card's figure is taken as it is.
+(310P) card's figure is taken as it is. A perf ``.txt`` our runner wrote has its JSON twin
+beside it, which says the backend and device: a CPU or GPU figure is labelled ``cpu`` or
+``gpu`` and never multiplied; only the Ascend tool's own reports (no twin) and our ``ascend``
+backend's are chip figures.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -51,6 +55,10 @@ class Throughput:
     device: str                # the device the report speaks of, as far as it says
     latency_ms: dict[str, float] = field(default_factory=dict)
     latency_label: str = ""    # what the latency figures measure
+    model: str | None = None   # the model file, where the report says it
+
+    def __post_init__(self):
+        check_throughput(self.fps, f"{self.source}: bs{self.batch_size}")
 
     def card_fps(self, chips: int) -> float:
         return self.fps * chips if self.per_chip else self.fps
@@ -62,18 +70,18 @@ class AccuracySummary:
     top: list[str]             # "Top1 accuracy" .. "Top5 accuracy" values, as written ("94.22%")
     errors: dict[str, str]     # "Error@1"/"Error@5", as written or worked out from the top-k
     images: str | None = None
+    data: str | None = None    # "generated (NOT CIFAR-10)" when computed on generated data
+
+
+def check_throughput(fps: float, where: str) -> None:
+    """The one check of every throughput figure read or typed in: a positive finite number."""
+    if not (math.isfinite(fps) and fps > 0):
+        raise GenetError(f"{where}: throughput {fps} is not a positive number")
 
 
 def format_fps(value: float) -> str:
     """A throughput as the seed's parse.py prints it (a Python float), to 3 decimals."""
     return str(round(value, 3))
-
-
-def chips_for(chip: str) -> int:
-    try:
-        return CHIPS_PER_CARD[chip]
-    except KeyError:
-        raise GenetError(f"unknown chip {chip!r}: one of {', '.join(CHIPS_PER_CARD)}") from None
 
 
 def _read_text(path: Path) -> str:
@@ -117,12 +125,26 @@ def _resolve_batch(path: Path, found: int | None, given: int | None, where: str)
     return batch
 
 
+def _runner_twin(path: Path) -> dict | None:
+    """The perf JSON our runner writes beside its ``.txt`` (None for the Ascend tool's own reports)."""
+    try:
+        data = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not set(PERF_FIELDS) <= data.keys() or not data.get("backend"):
+        return None
+    return data
+
+
 def _ascend_perf(path: Path, text: str, batch_size: int | None) -> Throughput:
     report = parse_perf_txt(text, str(path))
     batch = _resolve_batch(path, _batch_from_name(path), batch_size, "the file name")
     latency = {"e2e_total": report.e2e_latency_ms, "inference": report.inference_latency_ms}
-    return Throughput(str(path), "benchmark perf report", batch, report.interface_throughput, True, "310",
-                      latency, "e2e_total is the whole run; inference is per item")
+    twin = _runner_twin(path)
+    device = _device_label(twin) if twin else "310"
+    return Throughput(str(path), "benchmark perf report", batch, report.interface_throughput, device == "310",
+                      device, latency, "e2e_total is the whole run; inference is per item",
+                      str(twin["model"]) if twin and twin.get("model") else None)
 
 
 def _pure_infer(path: Path, text: str, batch_size: int | None) -> Throughput:
@@ -172,7 +194,7 @@ def _trtexec(path: Path, text: str, batch_size: int | None) -> Throughput:
     stats = _stats(tail[:tail.find("[")] if "[" in tail else tail)
     if "mean" not in stats:
         raise GenetError(f"{path}: trtexec GPU Compute Time has no mean figure")
-    if stats["mean"] <= 0:
+    if not stats["mean"] > 0:
         raise GenetError(f"{path}: trtexec GPU Compute Time mean is {stats['mean']} ms")
     batch = _resolve_batch(path, _trtexec_batch(text), batch_size, "the log's --shapes")
     return Throughput(str(path), "trtexec log", batch, 1000.0 * batch / stats["mean"], False, "gpu", stats,
@@ -181,6 +203,17 @@ def _trtexec(path: Path, text: str, batch_size: int | None) -> Throughput:
 
 def _is_npu_backend(backend: str) -> bool:
     return re.search(r"ascend|acl|npu", backend, re.IGNORECASE) is not None
+
+
+def _device_label(data: dict) -> str:
+    """``310`` (an NPU chip figure), ``cpu`` or ``gpu``, from a runner perf JSON's backend and device."""
+    backend = str(data.get("backend") or "")
+    device = str(data.get("device") or data.get("device_name") or "")
+    if _is_npu_backend(backend) or _is_npu_backend(device):
+        return "310"
+    if device:
+        return "cpu" if device.lower().startswith("cpu") else "gpu"
+    return backend or "genet"
 
 
 def _numbers(stats: object) -> dict[str, float]:
@@ -200,8 +233,9 @@ def _genet_perf_json(path: Path, data: dict, batch_size: int | None) -> Throughp
     label = "device time per batch"
     if not latency:
         latency, label = _numbers(data.get("latency_ms")), "latency_ms"
-    backend = str(data.get("backend") or data.get("device_name") or data.get("device") or "genet")
-    return Throughput(str(path), "genet perf JSON", batch, fps, _is_npu_backend(backend), backend, latency, label)
+    device = _device_label(data)
+    return Throughput(str(path), "genet perf JSON", batch, fps, device == "310", device, latency, label,
+                      str(data["model"]) if data.get("model") else None)
 
 
 def _accuracy_json(path: Path, data: dict) -> AccuracySummary:
@@ -209,16 +243,22 @@ def _accuracy_json(path: Path, data: dict) -> AccuracySummary:
     top = [v for k, v in entries.items() if "Top" in k]
     if not top:
         raise GenetError(f"{path}: accuracy JSON has no Top1..Top5 accuracy entries")
+    for value in top:
+        try:
+            share = float(value.rstrip("%"))
+        except ValueError:
+            share = math.nan
+        if not 0 <= share <= 100:
+            raise GenetError(f"{path}: accuracy {value!r} is not a percentage between 0 and 100")
     errors = {}
     for k, index in (("Error@1", 0), ("Error@5", min(4, len(top) - 1))):
         if k in entries:
             errors[k] = entries[k]
         else:
-            try:
-                errors[k] = str(round(100.0 - float(top[index].rstrip("%")), 2))
-            except ValueError:
-                raise GenetError(f"{path}: accuracy {top[index]!r} is not a percentage") from None
-    return AccuracySummary(str(path), top, errors, entries.get("Number of images"))
+            errors[k] = str(round(100.0 - float(top[index].rstrip("%")), 2))
+    data_kind = data.get("data")
+    return AccuracySummary(str(path), top, errors, entries.get("Number of images"),
+                           str(data_kind) if data_kind else None)
 
 
 def _json_report(path: Path, text: str, batch_size: int | None) -> Throughput | AccuracySummary:
@@ -263,36 +303,25 @@ def read_throughput(path: str | os.PathLike, batch_size: int | None = None) -> T
     return report
 
 
-def backend_note(report: Throughput) -> str | None:
-    """A warning when a perf .txt has a genet JSON twin saying it was not measured on an NPU."""
-    if report.kind != "benchmark perf report":
-        return None
-    twin = Path(report.source).with_suffix(".json")
-    try:
-        data = json.loads(twin.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or not set(PERF_FIELDS) <= data.keys():
-        return None
-    backend = str(data.get("backend") or data.get("device_name") or data.get("device") or "")
-    if not backend or _is_npu_backend(backend):
-        return None
-    return (f"note: {twin} says this run used {backend}; the chip count multiplies NPU chip figures only "
-            "(--chips 1 reads it as it is)")
-
-
 def accuracy_lines(summary: AccuracySummary) -> list[str]:
     """The seed's ``om bs1 top1:94.22% top5:99.85%`` line, then the errors as the seed's table quotes them."""
     name = Path(summary.source).name
     tag = name.split("_")[1].split(".")[0] if "_" in name else Path(name).stem
     top5 = summary.top[min(4, len(summary.top) - 1)]
-    return [f"om {tag} top1:{summary.top[0]} top5:{top5}",
-            f"Error@1 {summary.errors['Error@1']} Error@5 {summary.errors['Error@5']}"]
+    lines = [f"om {tag} top1:{summary.top[0]} top5:{top5}",
+             f"Error@1 {summary.errors['Error@1']} Error@5 {summary.errors['Error@5']}"]
+    if summary.data:
+        lines.append(f"data: {summary.data}: these figures are not CIFAR-10 accuracies")
+    return lines
 
 
 def throughput_lines(report: Throughput, label: str, chips: int) -> list[str]:
-    """``310 bs1 fps:3239.252`` (the seed's line), then the latency figures when the report has them."""
-    lines = [f"{label} bs{report.batch_size} fps:{format_fps(report.card_fps(chips))}"]
+    """``310 bs1 fps:3239.252`` (the seed's line), then the latency figures when the report has them.
+
+    ``label`` names NPU chip figures (multiplied by ``chips``); other figures carry their device.
+    """
+    name = label if report.per_chip else report.device
+    lines = [f"{name} bs{report.batch_size} fps:{format_fps(report.card_fps(chips))}"]
     if report.kind != "benchmark perf report" and report.latency_ms:
         figures = " ".join(f"{k} {v:.6g}" for k, v in report.latency_ms.items())
         lines.append(f"latency ms ({report.latency_label}): {figures}")

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from genet.accuracy import rank_classes
-from genet.dumps import load_dumps
 from genet.cli.acc_eval import main
-from genet.dumps import PACKED_DUMP, write_dump, write_packed
-from genet.errors import GenetError
+from genet.dumps import PACKED_DUMP, load_dumps, write_dump, write_packed
+from genet.errors import GenetError, run_cli
 from genet.labels import write_labels
+from genet.provenance import mark_generated
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_KEYS = ["Number of images", "Number of classes"] + [f"Top{k} accuracy" for k in range(1, 6)]
@@ -159,11 +159,11 @@ def test_two_dumps_for_one_image_is_an_error(tmp_path):
 
 
 @pytest.mark.parametrize("row, message", [
-    ("1 2 3\n", r"1 dump\(s\) do not hold 10 values: 00002_1\.txt \(3 values\)"),
+    ("1 2 3\n", r"do not all hold the same number of values: 1 hold 3 values \(00002_1\.txt\); 4 hold 10 values"),
     ("1 2 3 4 5 6 7 8 9 nan\n", r"1 dump\(s\) hold NaN or Inf: 00002_1\.txt"),
     ("1 2 3 4 5 6 7 8 9 -inf\n", r"1 dump\(s\) hold NaN or Inf: 00002_1\.txt"),
     ("1 2 3 4 5 six 7 8 9 10\n", r"00002_1\.txt: dump holds something that is not a number"),
-    ("", r"1 dump\(s\) do not hold 10 values: 00002_1\.txt \(0 values\)"),
+    ("", r"1 hold 0 values \(00002_1\.txt\); 4 hold 10 values"),
 ])
 def test_bad_dump_is_an_error_naming_it(tmp_path, row, message):
     dumps, label_file = make_run(tmp_path, np.eye(10, dtype=np.float32)[:5], [0, 1, 2, 3, 4])
@@ -181,7 +181,7 @@ def test_bin_dump_of_odd_size_is_an_error(tmp_path):
 
 def test_num_classes_option_and_out_of_range_label(tmp_path):
     dumps, label_file = make_run(tmp_path, np.eye(10, dtype=np.float32)[:3], [0, 1, 2])
-    with pytest.raises(GenetError, match=r"3 dump\(s\) do not hold 100 values"):
+    with pytest.raises(GenetError, match=r"3 of 3 dump\(s\) do not hold 100 values \(--num-classes\)"):
         evaluate_cli(dumps, label_file, tmp_path, "--num-classes", "100")
     write_labels(label_file, [("00000.bin", 0), ("00001.bin", 12), ("00002.bin", 2)])
     with pytest.raises(GenetError, match=r"val_label\.txt: 00001 has label 12, but the dumps hold 10 classes"):
@@ -219,6 +219,51 @@ def test_failed_run_leaves_an_existing_result_untouched(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prep_dataset", "result", "result_bs1.json"]
 
 
+def test_dumps_mostly_of_another_width_do_not_blame_the_odd_one(tmp_path):
+    dumps, label_file = make_run(tmp_path, np.eye(10, dtype=np.float32)[:5], [0, 1, 2, 3, 4])
+    for stem in stems_of(4):
+        write_dump(dumps, stem, np.zeros(1000))
+    with pytest.raises(GenetError, match=r"1 hold 10 values \(00004_1\.txt\); 4 hold 1000 values") as caught:
+        evaluate_cli(dumps, label_file, tmp_path)
+    assert "do not hold 1000" not in str(caught.value)
+    with pytest.raises(GenetError, match=r"4 of 5 dump\(s\) do not hold 10 values \(--num-classes\): 00000_1"):
+        evaluate_cli(dumps, label_file, tmp_path, "--num-classes", "10")
+
+
+def test_label_file_with_a_utf8_bom_is_read(tmp_path):
+    dumps, label_file = make_run(tmp_path, np.eye(10, dtype=np.float32)[:3], [0, 1, 2])
+    label_file.write_bytes(b"\xef\xbb\xbf" + label_file.read_bytes())
+    assert entries(evaluate_cli(dumps, label_file, tmp_path))["Top1 accuracy"] == "100.0%"
+
+
+def test_accuracy_on_generated_data_is_labelled(tmp_path, capsys):
+    dumps, label_file = make_run(tmp_path, np.eye(10, dtype=np.float32)[:3], [0, 1, 2])
+    assert "data" not in evaluate_cli(dumps, label_file, tmp_path)
+    mark_generated(label_file.parent)
+    payload = evaluate_cli(dumps, label_file, tmp_path)
+    assert payload["data"] == "generated (NOT CIFAR-10)" and entries(payload)["Top1 accuracy"] == "100.0%"
+    assert main([str(dumps), str(label_file), str(tmp_path), "r.json"]) == 0
+    assert "[data: generated (NOT CIFAR-10)]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("per_class", [[], ["--per-class"]])
+def test_an_output_that_is_a_folder_is_refused_before_anything_is_written(tmp_path, capsys, per_class):
+    dumps, label_file = make_run(tmp_path, np.eye(10, dtype=np.float32)[:3], [0, 1, 2])
+    (tmp_path / "out" / "result_bs1.json").mkdir(parents=True)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    assert run_cli(main, [str(dumps), str(label_file), str(tmp_path / "out"), "result_bs1.json", *per_class]) == 2
+    assert "result_bs1.json: is a folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_heat_map_path_that_is_a_folder_leaves_no_json(tmp_path, capsys):
+    dumps, label_file = make_run(tmp_path, np.eye(10, dtype=np.float32)[:3], [0, 1, 2])
+    (tmp_path / "result_bs1_confusion.png").mkdir()
+    assert run_cli(main, [str(dumps), str(label_file), str(tmp_path), "result_bs1.json", "--per-class"]) == 2
+    assert not (tmp_path / "result_bs1.json").exists()
+
+
+@pytest.mark.slow
 def test_seed_command_line_as_a_process(tmp_path):
     rng = np.random.default_rng(2)
     make_run(tmp_path, rng.standard_normal((50, 10)).astype(np.float32), rng.integers(0, 10, 50))

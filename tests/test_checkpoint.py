@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import pickle
+import zipfile
 
+import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -84,16 +88,46 @@ def test_pickle_refused_by_weights_only_needs_unsafe_load(tmp_path):
     assert variant == TINY
 
 
+def _zip_without_data_pkl() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("notes/readme.txt", "hi")
+    return buffer.getvalue()
+
+
+def _onnx_model() -> bytes:
+    node = onnx.helper.make_node("Relu", ["x"], ["y"])
+    value = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])
+    graph = onnx.helper.make_graph([node], "g", [value], [onnx.helper.make_tensor_value_info(
+        "y", onnx.TensorProto.FLOAT, [1])])
+    return onnx.helper.make_model(graph).SerializeToString()
+
+
 @pytest.mark.parametrize("content,problem", [
-    (b"", "truncated|not a torch"),
-    (b"hello, I am not a checkpoint\n" * 10, "not a torch checkpoint"),
+    (b"", "an empty file"),
+    (b"hello, I am not a checkpoint\n" * 10, "neither a torch zip checkpoint nor a pickle"),
+    (np.random.default_rng(0).bytes(3000), "neither a torch zip checkpoint nor a pickle"),
+    (b"\x80\x02" + np.random.default_rng(1).bytes(3000), "damaged or truncated pickle"),
     (pickle.dumps({"state_dict": 1}, protocol=2), "not a torch checkpoint"),
+    (_zip_without_data_pkl(), "zip archive without data.pkl"),
+    (_zip_without_data_pkl()[:40], "truncated or damaged zip"),
+    (_onnx_model(), "an ONNX model, not a checkpoint"),
 ])
-def test_files_that_are_not_checkpoints(tmp_path, content, problem):
+def test_files_that_are_not_checkpoints_are_named_for_what_they_are(tmp_path, content, problem):
     path = tmp_path / "x.pth.tar"
     path.write_bytes(content)
-    with pytest.raises(GenetError, match=problem):
+    with pytest.raises(GenetError, match=problem) as caught:
         load_model(path, log=None)
+    assert "--unsafe-load" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_weights_are_refused(tmp_path, make_checkpoint, value):
+    state = torch.load(make_checkpoint(TINY), weights_only=True)["state_dict"]
+    state["block2.layer.0.conv1.weight"][0, 0, 0, 0] = value
+    torch.save({"state_dict": state}, tmp_path / "bad.pth.tar")
+    with pytest.raises(GenetError, match=r"1 tensor\(s\) hold NaN or Inf: block2\.layer\.0\.conv1\.weight"):
+        load_model(tmp_path / "bad.pth.tar", log=None)
 
 
 @pytest.mark.parametrize("obj,problem", [([1, 2, 3], "holds a list"), ({"epoch": 3}, "holds no tensors"),

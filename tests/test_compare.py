@@ -10,11 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genet.dumps import load_dumps
 from genet.cli.compare_outputs import main
-from genet.compare import compare_dumps
-from genet.dumps import PACKED_DUMP, write_dump, write_packed
-from genet.errors import GenetError
+from genet.compare import Tolerance, compare_dumps
+from genet.dumps import PACKED_DUMP, load_dumps, write_dump, write_packed
+from genet.errors import GenetError, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,7 +50,8 @@ def test_differences_within_and_past_tolerance(tmp_path, logits, capsys):
     candidate = write_run(tmp_path / "far", far)
     assert main([str(candidate), str(reference), "--json", str(tmp_path / "cmp.json")]) == 1
     out = capsys.readouterr().out
-    assert "images past atol=0.001 + rtol=0.001 x |reference|: 2/40" in out
+    assert "rule: an element passes when |a - b| <= atol + rtol x |reference| (atol=0.001, rtol=0.001)" in out
+    assert "images past the rule: 2/40" in out
     assert "top-1 agreement: 39/40" in out
     assert out.rstrip().endswith("FAIL: 2 image(s) past the tolerance")
     worst = json.loads((tmp_path / "cmp.json").read_text())["worst"]
@@ -66,7 +66,7 @@ def test_relative_difference_skips_zero_reference_logits(tmp_path):
     candidate = np.array([[0.5, 2.2, 4.0]], dtype=np.float32)
     write_packed(tmp_path / "a.npz", ["x"], candidate)
     write_packed(tmp_path / "b.npz", ["x"], reference)
-    c = compare_dumps(load_dumps(tmp_path / "a.npz"), load_dumps(tmp_path / "b.npz"), atol=0.0, rtol=0.2)
+    c = compare_dumps(load_dumps(tmp_path / "a.npz"), load_dumps(tmp_path / "b.npz"), Tolerance(atol=0.0, rtol=0.2))
     assert c.max_abs == pytest.approx(0.5)
     assert c.max_rel == pytest.approx(0.1, rel=1e-5)          # 0.2 / 2.0; the zero logit is left out
     assert c.out_of_tolerance == 1                              # 0.5 > 0 + 0.2 * 0
@@ -79,7 +79,7 @@ def test_top5_agreement_ignores_order_within_the_five(tmp_path):
     write_packed(tmp_path / "r.npz", ["x"], reference)
     for name, rows, top1, top5 in [("s", swapped, 0, 1), ("p", replaced, 1, 0)]:
         write_packed(tmp_path / f"{name}.npz", ["x"], rows)
-        c = compare_dumps(load_dumps(tmp_path / f"{name}.npz"), load_dumps(tmp_path / "r.npz"), 1.0, 0.0)
+        c = compare_dumps(load_dumps(tmp_path / f"{name}.npz"), load_dumps(tmp_path / "r.npz"), Tolerance(1.0, 0.0))
         assert (c.top1_agree, c.top5_agree) == (top1, top5)
 
 
@@ -105,12 +105,38 @@ def test_bad_inputs_are_errors(tmp_path, logits):
     write_packed(tmp_path / "wide.npz", ["00000"], np.zeros((1, 100)))
     with pytest.raises(GenetError, match=r"a: dumps hold 10 values, but those in .*wide\.npz hold 100"):
         main([str(a), str(tmp_path / "wide.npz")])
-    with pytest.raises(GenetError, match=r"--atol must not be negative"):
-        main([str(a), str(a), "--atol", "-1"])
     with pytest.raises(GenetError, match=r"nowhere: dump folder not found"):
         main([str(a), str(tmp_path / "nowhere")])
 
 
+@pytest.mark.parametrize("flag", ["--atol", "--rtol"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+def test_tolerances_must_be_finite_and_not_negative(tmp_path, logits, capsys, flag, value):
+    a = write_run(tmp_path / "a", logits)
+    b = write_run(tmp_path / "b", logits + 1.0)
+    assert run_cli(main, [str(a), str(b), flag, value]) == 2
+    assert f"{flag[2:]} must be a finite number >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("side", ["candidate", "reference"])
+def test_nan_logits_on_either_side_fail(tmp_path, logits, capsys, side):
+    broken = logits.copy()
+    broken[3, 2] = np.nan
+    a = write_run(tmp_path / "a", broken if side == "candidate" else logits)
+    b = write_run(tmp_path / "b", logits if side == "candidate" else broken)
+    assert run_cli(main, [str(a), str(b), "--atol", "1e9", "--rtol", "1e9"]) == 1
+    out = capsys.readouterr().out
+    assert "images with NaN or Inf logits (either side): 1/40" in out
+    assert out.rstrip().endswith("FAIL: 1 image(s) with NaN or Inf logits; 1 image(s) past the tolerance")
+
+
+def test_json_output_that_is_a_folder_is_refused_before_reading(tmp_path, logits, capsys):
+    a = write_run(tmp_path / "a", logits)
+    assert run_cli(main, [str(a), str(a), "--json", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_as_a_process(tmp_path, logits):
     a = write_run(tmp_path / "a", logits)
     b = write_run(tmp_path / "b", logits * 1.01)

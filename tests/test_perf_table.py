@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from genet.cli.perf_compare import main
-from genet.errors import GenetError
+from genet.errors import GenetError, run_cli
 from genet.perf import PerfReport, write_perf
 from genet.perf_table import load_devices, make_table, seed_verdict
 
@@ -100,6 +100,38 @@ def test_runner_perf_json_as_a_column(tmp_path, capsys):
     assert rows[5] == ["32", "5000.25", "5898.248", f"{5000.25 / 5898.248:.3f}"]
 
 
+def test_a_cpu_report_under_a_310_label_is_not_multiplied_and_a_note_says_so(tmp_path):
+    txt, _ = write_perf(tmp_path, 1, 0, PerfReport(*[1.0] * 7, 1083.91, *[1.0] * 3),
+                        {"backend": "onnxruntime", "device": "CPU: x86_64 (2 cores)", "model": "genet_gpu.onnx"})
+    notes = []
+    devices = load_devices([f"310:{txt}"], note=notes.append)
+    assert devices[0].fps == {1: 1083.91}
+    assert any("measured on cpu, not an NPU chip: taken as it is, not x4" in n for n in notes)
+
+
+def test_a_column_mixing_models_or_devices_is_warned_about(tmp_path):
+    sources = []
+    for batch, device, model in [(1, "CPU: x", "a.onnx"), (4, "CPU: x", "b.onnx"), (8, "NVIDIA H100", "a.onnx")]:
+        folder = tmp_path / str(batch)
+        folder.mkdir()
+        sources.append(write_perf(folder, batch, 0, PerfReport(*[1.0] * 7, 100.0 * batch, *[1.0] * 3),
+                                  {"backend": "torch", "device": device, "model": model})[1])
+    notes = []
+    load_devices([f"run:{path}" for path in sources], note=notes.append)
+    assert notes == ["warning: column 'run' mixes devices cpu, gpu and models a.onnx, b.onnx"]
+    notes.clear()
+    load_devices([f"run:{sources[0]}", "run:16=50"], note=notes.append)
+    assert notes == []
+
+
+@pytest.mark.parametrize("taken", ["cmp.csv", "cmp.md", "cmp.png"])
+def test_an_output_that_is_a_folder_is_refused_before_anything_is_written(tmp_path, capsys, taken):
+    (tmp_path / taken).mkdir()
+    assert run_cli(main, [figures("310"), "--out", str(tmp_path / "cmp")]) == 2
+    assert f"{taken}: is a folder" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == [taken]
+
+
 def test_unknown_label_for_an_npu_report_is_taken_once_with_a_note():
     notes = []
     devices = load_devices([f"npu:{SAMPLES / 'perf_vision_batchsize_1_device_0.txt'}"], note=notes.append)
@@ -118,7 +150,7 @@ def test_candidate_option_sets_the_ratio_columns():
     ([":1=2"], r"expected LABEL:PATH"),
     (["310:1=fast"], r"'310:1=fast': '1=fast' is not BS=FPS"),
     (["310:0=100"], r"batch size 0 is not positive"),
-    (["310:1=-5"], r"310 bs1 throughput -5.0 is not a positive number"),
+    (["310:1=-5"], r"310 bs1: throughput -5.0 is not a positive number"),
     (["310:1=100", "310:1=200"], r"310:1=200: 310 bs1 is already given by 310:1=100"),
     (["310:/nowhere/perf.txt"], r"/nowhere/perf\.txt: file not found"),
     (["310:/nowhere/*.txt"], r"no file matches /nowhere/\*\.txt"),
@@ -132,6 +164,7 @@ def test_bad_inputs_are_errors(tmp_path, inputs, message):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_as_a_process(tmp_path):
     script = str(REPO / "test" / "perf_compare.py")
     done = subprocess.run([sys.executable, script, figures("310"), figures("710"), "--no-plot"], cwd=tmp_path,

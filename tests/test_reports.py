@@ -13,7 +13,7 @@ import pytest
 
 from genet.accuracy import Accuracy, accuracy_payload, write_accuracy_json
 from genet.cli.parse import main
-from genet.errors import GenetError
+from genet.errors import GenetError, run_cli
 from genet.perf import PerfReport, write_perf
 from genet.reports import read_report
 
@@ -88,17 +88,34 @@ PERF = PerfReport(100.0, 1000.0, 110.0, 9.0, 120.0, 8.0, 130.0, 4321.5, 0.23, 14
 def test_runner_perf_json_gives_throughput_and_percentiles(tmp_path, capsys):
     # As genet.bench writes it: the device time per batch under batch_latency_ms.device.
     stats = {"min": 3.1, "mean": 3.5, "p50": 3.4, "p90": 3.9, "p99": 4.4, "max": 5.0}
-    details = {"images": 10000, "backend": "onnxruntime", "precision": "fp32", "device": "CPU",
+    details = {"images": 10000, "backend": "onnxruntime", "precision": "fp32", "device": "CPU: x86_64 (2 cores)",
                "batch_latency_ms": {"device": stats, "call": {"min": 9.0}}}
-    txt, js = write_perf(tmp_path, 16, 0, PERF, details)
+    _, js = write_perf(tmp_path, 16, 0, PERF, details)
     assert parse(capsys, str(js)) == [
-        "onnxruntime bs16 fps:4321.5",
+        "cpu bs16 fps:4321.5",
         "latency ms (device time per batch): min 3.1 mean 3.5 p50 3.4 p90 3.9 p99 4.4 max 5"]
-    # The .txt twin reads as the seed's report; a note says the chip count is for NPU figures.
-    assert main([str(txt), "--chips", "1"]) == 0
-    out = capsys.readouterr()
-    assert out.out == "310 bs16 fps:4321.5\n"
-    assert "says this run used onnxruntime" in out.err
+
+
+@pytest.mark.parametrize("backend, device, label", [
+    ("onnxruntime", "CPU: AMD EPYC (2 cores)", "cpu"),
+    ("torch", "NVIDIA H100 80GB HBM3", "gpu"),
+    ("onnxruntime", "CUDAExecutionProvider device 0", "gpu"),
+])
+@pytest.mark.parametrize("chip_flags", [[], ["--chips", "1"], ["--chips", "4"], ["--chip", "710"]])
+def test_a_perf_txt_our_runner_measured_off_an_npu_is_labelled_by_its_json_twin(
+        tmp_path, capsys, backend, device, label, chip_flags):
+    txt, _ = write_perf(tmp_path, 1, 0, PERF, {"backend": backend, "device": device, "model": "m.onnx"})
+    assert parse(capsys, *chip_flags, str(txt)) == [f"{label} bs1 fps:4321.5"]
+
+
+@pytest.mark.parametrize("figure", ["nan", "-809.813", "0"])
+def test_parse_refuses_a_figure_that_is_not_a_positive_number(tmp_path, capsys, figure):
+    text = (SAMPLES / "perf_vision_batchsize_1_device_0.txt").read_text()
+    path = tmp_path / "perf_vision_batchsize_1_device_0.txt"
+    path.write_text(text.replace("Interface throughputRate: 809.813", f"Interface throughputRate: {figure}"))
+    assert run_cli(main, [str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "is not a positive number" in captured.err
 
 
 def test_runner_perf_json_flat_latency_and_ascend_backend(tmp_path, capsys):
@@ -126,12 +143,21 @@ def test_accuracy_json_lines(capsys, tmp_path):
                                                                 "Error@1 66.67 Error@5 0.0"]
 
 
+def test_accuracy_json_on_generated_data_says_so(capsys, tmp_path):
+    acc = Accuracy(images=3, classes=10, topk_correct=(1, 2, 2, 3, 3), confusion=np.zeros((10, 10), int))
+    write_accuracy_json(tmp_path / "result_bs1.json", accuracy_payload(acc, generated=True))
+    assert parse(capsys, str(tmp_path / "result_bs1.json"))[-1].startswith("data: generated (NOT CIFAR-10)")
+
+
 @pytest.mark.parametrize("content, message", [
     ("hello\nworld\n", "not a perf report, pure-inference report, ais_bench log, trtexec log"),
     ("", "empty file"),
     ('{"foo": 1}', "JSON that is neither an accuracy result nor a genet perf report"),
     ('{"title": "x", \n"value": [', r"x\.txt:2: malformed JSON"),
     ('{"title": "x", "value": [{"key": "Recall", "value": "1"}]}', "no Top1..Top5 accuracy entries"),
+    ('{"title": "x", "value": [{"key": "Top1 accuracy", "value": "nan%"}]}', "'nan%' is not a percentage"),
+    ('{"title": "x", "value": [{"key": "Top1 accuracy", "value": "-3%"}]}', "'-3%' is not a percentage"),
+    ('{"title": "x", "value": [{"key": "Top1 accuracy", "value": "many"}]}', "'many' is not a percentage"),
     ('{"batch_size": "many", "interface_throughput": 3}', "perf JSON has a malformed figure"),
     ("[e2e] throughputRate: 1, latency: 2\n[inference] throughputRate: 1, Interface throughputRate: 2, "
      "moduleLatency: 3\n", r"no \[data read\] line"),
@@ -161,6 +187,7 @@ def test_perf_report_renamed_without_a_batch_size(tmp_path, capsys):
     assert parse(capsys, "--batch-size", "1", str(tmp_path / "perf.txt")) == ["310 bs1 fps:3239.252"]
 
 
+@pytest.mark.slow
 def test_seed_command_lines_as_processes(tmp_path):
     """`python3 test/parse.py result/...` from the working folder, genet not installed."""
     (tmp_path / "result").mkdir()

@@ -20,3 +20,19 @@ class Parser(argparse.ArgumentParser):
 
 def add_quiet(parser: argparse.ArgumentParser, what: str = "no progress bar or notes on stderr") -> None:
     parser.add_argument("--quiet", action="store_true", help=what)
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type`` for counts that must be at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse ``type`` for counts that may be 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value

@@ -3,32 +3,33 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Sequence
 
-from ..errors import GenetError, run_cli
-from ..reports import CHIPS_PER_CARD, AccuracySummary, accuracy_lines, backend_note, chips_for, read_report, \
-    throughput_lines
+from ..errors import run_cli
+from ..reports import CHIPS_PER_CARD, AccuracySummary, accuracy_lines, read_report, throughput_lines
+from .common import Parser, positive_int
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="parse.py",
         description="Recognise each file by its content and print its figures: a perf_vision_batchsize_{bs}_"
                     "device_{id}.txt or pure-inference report -> '310 bs1 fps:3239.252' (one chip's Interface "
-                    "throughputRate x the card's chips); an ais_bench log -> its throughput, likewise per card; "
-                    "a trtexec log -> 'gpu bs16 fps:...' (1000 x batch / mean GPU Compute Time ms); our "
-                    "runner's perf JSON -> throughput and latency percentiles; an accuracy JSON -> "
-                    "'om bs1 top1:94.22% top5:99.85%' and the errors.",
+                    "throughputRate x the card's chips); a perf report our runner measured on a CPU or GPU "
+                    "(its JSON twin says so) -> 'cpu bs1 fps:...' as measured; an ais_bench log -> its "
+                    "throughput, per card; a trtexec log -> 'gpu bs16 fps:...' (1000 x batch / mean GPU Compute "
+                    "Time ms); our runner's perf JSON -> throughput and latency percentiles; an accuracy JSON -> "
+                    "'om bs1 top1:94.22% top5:99.85%' and the errors (and a note when computed on generated data).",
         epilog="examples: python3 test/parse.py result/perf_vision_batchsize_1_device_0.txt; "
                "python3 test/parse.py result_bs1.json; python3 test/parse.py t4_bs16.log")
     parser.add_argument("files", nargs="+", metavar="file", help="perf report, log or JSON to read")
     parser.add_argument("--chip", choices=sorted(CHIPS_PER_CARD), default="310",
                         help="the NPU card the Ascend figures come from: 310 has 4 chips (figure x 4, the "
                              "seed's rule), 310P and 710 one (default: %(default)s)")
-    parser.add_argument("--chips", type=int, default=None, metavar="N",
-                        help="multiply NPU chip figures by N instead (cards with another chip count)")
-    parser.add_argument("--batch-size", type=int, default=None, metavar="N",
+    parser.add_argument("--chips", type=positive_int, default=None, metavar="N",
+                        help="multiply NPU chip figures by N instead (cards with another chip count); "
+                             "CPU and GPU figures are never multiplied")
+    parser.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
                         help="batch size, for reports that do not say it (a trtexec log without --shapes, "
                              "a perf report renamed); checked against the report where it does")
     return parser
@@ -36,18 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.chips is not None and args.chips < 1:
-        raise GenetError(f"--chips must be at least 1, got {args.chips}")
-    chips = args.chips if args.chips is not None else chips_for(args.chip)
+    chips = args.chips if args.chips is not None else CHIPS_PER_CARD[args.chip]
     for path in args.files:
         report = read_report(path, args.batch_size)
         if isinstance(report, AccuracySummary):
             lines = accuracy_lines(report)
         else:
-            note = backend_note(report)
-            if note:
-                print(note, file=sys.stderr)
-            lines = throughput_lines(report, args.chip if report.per_chip else report.device, chips)
+            lines = throughput_lines(report, args.chip, chips)
         print("\n".join(lines))
     return 0
 

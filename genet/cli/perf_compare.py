@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import run_cli
-from ..fsio import write_text_atomic
+from ..fsio import atomic_files, check_output_file
 from ..perf_table import csv_text, load_devices, make_table, markdown, parse_chips, plot, seed_verdict
+from .common import Parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="perf_compare.py",
         description="Build the seed's device comparison (section 7.4): one row per batch size, one column per "
                     "device, ratio columns (candidate / each other device), a best-batch row; print it as "
@@ -39,15 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    prefix = Path(args.out)
+    suffixes = [".md", ".csv"] + ([] if args.no_plot else [".png"])
+    outputs = [check_output_file(prefix.with_name(prefix.name + suffix)) for suffix in suffixes]
     devices = load_devices(args.inputs, parse_chips(args.chips), note=lambda text: print(text, file=sys.stderr))
     table = make_table(devices, args.candidate)
     verdict = seed_verdict(table.devices)
     text = markdown(table) + (f"\n{verdict.line()}\n" if verdict else "")
-    prefix = Path(args.out)
-    if not args.no_plot:
-        plot(table, prefix.with_name(prefix.name + ".png"))
-    write_text_atomic(prefix.with_name(prefix.name + ".csv"), csv_text(table))
-    write_text_atomic(prefix.with_name(prefix.name + ".md"), text)
+    with atomic_files(outputs, suffixes) as temps:
+        temps[0].write_text(text, encoding="utf-8")
+        temps[1].write_text(csv_text(table), encoding="utf-8")
+        if not args.no_plot:
+            plot(table, temps[2])
     print(text, end="")
     return 0
 
