@@ -276,7 +276,7 @@ BAD_INPUTS = [
      r"genet_gpu\.onnx: --backend torch reads \.pth\.tar, \.pth, \.pt files; this file is for onnxruntime"),
     ("cuda_providers", r"has no CUDAExecutionProvider on this machine"),
     ("streams_negative", r"--streams=-1: must be ≥ 0"),
-    ("streams_on_torch", r"--streams does not apply to the torch backend"),
+    ("streams_on_torch", r"--streams 2 needs a CUDA device"),
     ("dvpp", r"-useDvpp=True: DVPP is the Ascend JPEG decoder"),
     ("model_type", r"-model_type=nlp: only vision"),
     ("bool_value", r"argument -output_binary: expected True or False, got 'maybe'"),
@@ -331,7 +331,7 @@ def test_bad_input_is_one_error_and_writes_nothing(tmp_path, models, small, case
     elif case == "streams_negative":
         args += ["--streams", "-1"]
     elif case == "streams_on_torch":
-        args = seed_args(make_checkpoint(TINY), info, 16) + ["--streams", "2"]
+        args = seed_args(make_checkpoint(TINY), info, 16) + ["--streams", "2", "--device", "cpu"]
     elif case == "dvpp":
         args = [a.replace("-useDvpp=False", "-useDvpp=True") for a in args]
     elif case == "model_type":

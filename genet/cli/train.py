@@ -11,8 +11,8 @@ import torch
 
 from ..errors import GenetError, run_cli
 from ..train import AUTOCAST_DTYPES, DEVICES, TrainSettings, train_checkpoint
-from .common import Parser, add_quiet
 from ..variant import Variant
+from .common import Parser, add_quiet
 
 DEFAULTS = TrainSettings()
 
