@@ -1,219 +1,192 @@
 #!/usr/bin/env bash
-# GPU check of benchmark.py's PyTorch backend, for one CUDA GPU (written for a lent H100).
+# The GPU check of issue 13, as ONE call on a lent NVIDIA GPU (written for an H100/H200):
 #
-#   bash benchmarks/gpu_check.sh            # from the repository root; needs python3 with torch (CUDA build)
+#   bash benchmarks/gpu_check.sh                 # from the repository root; python3 with a CUDA torch
+#   OUT=/some/dir bash benchmarks/gpu_check.sh   # details go under $OUT (default ./gpu_check_out)
+#   bash benchmarks/gpu_check.sh --cpu-smoke     # the same steps on the CPU with a tiny model (a few minutes)
 #
-# Generates 10,000 CIFAR-10-format images (genet.synthetic: generated data, NOT CIFAR-10),
-# preprocesses them as the seed does, saves a random-init WRN-16-8 checkpoint (the seed's
-# model; the weights only change the logits, not the work), then runs the seed's step-5
-# command line with -om_path=model_best.pth.tar on the GPU: batch 1/16/64 in fp32/fp16/bf16
-# eager, then channels-last + CUDA graphs, the packed-input fast path, pure-inference mode
-# and torch.compile once if time is left. Checks: 10,000 dumps per run, fp16/bf16 top-1
-# agreement with fp32, fp32 on the GPU against PyTorch on the CPU, and that the dumps feed
-# cifar10_acc_eval.py. Prints a table last. Details go under $OUT (default ./gpu_check_out).
-# Each step runs under `timeout`; the whole script aims at < 5 minutes and skips what is
-# left of the run list after BUDGET_S seconds.
+# 1. data: generated CIFAR-10-format images (genet.synthetic: NOT CIFAR-10), TRAIN_IMAGES for
+#    training and IMAGES (10,000) test images preprocessed by preprocess.py --packed;
+# 2. model: a WRN-16-8 TRAINED here by train.py on the GPU (bf16 autocast, channels-last) for a
+#    few epochs, so that fp16/bf16 agreement with fp32 is judged on spread-out logits; also
+#    exported to ONNX (genet_gpu.onnx) for ONNX Runtime's CUDA execution provider as a peer;
+# 3. fp32 reference logits of the 10,000 images (unfolded model, TF32 off);
+# 4. benchmarks/gpu_sweep.py, one process per mode (eager fp32/fp16/bf16, our CUDA graphs,
+#    torch.compile max-autotune with torch's or our CUDA graphs, ORT CUDA EP), batch 1…2048
+#    in the order of BATCHES until the mode's time budget is spent: device-only img/s, H2D /
+#    compute / D2H percentiles, first-use (compile) seconds, top-1 agreement with the reference;
+# 5. benchmark.py (the user's tool) with the fastest mode: 10,000 images from the packed input
+#    with packed output at the best batch, 1 and 2 streams (e2e / Interface), batch 1 pure
+#    inference, per-file .txt dumps, and bare writes of 10,000 .txt dumps timed alone;
+# 6. the table, printed last and written to $OUT/summary.txt.
 #
-# Dry run of the plumbing on a machine without a GPU (CUDA-only runs are left out):
-#   DEVICE=cpu IMAGES=64 OUT=/tmp/gpu_dry bash benchmarks/gpu_check.sh
+# Each step runs under `timeout`; modes and batch sizes are skipped when BUDGET_S runs out,
+# and the table says which. Everything else is under $OUT: environment.txt (GPU, driver,
+# torch, CUDA), log.txt, train.txt, sweep/MODE.json, e2e/*.perf.json, *.stderr.
 set -uo pipefail
 
+SMOKE=0
+case "${1:-}" in
+    --cpu-smoke) SMOKE=1 ;;
+    "") ;;
+    *) echo "usage: bash benchmarks/gpu_check.sh [--cpu-smoke]" >&2; exit 2 ;;
+esac
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PYTHON=${PYTHON:-python3}
 OUT=${OUT:-$PWD/gpu_check_out}
-BUDGET_S=${BUDGET_S:-240}
-IMAGES=${IMAGES:-10000}
-DEVICE=${DEVICE:-cuda}
-mkdir -p "$OUT/runs"
+if [ "$SMOKE" -eq 1 ]; then
+    DEVICE=cpu; IMAGES=${IMAGES:-64}; TRAIN_IMAGES=${TRAIN_IMAGES:-256}; DEPTH=10; WIDTH=1; EPOCHS=1
+    TRAIN_FLAGS="--device cpu --batch-size 32"
+    BATCHES=${BATCHES:-1,4,16}; BUDGET_S=${BUDGET_S:-400}; WRITE_DUMPS=$IMAGES; TIMED_IMAGES=32
+    MODES=${MODES:-"eager-fp32 eager-bf16-cl ort-cpu-fp32 compile-fp32"}
+else
+    DEVICE=cuda; IMAGES=${IMAGES:-10000}; TRAIN_IMAGES=${TRAIN_IMAGES:-20000}; DEPTH=16; WIDTH=8
+    EPOCHS=${EPOCHS:-8}; TRAIN_FLAGS="--device cuda --precision bf16 --channels-last --batch-size 128"
+    BATCHES=${BATCHES:-1,256,1024,2048,512,128,64,16,4,32,8,2}; BUDGET_S=${BUDGET_S:-540}; WRITE_DUMPS=$IMAGES
+    TIMED_IMAGES=20000
+    # most informative first: the budget may end the list
+    MODES=${MODES:-"eager-fp32 graphs-fp16-cl compile-fp16-cl compile-graphs-fp16-cl ort-cuda-fp32 eager-fp16-cl
+                    graphs-fp16-cl-nofold eager-bf16-cl graphs-bf16-cl compile-bf16-cl"}
+fi
+E2E_RESERVE_S=${E2E_RESERVE_S:-100}     # kept for step 5 when the sweep is cut short
+mkdir -p "$OUT/sweep" "$OUT/e2e"
 OUT=$(cd "$OUT" && pwd)
 WORK=$(mktemp -d /tmp/genet_gpu_check.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-export PYTHONPATH=$REPO PYTHONUNBUFFERED=1 DEVICE
+export PYTHONPATH=$REPO PYTHONUNBUFFERED=1
 START=$SECONDS
 
 log() { echo "[gpu_check $((SECONDS - START))s] $*" | tee -a "$OUT/log.txt" >&2; }
+left() { echo $((BUDGET_S - (SECONDS - START))); }
 
 # --- environment ------------------------------------------------------------------------
-timeout 60 python3 - > "$OUT/environment.txt" 2>&1 <<'EOF'
-import os, platform, sys
+DEVICE=$DEVICE timeout 60 "$PYTHON" - > "$OUT/environment.txt" 2>&1 <<'EOF'
+import datetime, os, platform, sys
 import numpy, torch
+print("date", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
 print("python", platform.python_version(), "| numpy", numpy.__version__, "| torch", torch.__version__,
       "| cuda", torch.version.cuda, "| cudnn", torch.backends.cudnn.version())
+try:
+    import onnxruntime
+    print("onnxruntime", onnxruntime.__version__, onnxruntime.get_available_providers())
+except ImportError:
+    print("onnxruntime: not installed")
 print("host", platform.node(), "|", platform.platform(), "|", os.cpu_count(), "CPUs")
 if torch.cuda.is_available():
     props = torch.cuda.get_device_properties(0)
     print("gpu0", props.name, f"{props.total_memory / 2**30:.1f} GiB", "| devices:", torch.cuda.device_count())
 else:
     print("NO CUDA DEVICE")
-    sys.exit(os.environ.get("DEVICE") == "cuda")
+    sys.exit(os.environ["DEVICE"] == "cuda")
 EOF
 ENV_RC=$?
 cat "$OUT/environment.txt" >&2
 if [ "$ENV_RC" -ne 0 ]; then
-    log "torch sees no CUDA device (or failed to import): this check needs the GPU machine"
+    log "torch sees no CUDA device (or failed to import): this check needs the GPU machine (or --cpu-smoke)"
     exit 1
 fi
 command -v nvidia-smi > /dev/null && timeout 20 nvidia-smi >> "$OUT/environment.txt" 2>&1
 
-# --- data and model (in $WORK, so the seed's relative paths work) -----------------------
+# --- 1-3: data, trained model, ONNX, reference (in $WORK, so the guide's relative paths work) ---
 cd "$WORK" || exit 1
-DATA="generated CIFAR-10-format (genet.synthetic, seed 0), preprocessed by preprocess.py"
-if ! { timeout 120 python3 -m genet.synthetic ./datasets --train 0 --test "$IMAGES" --quiet &&
-       timeout 120 python3 "$REPO/preprocess.py" ./datasets ./prep_dataset --packed --quiet; }; then
-    log "generator or preprocess failed: falling back to random standard-normal .bin files"
-    DATA="random standard-normal float32 .bin files (fallback)"
-    timeout 120 python3 - "$IMAGES" <<'EOF' || { log "cannot write the fallback data set"; exit 1; }
-import sys
-from pathlib import Path
-import numpy as np
-count = int(sys.argv[1])
-folder = Path("prep_dataset")
-folder.mkdir(exist_ok=True)
-images = np.random.default_rng(0).standard_normal((count, 3, 32, 32), dtype=np.float32)
-labels = np.arange(count) % 10
-for i, image in enumerate(images):
-    image.tofile(folder / f"{i:05d}.bin")
-np.save(folder / "images.npy", images)
-(folder / "val_label.txt").write_text("".join(f"{i:05d}.bin {label}\n" for i, label in enumerate(labels)))
-EOF
-fi
-timeout 60 python3 "$REPO/get_info.py" bin ./prep_dataset ./genet_prep_bin.info 32 32 || { log "get_info failed"; exit 1; }
-timeout 60 python3 -c "
-import torch
-from genet.checkpoint import save_checkpoint
-from genet.model import build_model
-from genet.variant import Variant
-torch.manual_seed(0)
-save_checkpoint('model_best.pth.tar', build_model(Variant(depth=16, width=8)))
-" || { log "cannot write the WRN-16-8 checkpoint"; exit 1; }
-log "data: $IMAGES images, $DATA; model: WRN-16-8 random init"
+timeout 180 "$PYTHON" -m genet.synthetic ./datasets --train "$TRAIN_IMAGES" --test "$IMAGES" --quiet &&
+    timeout 180 "$PYTHON" "$REPO/preprocess.py" ./datasets ./prep_dataset --packed --quiet &&
+    timeout 60 "$PYTHON" "$REPO/get_info.py" bin ./prep_dataset ./genet_prep_bin.info 32 32 ||
+    { log "generating or preprocessing the data failed"; exit 1; }
+log "data: $TRAIN_IMAGES training and $IMAGES test images, generated (genet.synthetic seed 0), NOT CIFAR-10"
+# shellcheck disable=SC2086  # TRAIN_FLAGS holds several flags
+timeout 240 "$PYTHON" "$REPO/train.py" ./datasets --depth "$DEPTH" --width "$WIDTH" --epochs "$EPOCHS" --limit 0 \
+    $TRAIN_FLAGS --test-accuracy --quiet --output model_best.pth.tar > "$OUT/train.txt" 2>&1 ||
+    { cat "$OUT/train.txt" >&2; log "training failed"; exit 1; }
+log "trained WRN-$DEPTH-$WIDTH: $(tr '\n' ' ' < "$OUT/train.txt")"
+timeout 120 "$PYTHON" "$REPO/pthtar2onnx.py" model_best.pth.tar -o genet_gpu.onnx > "$OUT/export.txt" 2>&1 ||
+    log "ONNX export failed (ONNX Runtime modes will fail): $(tail -1 "$OUT/export.txt")"
+timeout 120 "$PYTHON" "$REPO/benchmarks/gpu_sweep.py" reference model_best.pth.tar --images prep_dataset/images.npy \
+    --out reference.npy --device "$DEVICE" 2> "$OUT/reference.stderr" ||
+    { cat "$OUT/reference.stderr" >&2; log "reference logits failed"; exit 1; }
 
-# --- benchmark runs -------------------------------------------------------------------------
-# name | batch | precision | extra flags
-RUNS=(
-    "eager-fp32-bs1|1|fp32|--no-packed"
-    "eager-fp32-bs16|16|fp32|--no-packed"
-    "eager-fp32-bs64|64|fp32|--no-packed"
-    "eager-fp16-bs1|1|fp16|--no-packed"
-    "eager-fp16-bs16|16|fp16|--no-packed"
-    "eager-fp16-bs64|64|fp16|--no-packed"
-    "eager-bf16-bs1|1|bf16|--no-packed"
-    "eager-bf16-bs16|16|bf16|--no-packed"
-    "eager-bf16-bs64|64|bf16|--no-packed"
-    "graphs-cl-fp16-bs1|1|fp16|--no-packed --channels-last --cuda-graphs"
-    "graphs-cl-fp16-bs16|16|fp16|--no-packed --channels-last --cuda-graphs"
-    "graphs-cl-fp16-bs64|64|fp16|--no-packed --channels-last --cuda-graphs"
-    "graphs-cl-fp32-bs64|64|fp32|--no-packed --channels-last --cuda-graphs"
-    "graphs-cl-bf16-bs64|64|bf16|--no-packed --channels-last --cuda-graphs"
-    "packed-graphs-cl-fp16-bs64|64|fp16|--channels-last --cuda-graphs"
-    "pure-graphs-cl-fp16-bs64|64|fp16|--channels-last --cuda-graphs"
-    "compile-graphs-cl-fp16-bs64|64|fp16|--no-packed --channels-last --cuda-graphs --compile"
-)
-: > "$OUT/runs/order.txt"
-for spec in "${RUNS[@]}"; do
-    IFS='|' read -r name batch precision extra <<< "$spec"
-    if [ "$DEVICE" != cuda ] && [[ "$extra" == *--cuda-graphs* || "$precision" == fp16 ]]; then
-        continue     # CUDA graphs need CUDA; fp16 convolutions crawl on a CPU
-    fi
-    echo "$name" >> "$OUT/runs/order.txt"
-    budget=$BUDGET_S
-    case "$name" in compile-*) budget=$((BUDGET_S - 60)) ;; esac     # compiling takes a minute or more
-    if [ $((SECONDS - START)) -gt "$budget" ]; then
-        log "$name: skipped (past the ${budget}s budget)"
-        echo "skipped: time budget" > "$OUT/runs/$name.skipped"
+# --- 4: the sweep, one process per mode ------------------------------------------------------
+for mode in $MODES; do
+    budget=40
+    case "$mode" in compile-*) budget=120 ;; esac
+    room=$(( $(left) - E2E_RESERVE_S ))
+    if [ "$room" -lt 15 ]; then
+        log "$mode: skipped (time budget spent)"
+        echo "{\"mode\": \"$mode\", \"error\": \"not run: time budget spent\"}" > "$OUT/sweep/$mode.json"
         continue
     fi
-    limit=90
-    case "$name" in compile-*) limit=150 ;; esac
-    if [ "${name%%-*}" = "pure" ]; then
-        inputs=(-round=100)
-    else
-        inputs=(-model_type=vision -input_text_path=genet_prep_bin.info -input_width=32 -input_height=32
-                -output_binary=False -useDvpp=False --packed-output)
-    fi
-    # shellcheck disable=SC2086  # $extra holds several flags
-    timeout --kill-after=10 "$limit" python3 "$REPO/benchmark.py" -device_id=0 "-batch_size=$batch" \
-        -om_path=model_best.pth.tar "${inputs[@]}" --device "$DEVICE" --precision "$precision" $extra \
-        --quiet --output-dir "runs/$name" > "$OUT/runs/$name.stdout" 2> "$OUT/runs/$name.stderr"
+    [ "$room" -lt "$budget" ] && budget=$room
+    model=model_best.pth.tar
+    case "$mode" in ort-*) model=genet_gpu.onnx ;; esac
+    timeout --kill-after=10 $((budget + 90)) "$PYTHON" "$REPO/benchmarks/gpu_sweep.py" mode "$mode" "$model" \
+        --batches "$BATCHES" --images prep_dataset/images.npy --reference reference.npy --device "$DEVICE" \
+        --budget-s "$budget" --timed-images "$TIMED_IMAGES" --out "$OUT/sweep/$mode.json" \
+        2> "$OUT/sweep/$mode.stderr"
     rc=$?
-    cp "runs/$name"/perf_vision_batchsize_*.json "$OUT/runs/$name.perf.json" 2> /dev/null
-    cp "runs/$name"/perf_vision_batchsize_*.txt "$OUT/runs/$name.perf.txt" 2> /dev/null
-    log "$name: exit $rc$( [ "$rc" -eq 124 ] && echo ' (timeout)')"
-    echo "$rc" > "$OUT/runs/$name.rc"
+    [ -s "$OUT/sweep/$mode.json" ] ||
+        echo "{\"mode\": \"$mode\", \"error\": \"exit $rc, no result (timeout or crash; see $mode.stderr)\"}" \
+            > "$OUT/sweep/$mode.json"
+    log "$mode: exit $rc"
 done
 
-# --- checks ---------------------------------------------------------------------------------
-timeout 90 python3 - "$OUT" "$IMAGES" > "$OUT/verify.txt" 2>&1 <<'EOF'
-import sys
-from pathlib import Path
-import numpy as np
-import torch
-from genet.checkpoint import load_model
-from genet.dumps import PACKED_DUMP, read_packed, scan_dumps
-
-out, images = Path(sys.argv[1]), int(sys.argv[2])
-runs = Path("runs")
-for folder in sorted(runs.iterdir()):
-    dumps = folder / "dumpOutput_device0"
-    if dumps.is_dir():
-        count = len(scan_dumps(dumps))
-        print(f"{folder.name}: {count} dumps for {images} images {'OK' if count == images else 'MISMATCH'}")
-
-
-def packed(name):
-    path = runs / name / "dumpOutput_device0" / PACKED_DUMP
-    return read_packed(path)[1] if path.exists() else None
-
-
-reference = packed("eager-fp32-bs64")
-if reference is None:
-    print("no fp32 reference run: agreement not checked")
-    sys.exit(1)
-for name in sorted(p.name for p in runs.iterdir()):
-    logits = packed(name)
-    if logits is None or name == "eager-fp32-bs64":
-        continue
-    agree = float((logits.argmax(1) == reference.argmax(1)).mean())
-    print(f"{name} vs eager-fp32-bs64: top-1 agreement {agree:.4%}, max |Δ| {np.abs(logits - reference).max():.3g}")
-model, _ = load_model("model_best.pth.tar", log=None)
-first = min(256, images)
-batch = np.stack([np.fromfile(f"prep_dataset/{i:05d}.bin", dtype=np.float32).reshape(3, 32, 32)
-                  for i in range(first)])
-with torch.no_grad():
-    cpu = model(torch.from_numpy(batch)).numpy()
-agree = float((cpu.argmax(1) == reference[:first].argmax(1)).mean())
-print(f"eager-fp32-bs64 vs PyTorch fp32 on the CPU, first {first} images: top-1 agreement {agree:.4%}, "
-      f"max |Δ| {np.abs(cpu - reference[:first]).max():.3g} (on a GPU, cuDNN may run fp32 convs in TF32)")
-EOF
-cat "$OUT/verify.txt" >&2
-if [ -d runs/eager-fp32-bs64/dumpOutput_device0 ]; then
-    timeout 60 python3 "$REPO/cifar10_acc_eval.py" runs/eager-fp32-bs64/dumpOutput_device0/ ./prep_dataset/val_label.txt \
-        "$OUT" result_bs64.json > "$OUT/acc_eval.txt" 2>&1
-    echo "cifar10_acc_eval.py on eager-fp32-bs64 dumps (exit $?; random-init model, so ~10% is expected):" >&2
-    cat "$OUT/acc_eval.txt" >&2
+# --- 5: benchmark.py, the user's command line, with the fastest mode -------------------------
+mapfile -t PICKS < <("$PYTHON" "$REPO/benchmarks/gpu_sweep.py" best "$OUT/sweep")
+bench() {   # name, seconds, benchmark.py arguments...
+    local name=$1 limit=$2 room=$(( $(left) + 50 ))
+    shift 2
+    [ "$room" -lt "$limit" ] && limit=$room
+    if [ "$limit" -lt 20 ]; then
+        log "benchmark.py $name: skipped (time budget spent)"
+        return
+    fi
+    timeout --kill-after=10 "$limit" "$PYTHON" "$REPO/benchmark.py" -device_id=0 -om_path=model_best.pth.tar \
+        --device "$DEVICE" --quiet --output-dir "runs/$name" "$@" > "$OUT/e2e/$name.stdout" 2> "$OUT/e2e/$name.stderr"
+    local rc=$?
+    cp "runs/$name"/perf_vision_batchsize_*.json "$OUT/e2e/$name.perf.json" 2> /dev/null
+    log "benchmark.py $name: exit $rc"
+}
+DATASET=(-model_type=vision -input_text_path=genet_prep_bin.info -input_width=32 -input_height=32
+         -output_binary=False -useDvpp=False)
+if [ "${PICKS[0]:--}" != "-" ]; then
+    read -r best_mode best_batch best_flags <<< "${PICKS[0]}"
+    log "fastest: $best_mode at batch $best_batch ($best_flags)"
+    # shellcheck disable=SC2086  # best_flags holds several flags
+    bench "packed-$best_mode-bs$best_batch-s1" 150 "-batch_size=$best_batch" "${DATASET[@]}" --packed-output $best_flags
+    if [[ "$best_flags" != *--compile* || "$best_flags" == *--cuda-graphs* ]] && [ "$DEVICE" = cuda ]; then
+        # shellcheck disable=SC2086
+        bench "packed-$best_mode-bs$best_batch-s2" 150 "-batch_size=$best_batch" "${DATASET[@]}" --packed-output \
+            --streams 2 $best_flags
+    fi
+    # shellcheck disable=SC2086
+    bench "txt-$best_mode-bs$best_batch" 150 "-batch_size=$best_batch" "${DATASET[@]}" $best_flags
+    timeout 60 "$PYTHON" "$REPO/cifar10_acc_eval.py" "runs/txt-$best_mode-bs$best_batch/dumpOutput_device0/" \
+        ./prep_dataset/val_label.txt "$OUT" acc_eval.json > "$OUT/acc_eval.txt" 2>&1
+    log "cifar10_acc_eval.py on those dumps (generated data, NOT CIFAR-10): exit $?"
 fi
-
-# --- table (last) ---------------------------------------------------------------------------
-timeout 30 python3 - "$OUT" "$IMAGES" <<'EOF' | tee "$OUT/summary.txt"
-import json, sys
-from pathlib import Path
-
-out, images = Path(sys.argv[1]), int(sys.argv[2])
-print(open(out / "environment.txt").readline().strip())
-print(f"WRN-16-8 (random init), {images} generated images, benchmark.py -om_path=model_best.pth.tar; "
-      f"figures in images/s")
-print(f"{'run':30} {'bs':>3} {'prec':>5} {'e2e fps':>9} {'Interface fps':>13} {'device p50 ms/batch':>19}  status")
-for stem in (out / "runs" / "order.txt").read_text().split():
-    perf = out / "runs" / f"{stem}.perf.json"
-    rc_file = out / "runs" / f"{stem}.rc"
-    status = "skipped (time)" if (out / "runs" / f"{stem}.skipped").exists() else \
-        f"exit {rc_file.read_text().strip()}" if rc_file.exists() else "?"
-    if perf.exists():
-        d = json.loads(perf.read_text())
-        print(f"{stem:30} {d['batch_size']:>3} {d['precision']:>5} {d['e2e_throughput']:>9.1f} "
-              f"{d['interface_throughput']:>13.1f} {d['batch_latency_ms']['device']['p50']:>19.3f}  {status}")
-    else:
-        err = (out / "runs" / f"{stem}.stderr")
-        last = err.read_text().strip().splitlines()[-1][:80] if err.exists() and err.read_text().strip() else ""
-        print(f"{stem:30} {'':>3} {'':>5} {'':>9} {'':>13} {'':>19}  {status} {last}")
+if [ "${PICKS[1]:--}" != "-" ]; then
+    read -r one_mode _ one_flags <<< "${PICKS[1]}"
+    # shellcheck disable=SC2086
+    bench "pure-$one_mode-bs1" 120 -batch_size=1 -round=$((IMAGES / 2)) $one_flags
+fi
+timeout 120 "$PYTHON" - "$WRITE_DUMPS" > "$OUT/e2e/bare_dump_writes.txt" 2>&1 <<'EOF'
+import sys, tempfile, time
+import numpy as np
+from genet.dumps import write_dumps
+count = int(sys.argv[1])
+logits = np.random.default_rng(0).standard_normal((count, 10)).astype(np.float32)
+with tempfile.TemporaryDirectory(dir=".") as folder:
+    start = time.perf_counter()
+    write_dumps(folder, [f"{i:05d}" for i in range(count)], logits)
+    seconds = time.perf_counter() - start
+print(f"bare writes of {count} .txt dumps (genet.dumps.write_dumps, no model): {seconds:.2f} s, "
+      f"{count / seconds:,.0f} files/s")
 EOF
-log "done; details in $OUT"
+
+# --- 6: the table (last) --------------------------------------------------------------------
+{
+    head -4 "$OUT/environment.txt"
+    echo "WRN-$DEPTH-$WIDTH trained here on generated data (NOT CIFAR-10): $(tr '\n' ' ' < "$OUT/train.txt")"
+    "$PYTHON" "$REPO/benchmarks/gpu_sweep.py" table "$OUT/sweep" "$OUT/e2e"
+    cat "$OUT/e2e/bare_dump_writes.txt"
+    echo "command: bash benchmarks/gpu_check.sh $*; $((SECONDS - START)) s; details in $OUT"
+} | tee "$OUT/summary.txt"

@@ -7,6 +7,10 @@ augmentation, a few epochs of SGD with Nesterov momentum under a one-cycle learn
 schedule, over the first ``limit`` training images. The checkpoint it writes has the
 reference's format, ``{'epoch', 'state_dict', 'error_history'}``, where ``error_history``
 holds the training top-1 error (%) of each epoch.
+
+On a CUDA GPU it can train with mixed precision (bf16 or fp16 autocast, fp16 with loss
+scaling) and channels-last tensors, fast enough to train a WRN-16-8 in minutes (the GPU check
+needs a trained model to judge fp16/bf16 agreement). The CPU path is plain fp32.
 """
 
 from __future__ import annotations
@@ -14,22 +18,23 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from .checkpoint import save_checkpoint
 from .cifar import CifarSplit, load_split
+from .console import Log, progress_bar
 from .errors import GenetError
 from .model import build_model
 from .preprocess import normalize
+from .runners.torch_runner import resolve_device
 from .variant import Variant
 
 EVAL_BATCH = 500
-Log = Callable[[str], None]
+DEVICES = ("auto", "cpu", "cuda")
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -41,8 +46,15 @@ class TrainSettings:
     weight_decay: float = 5e-4
     limit: int | None = 3000     # first N training images; None = all
     seed: int = 0
+    device: str = "auto"         # auto = the CUDA GPU where torch sees one, else the CPU
+    precision: str = "fp32"      # fp32, or bf16/fp16 autocast (CUDA only)
+    channels_last: bool = False  # CUDA only
 
     def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise GenetError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.precision not in AUTOCAST_DTYPES:
+            raise GenetError(f"--precision must be one of {', '.join(AUTOCAST_DTYPES)}, got {self.precision!r}")
         if self.epochs < 1:
             raise GenetError(f"--epochs must be ≥ 1, got {self.epochs}")
         if self.batch_size < 1:
@@ -69,7 +81,10 @@ def to_model_input(rows: np.ndarray) -> torch.Tensor:
 
 def train_model(model: torch.nn.Module, data: CifarSplit, settings: TrainSettings,
                 quiet: bool = False) -> list[float]:
-    """Train ``model`` in place on ``data``; returns the training top-1 error (%) of each epoch."""
+    """Train ``model`` in place, on the device it is on; returns the training top-1 error (%) of each epoch."""
+    device = next(model.parameters()).device
+    autocast_dtype = AUTOCAST_DTYPES[settings.precision]
+    memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
     generator = torch.Generator().manual_seed(settings.seed)
     labels = torch.from_numpy(data.labels)
     steps_per_epoch = -(-len(labels) // settings.batch_size)
@@ -77,38 +92,43 @@ def train_model(model: torch.nn.Module, data: CifarSplit, settings: TrainSetting
                                 weight_decay=settings.weight_decay, nesterov=True)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings.lr, epochs=settings.epochs,
                                                    steps_per_epoch=steps_per_epoch)
+    # fp16 gradients underflow without loss scaling; bf16 has fp32's range
+    scaler = torch.amp.GradScaler(device.type, enabled=settings.precision == "fp16")
     errors = []
     model.train()
     for epoch in range(1, settings.epochs + 1):
         order = torch.randperm(len(labels), generator=generator)
-        wrong = 0
-        with tqdm(total=len(labels), desc=f"epoch {epoch}/{settings.epochs}", unit="img", leave=False,
-                  disable=quiet) as bar:
+        wrong = torch.zeros((), dtype=torch.long, device=device)   # summed on the device: no sync per step
+        with progress_bar(len(labels), f"epoch {epoch}/{settings.epochs}", quiet) as bar:
             for start in range(0, len(labels), settings.batch_size):
                 index = order[start:start + settings.batch_size]
-                images, targets = to_model_input(data.data[index.numpy()]), labels[index]
-                logits = model(images)
-                loss = F.cross_entropy(logits, targets)
+                images = to_model_input(data.data[index.numpy()]).to(device, non_blocking=True)
+                images = images.contiguous(memory_format=memory_format)
+                targets = labels[index].to(device, non_blocking=True)
+                with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                    logits = model(images)
+                    loss = F.cross_entropy(logits, targets)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
                 schedule.step()
-                wrong += int((logits.argmax(1) != targets).sum())
+                wrong += (logits.argmax(1) != targets).sum()
                 bar.update(len(index))
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-        errors.append(100.0 * wrong / len(labels))
+        errors.append(100.0 * int(wrong) / len(labels))
     model.eval()
     return errors
 
 
 @torch.no_grad()
 def top1_accuracy(model: torch.nn.Module, data: CifarSplit) -> float:
-    """Top-1 accuracy (%) of ``model`` in eval mode on ``data``."""
+    """Top-1 accuracy (%) of ``model`` in eval mode (fp32, on its device) on ``data``."""
     model.eval()
+    device = next(model.parameters()).device
     correct = 0
     for start in range(0, len(data.labels), EVAL_BATCH):
-        logits = model(to_model_input(data.data[start:start + EVAL_BATCH]))
-        correct += int((logits.argmax(1).numpy() == data.labels[start:start + EVAL_BATCH]).sum())
+        logits = model(to_model_input(data.data[start:start + EVAL_BATCH]).to(device))
+        correct += int((logits.argmax(1).cpu().numpy() == data.labels[start:start + EVAL_BATCH]).sum())
     return 100.0 * correct / len(data.labels)
 
 
@@ -119,15 +139,33 @@ def train_checkpoint(datasets_path: str | os.PathLike, output: str | os.PathLike
     train = load_split(datasets_path, "train", log=log)
     if settings.limit is not None:
         train = CifarSplit(train.data[:settings.limit], train.labels[:settings.limit])
+    device = resolve_device(settings.device, 0, datasets_path)
+    if device.type == "cpu" and (settings.precision != "fp32" or settings.channels_last):
+        wanted = f"--precision {settings.precision}" if settings.precision != "fp32" else "--channels-last"
+        raise GenetError(f"{datasets_path}: {wanted} trains on a CUDA GPU only; this run is on the CPU")
     torch.manual_seed(settings.seed)
     model = build_model(variant)
-    threads = torch.get_num_threads()
+    memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
+    model = model.to(device, memory_format=memory_format)
     log(f"training {variant.describe()} on {len(train.labels)} images of {datasets_path}, "
-        f"{settings.epochs} epochs, batch {settings.batch_size}, {threads} thread{'s' if threads > 1 else ''}")
+        f"{settings.epochs} epochs, batch {settings.batch_size}, {_where(device, settings)}")
     started = time.perf_counter()
     errors = train_model(model, train, settings, quiet=quiet)
     result = TrainResult(variant, len(train.labels), time.perf_counter() - started, errors)
-    save_checkpoint(output, model, epoch=settings.epochs, error_history=errors)
+    state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
+    save_checkpoint(output, state, epoch=settings.epochs, error_history=errors)
     if test_accuracy:
         result.test_accuracy = top1_accuracy(model, load_split(datasets_path, "test", log=log))
     return result
+
+
+def _where(device: torch.device, settings: TrainSettings) -> str:
+    if device.type == "cpu":
+        threads = torch.get_num_threads()
+        return f"{threads} CPU thread{'s' if threads > 1 else ''}"
+    parts = [f"{device} ({torch.cuda.get_device_name(device)})"]
+    if settings.precision != "fp32":
+        parts.append(f"{settings.precision} autocast")
+    if settings.channels_last:
+        parts.append("channels-last")
+    return ", ".join(parts)

@@ -150,8 +150,6 @@ def test_torch_cuda_requests_fail_without_a_gpu(make_checkpoint):
 def test_torch_rejects_onnx_only_options_and_corrupt_checkpoints(make_checkpoint, tmp_path):
     with pytest.raises(GenetError, match="--providers does not apply to the torch backend"):
         open_runner(make_checkpoint(TINY), options=RunnerOptions(providers=("cpu",)))
-    with pytest.raises(GenetError, match="--streams does not apply to the torch backend"):
-        open_runner(make_checkpoint(TINY), options=RunnerOptions(streams=2))
     bad = tmp_path / "bad.pth.tar"
     bad.write_bytes(b"not a checkpoint at all")
     with pytest.raises(GenetError, match=r"bad\.pth\.tar"):

@@ -86,7 +86,8 @@ def test_cli_trains_and_reports(dataset, tmp_path, capsys):
     assert load_model(output, log=None)[1] == Variant(depth=10, width=1)
 
 
-@pytest.mark.parametrize("settings", [dict(epochs=0), dict(batch_size=0), dict(lr=0.0), dict(limit=-3)])
+@pytest.mark.parametrize("settings", [dict(epochs=0), dict(batch_size=0), dict(lr=0.0), dict(limit=-3),
+                                      dict(device="tpu"), dict(precision="int8")])
 def test_bad_settings(settings):
     with pytest.raises(GenetError):
         TrainSettings(**settings)
@@ -97,6 +98,10 @@ def test_bad_settings(settings):
     (["{data}", "--threads", "-1"], "--threads"),
     (["{data}", "--depth", "11"], "not a GE-WideResNet depth"),
     (["{data}", "--epochs", "0"], "--epochs"),
+    (["{data}", "--device", "tpu"], "invalid choice"),
+    (["{data}", "--precision", "fp8"], "invalid choice"),
+    (["{data}", "--device", "cpu", "--precision", "bf16"], "bf16 trains on a CUDA GPU only"),
+    (["{data}", "--device", "cpu", "--channels-last"], "--channels-last trains on a CUDA GPU only"),
 ])
 def test_cli_bad_input(argv, message, dataset, tmp_path):
     argv = [a.format(missing=tmp_path / "nowhere", data=dataset) for a in argv]
@@ -110,3 +115,24 @@ def test_script_reports_bad_input_in_one_line(tmp_path):
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("train.py: error:") and "nowhere" in lines[0]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_asked_for_without_a_gpu(dataset, tmp_path):
+    with pytest.raises(GenetError, match="sees no CUDA device"):
+        train_main([str(dataset), "--device", "cuda", "--output", str(tmp_path / "x.pth.tar"), "--quiet"])
+    assert not (tmp_path / "x.pth.tar").exists()
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_training_steps(dataset, precision):
+    """The GPU recipe's code path (autocast, fp16 loss scaling, channels-last), run on the CPU's autocast."""
+    data = load_split(dataset, "train", log=lambda message: None)
+    data = type(data)(data.data[:64], data.labels[:64])
+    torch.manual_seed(0)
+    model = build_model(TINY).to(memory_format=torch.channels_last)
+    errors = train_model(model, data, TrainSettings(epochs=2, batch_size=32, precision=precision,
+                                                     channels_last=True), quiet=True)
+    assert len(errors) == 2 and all(0.0 <= e <= 100.0 for e in errors)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert model.conv1.weight.dtype == torch.float32          # autocast: the weights stay fp32

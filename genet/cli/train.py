@@ -10,20 +10,23 @@ from typing import Sequence
 import torch
 
 from ..errors import GenetError, run_cli
-from ..train import TrainSettings, train_checkpoint
+from ..train import AUTOCAST_DTYPES, DEVICES, TrainSettings, train_checkpoint
 from ..variant import Variant
+from .common import Parser, add_quiet
 
 DEFAULTS = TrainSettings()
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="train.py",
         description="Train a small GE-WideResNet (GE-θ⁻, global extent) on the training batches of a CIFAR-10 "
                     "python-version data set and save it in the reference's checkpoint format. A quick model "
                     "for running the pipeline end to end, not the reference's 200-epoch recipe: no "
                     "augmentation, a few epochs of SGD (Nesterov momentum, one-cycle learning rate).",
-        epilog="example: python3 train.py ./dataset --depth 10 --width 1 --epochs 3 --output genet.pth.tar")
+        epilog="example: python3 train.py ./dataset --depth 10 --width 1 --epochs 3 --output genet.pth.tar; "
+               "on a GPU: python3 train.py ./dataset --depth 16 --width 8 --limit 0 --batch-size 256 --lr 0.2 "
+               "--device cuda --precision bf16 --channels-last")
     parser.add_argument("datasets_path", type=Path,
                         help="folder holding cifar-10-batches-py/ (as for preprocess.py), that folder itself, "
                              "or cifar-10-python.tar.gz")
@@ -46,10 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for PyTorch (default: %(default)s, fastest for small models; "
                              "0 = PyTorch's choice, one per core)")
+    parser.add_argument("--device", default=DEFAULTS.device, choices=DEVICES,
+                        help="where to train: auto = the CUDA GPU where torch sees one, else the CPU "
+                             "(default: %(default)s)")
+    parser.add_argument("--precision", default=DEFAULTS.precision, choices=tuple(AUTOCAST_DTYPES),
+                        help="fp32, or mixed precision (bf16/fp16 autocast; CUDA only) (default: %(default)s)")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="channels-last tensors (CUDA only; faster convolutions with bf16/fp16)")
     parser.add_argument("--test-accuracy", action="store_true",
                         help="also print the PyTorch top-1 accuracy on the test batch, to compare with the "
                              "pipeline's figure")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(parser, "no progress bar")
     return parser
 
 
@@ -60,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                             limit=args.limit or None, seed=args.seed)
+                             limit=args.limit or None, seed=args.seed, device=args.device,
+                             precision=args.precision, channels_last=args.channels_last)
     result = train_checkpoint(args.datasets_path, args.output, Variant(depth=args.depth, width=args.width),
                               settings, test_accuracy=args.test_accuracy, quiet=args.quiet)
     errors = ", ".join(f"{e:.1f}" for e in result.train_errors)
