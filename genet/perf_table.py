@@ -1,7 +1,8 @@
 """The device comparison of the seed's section 7.4: throughput per batch size per device.
 
-Each input is ``LABEL:PATH`` (a perf report, pure-inference report, ais_bench log,
-trtexec log or genet perf JSON; shell patterns are expanded) or ``LABEL:BS=FPS[,BS=FPS...]``
+Each input is ``LABEL:PATH`` (a perf report, pure-inference report, ais_bench log or summary JSON,
+trtexec log, genet perf JSON, or a benchmark.py sweep file ``sweep_device_{id}.json``, which gives
+the whole column; shell patterns are expanded) or ``LABEL:BS=FPS[,BS=FPS...]``
 (card figures typed in). NPU reports give one chip's figure: under a label ``310`` it is
 multiplied by 4 (the 310 card's chips), under ``710``/``310P`` taken as it is; ``--chips``
 overrides that for any label.
@@ -25,6 +26,7 @@ from typing import Callable, Sequence
 from .errors import GenetError
 from .fsio import atomic_path
 from .reports import CHIPS_PER_CARD, format_fps, read_throughput
+from .sweep import is_sweep_file, read_sweep
 
 RULE_VS_310 = 1.2
 RULE_VS_T4 = 1.6
@@ -119,6 +121,9 @@ def load_devices(specs: Sequence[str], chips: dict[str, int] | None = None,
                 device.add(batch, fps, spec)
             continue
         for path in _expand(spec, rest):
+            if is_sweep_file(path):
+                _add_sweep(device, path, chips.get(label, label_chips(label)))
+                continue
             report = read_throughput(path)
             factor = chips.get(label, label_chips(label))
             if report.per_chip and factor is None:
@@ -126,6 +131,13 @@ def load_devices(specs: Sequence[str], chips: dict[str, int] | None = None,
                      f"(--chips {label}=4 for a 310 card)")
             device.add(report.batch_size, report.card_fps(factor or 1), path)
     return list(devices.values())
+
+
+def _add_sweep(device: Device, path: str, factor: int | None) -> None:
+    """Every batch size of a benchmark.py sweep file (``sweep_device_{id}.json``) into one column."""
+    points, per_chip = read_sweep(path)
+    for batch, fps in sorted(points.items()):
+        device.add(batch, fps * (factor or 1) if per_chip else fps, f"{path} (bs{batch})")
 
 
 def parse_chips(items: Sequence[str]) -> dict[str, int]:

@@ -17,7 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Recognise each file by its content and print its figures: a perf_vision_batchsize_{bs}_"
                     "device_{id}.txt or pure-inference report -> '310 bs1 fps:3239.252' (one chip's Interface "
                     "throughputRate x the card's chips); an ais_bench log -> its throughput, likewise per card; "
-                    "a trtexec log -> 'gpu bs16 fps:...' (1000 x batch / mean GPU Compute Time ms); our "
+                    "a trtexec log -> 'gpu bs16 fps:...' (1000 x batch / mean GPU Compute Time ms); an ais_bench "
+                    "{timestamp}_summary.json (the tool's, or benchmark.py's in ais_bench's layout) -> its "
+                    "throughput (the tool's per chip, genet's labelled with the device that ran it); our "
                     "runner's perf JSON -> throughput and latency percentiles; an accuracy JSON -> "
                     "'om bs1 top1:94.22% top5:99.85%' and the errors.",
         epilog="examples: python3 test/parse.py result/perf_vision_batchsize_1_device_0.txt; "
