@@ -216,16 +216,15 @@ def _tensor_bytes(path: Path) -> int:
 def list_inputs(spec: str, log: Log) -> list[InputFile]:
     """The files of ``--input``: a folder's .bin/.npy files (sorted), or comma-separated files."""
     parts = [part.strip() for part in spec.split(",") if part.strip()]
+    skipped: list[str] = []
     if len(parts) == 1 and Path(parts[0]).is_dir():
         folder = Path(parts[0])
         names = sorted(os.listdir(folder))
-        paths = [folder / name for name in names if name.endswith(INPUT_SUFFIXES) and (folder / name).is_file()]
-        skipped = [name for name in names if folder / name not in paths]
-        if skipped:
-            log(f"note: --input {folder}: skipping {len(skipped)} file(s) that are not .bin/.npy inputs "
-                f"({', '.join(skipped[:3])}{', ...' if len(skipped) > 3 else ''})")
-        if not paths:
+        kept = [name for name in names if name.endswith(INPUT_SUFFIXES) and (folder / name).is_file()]
+        if not kept:
             raise GenetError(f"{folder}: holds no .bin or .npy input files (--input)")
+        skipped = sorted(set(names) - set(kept))
+        paths = [folder / name for name in kept]
     else:
         paths = [Path(part) for part in parts]
         for path in paths:
@@ -241,6 +240,9 @@ def list_inputs(spec: str, log: Log) -> list[InputFile]:
         a, b = list(sizes.values())[:2]
         raise GenetError(f"--input {spec}: files of different sizes: {a.path} holds {a.tensor_bytes} bytes, "
                          f"{b.path} {b.tensor_bytes}; one model input per file, all of one size")
+    if skipped:
+        log(f"note: --input {spec}: skipping {len(skipped)} file(s) that are not .bin/.npy inputs "
+            f"({', '.join(skipped[:3])}{', ...' if len(skipped) > 3 else ''})")
     return files
 
 
