@@ -224,24 +224,29 @@ def write_sweep(sweep: Sweep) -> list[Path]:
 
 
 class _Models:
-    """The open runner of each batch size: one for a dynamic model, one per size for ``{bs}`` paths."""
+    """The open runner of a batch size: the one dynamic model, or for ``{bs}`` paths that size's model
+    (the previous one closed first, so that one model at a time holds device memory)."""
 
     def __init__(self, config: BenchConfig):
         self._config = config
-        self._open: dict[Path, Runner] = {}
+        self._path: Path | None = None
+        self._runner: Runner | None = None
         self.load_seconds = 0.0
 
     def runner(self, batch_size: int) -> Runner:
         path = model_for_batch(self._config.model_path, batch_size)
-        if path not in self._open:
+        if path != self._path or self._runner is None:
+            self.close()
             start = time.perf_counter()
-            self._open[path] = open_runner(path, self._config.backend, self._config.options)
+            self._runner = open_runner(path, self._config.backend, self._config.options)
+            self._path = path
             self.load_seconds += time.perf_counter() - start
-        return self._open[path]
+        return self._runner
 
     def close(self) -> None:
-        for runner in self._open.values():
-            runner.close()
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
 
 
 def _check_static(config: BenchConfig, runner: Runner, batch_sizes: Sequence[int], best: bool) -> None:

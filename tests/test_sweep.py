@@ -183,3 +183,24 @@ def test_export_times_to_a_folder_is_refused_before_the_run(tmp_path, models, ca
     assert run_cli(main, [f"-om_path={models['dynamic']}", "-round=2", "--output-dir", str(out),
                           "--export-times", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.slow
+def test_scripts_run_a_sweep_and_an_ais_bench_command_line(tmp_path, models):
+    from conftest import run_script
+
+    done = run_script("benchmark.py", f"-om_path={models['dynamic']}", "-round=2", "-batch_size=1,2", "--quiet",
+                      cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "result" / "sweep_device_0.json").is_file()
+    compare = run_script("test/perf_compare.py", "cpu:result/sweep_device_0.json", "--no-plot", cwd=tmp_path)
+    assert compare.returncode == 0, compare.stderr
+    out = tmp_path / "out"
+    out.mkdir()
+    ais = run_script("benchmark.py", "--model", str(models["dynamic"]), "--loop", "3", "--batchsize", "2",
+                     "--output", str(out), "--output_dirname", "p", cwd=tmp_path)
+    assert ais.returncode == 0, ais.stderr
+    parsed = run_script("test/parse.py", str(out / "p_summary.json"), cwd=tmp_path)
+    assert parsed.returncode == 0 and " bs2 fps:" in parsed.stdout
+    bad = run_script("benchmark.py", f"-om_path={models['static4']}", "-round=2", "-batch_size=4,8", cwd=tmp_path)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
