@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                "-input_text_path=genet_prep_bin.info --device cuda --precision fp16 --cuda-graphs")
     seed = parser.add_argument_group("the Ascend benchmark tool's flags (-key=value)")
     seed.add_argument("-om_path", required=True, type=Path, metavar="MODEL",
-                      help="model file: .onnx, .pth/.pth.tar checkpoint, or .om (Ascend)")
+                      help="model file: .onnx, .pth/.pth.tar checkpoint, or .om (Ascend); with a -batch_size "
+                           "list, a name with {bs} (genet_bs{bs}_tuned.om) gives one static model per batch size")
     seed.add_argument("-batch_size", type=parse_batch_list, default=(1,), metavar="N[,N...]",
                       help="images per model call (a static-batch model must have this batch); default 1; a "
                            "list (1,4,8,16,32,64) sweeps them on one loaded model (genet.sweep)")
