@@ -204,3 +204,25 @@ def test_scripts_run_a_sweep_and_an_ais_bench_command_line(tmp_path, models):
     assert parsed.returncode == 0 and " bs2 fps:" in parsed.stdout
     bad = run_script("benchmark.py", f"-om_path={models['static4']}", "-round=2", "-batch_size=4,8", cwd=tmp_path)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_static_om_per_batch_size_with_the_stub_ascend_runtime(tmp_path, monkeypatch):
+    """The guide's section-7 row of an NPU: one static .om per batch size (stub ais_bench runs them)."""
+    import shutil
+    import sys
+
+    from conftest import REPO
+
+    monkeypatch.syspath_prepend(str(REPO / "tests" / "stubs" / "python"))
+    monkeypatch.setenv("GENET_STUB_LOG", str(tmp_path / "stub.log"))
+    for name in [m for m in sys.modules if m == "ais_bench" or m.startswith("ais_bench.")]:
+        monkeypatch.delitem(sys.modules, name)
+    for bs in (1, 4):
+        shutil.copy(tiny_onnx(tmp_path / f"static{bs}.onnx", bs), tmp_path / f"genet_bs{bs}_tuned.om")
+    out = tmp_path / "result"
+    assert main([f"-om_path={tmp_path / 'genet_bs{bs}_tuned.om'}", "-round=2", "-batch_size=1,4",
+                 "--output-dir", str(out), "--quiet"]) == 0
+    sweep = json.loads((out / "sweep_device_0.json").read_text())
+    assert sweep["backend"] == "ascend" and [p["batch_size"] for p in sweep["points"]] == [1, 4]
+    (card,) = load_devices([f"310:{out / 'sweep_device_0.json'}"])
+    assert card.fps == {p["batch_size"]: 4 * p["interface_throughput"] for p in sweep["points"]}   # 4 chips
