@@ -38,9 +38,10 @@ every time is wall-clock, ``time.perf_counter``):
   device sustains, the figure the seed's parser reads (8th field). With several streams
   the calls overlap, so the seconds are those in which at least one call was running.
 
-The JSON report adds per-batch latency (min/mean/p50/p90/p99/max, ms) of the device-only
-time and of the whole runner call, image counts, backend, settings, device, library
-versions and the command line.
+The JSON report adds per-batch latency (count/min/mean/median (= p50)/p90/p95/p99/max/std, ms)
+of the device-only time, of the whole runner call and of the host↔device copies where the
+backend times them apart; the seconds of model loading, warm-up and the first (cold) call;
+image counts, backend, settings, device, library versions and the command line.
 """
 
 from __future__ import annotations
@@ -68,13 +69,10 @@ from .fsio import atomic_dir, check_apart, check_output_file, check_replaceable_
 from .info import NumberedEntry, read_numbered_info
 from .inputs import (BatchSpan, BinFiles, ImageShape, ImageSource, PackedImages, Prefetcher,
                      RandomImages, check_unique_stems, plan_batches, read_batches)
+from .packed import check_packed
 from .perf import PerfReport, perf_paths, perf_texts, write_text_as
 from .runners import BACKENDS, CallTimes, Runner, RunnerOptions, SettingError, open_runner
 
-try:
-    from .packed import check_packed      # None when images.npy provably holds the .bin files' images
-except ImportError:                       # not on this branch yet: a packed file is used only when asked for
-    check_packed = None
 
 
 @dataclass
@@ -101,6 +99,7 @@ class BenchConfig:
     seed: int = 0
     progress: bool = True
     command_line: Sequence[str] = ()
+    dump_suffix: str = ""               # dumpOutput_device{id}{suffix}: a sweep keeps each batch size apart
 
     def __post_init__(self) -> None:
         if self.backend not in ("auto", *BACKENDS):
@@ -280,6 +279,8 @@ class BenchResult:
     perf_json: Path
     dump_dir: Path | None
     images: int
+    calls: list[dict] = field(default_factory=list)     # per-call seconds (``call_records``)
+    window: tuple[float, float] = (0.0, 0.0)            # first timed call start, last end (perf_counter)
 
 
 def resolve_image_shape(runner: Runner, width: int | None, height: int | None) -> ImageShape:
@@ -323,7 +324,7 @@ def open_source(config: BenchConfig, shape: ImageShape, log: Log,
     folders = bin_folders(numbered)
     candidate = folders[0] / PACKED_IMAGES if len(folders) == 1 else None
     if config.auto_packed and candidate is not None and candidate.is_file():
-        reason = packed_mismatch(candidate, [item.entry.path for item in numbered])
+        reason = check_packed(candidate, [item.entry.path for item in numbered])
         if reason is None:
             log(f"note: reading {candidate} (packed; preprocess's manifest proves it holds the images of "
                 f"{config.info_path}); --no-packed reads the .bin files")
@@ -333,22 +334,22 @@ def open_source(config: BenchConfig, shape: ImageShape, log: Log,
     return BinFiles(config.info_path, numbered, shape)
 
 
-def packed_mismatch(packed: Path, bin_paths: Sequence[str]) -> str | None:
-    """None when ``packed`` provably holds the images of ``bin_paths``; else why it cannot be used."""
-    if check_packed is None:
-        return "this genet cannot check a packed file against its .bin files"
-    return check_packed(packed, bin_paths)
+def warm_up(runner: Runner, spans: Sequence[BatchSpan], shape: ImageShape, calls: int, seed: int) -> list[float]:
+    """``calls`` runs at the full batch shape, one at the remainder's (CUDA graphs, compiles, autotuning).
 
-
-def warm_up(runner: Runner, spans: Sequence[BatchSpan], shape: ImageShape, calls: int, seed: int) -> None:
-    """``calls`` runs at the full batch shape, one at the remainder's (CUDA graphs, compiles, autotuning)."""
+    Returns the wall-clock seconds of each warm-up call (the first one is the cold call).
+    """
+    seconds: list[float] = []
     if calls < 1:
-        return
+        return seconds
     generator = np.random.default_rng(seed + 1)
     for i, rows in enumerate(sorted({span.rows for span in spans}, reverse=True)):
         images = generator.standard_normal((rows, *shape), dtype=np.float32)
         for _ in range(calls if i == 0 else 1):
+            start = time.perf_counter()
             runner.run(images)
+            seconds.append(time.perf_counter() - start)
+    return seconds
 
 
 Item = TypeVar("Item")
@@ -440,10 +441,14 @@ def build_report(timings: Timings, images: int, computed: int) -> PerfReport:
 
 
 def latency_stats_ms(seconds: Sequence[float]) -> dict[str, float]:
+    """Summary statistics of per-call seconds, in ms (``p50`` and ``median`` are the same figure)."""
     ms = np.asarray(seconds, dtype=np.float64) * 1000.0
-    stats = {"min": ms.min(), "mean": ms.mean(), "p50": np.percentile(ms, 50), "p90": np.percentile(ms, 90),
-             "p99": np.percentile(ms, 99), "max": ms.max()}
-    return {key: float(value) for key, value in stats.items()}
+    if ms.size == 0:
+        return {}
+    p50, p90, p95, p99 = np.percentile(ms, (50, 90, 95, 99))
+    stats = {"count": ms.size, "min": ms.min(), "mean": ms.mean(), "median": p50, "p50": p50, "p90": p90,
+             "p95": p95, "p99": p99, "max": ms.max(), "std": ms.std()}
+    return {key: int(value) if key == "count" else float(value) for key, value in stats.items()}
 
 
 def batch_latencies(timings: Timings) -> dict[str, dict[str, float]]:
@@ -453,6 +458,18 @@ def batch_latencies(timings: Timings) -> dict[str, dict[str, float]]:
         if seconds:
             found[name] = latency_stats_ms(seconds)
     return found
+
+
+def call_records(timings: Timings) -> list[dict[str, float | None]]:
+    """One record per timed call (seconds; start/end from the run's start), for ``--export-times``."""
+    if not timings.call_spans:
+        return []
+    origin = min(start for start, _ in timings.call_spans)
+    h2d = timings.h2d_seconds if len(timings.h2d_seconds) == len(timings.call_spans) else None
+    d2h = timings.d2h_seconds if len(timings.d2h_seconds) == len(timings.call_spans) else None
+    return [{"start": start - origin, "end": end - origin, "compute": compute,
+             "h2d": h2d[i] if h2d else None, "d2h": d2h[i] if d2h else None}
+            for i, ((start, end), compute) in enumerate(zip(timings.call_spans, timings.device_seconds))]
 
 
 def _stage_seconds(timings: Timings) -> dict[str, float]:
@@ -471,13 +488,19 @@ def _dump_sink(config: BenchConfig, timer: StageTimer,
     if config.pure_inference:
         yield DiscardSink(timer), None
         return
-    final = dump_folder(config.output_dir, config.device_id)
+    final = run_dump_folder(config)
     with atomic_dir(final, inputs=inputs, ours=is_dump_name) as tmp:
         writer = DumpWriter(tmp, final, config.binary, config.writer_threads, timer, config.packed_output)
         try:
             yield writer, final
         finally:
             writer.close()
+
+
+def run_dump_folder(config: BenchConfig) -> Path:
+    """``dumpOutput_device{id}``, with the sweep's per-batch suffix."""
+    final = dump_folder(config.output_dir, config.device_id)
+    return final.with_name(final.name + config.dump_suffix)
 
 
 def _make_output_dir(path: Path) -> None:
@@ -504,7 +527,7 @@ def check_outputs(config: BenchConfig, inputs: Sequence[Path]) -> tuple[Path, Pa
         for path in (txt, js):
             check_output_file(path)
         if not config.pure_inference:
-            check_replaceable_dir(dump_folder(out, config.device_id), inputs, ours=is_dump_name)
+            check_replaceable_dir(run_dump_folder(config), inputs, ours=is_dump_name)
     return txt, js
 
 
@@ -531,6 +554,14 @@ class _Run:
     load_seconds: float
     warmup_seconds: float
     dump_dir: Path | None
+    warmup_calls: Sequence[float] = ()
+
+
+def _first_call_seconds(run: _Run) -> float | None:
+    """The model's first call after loading (cold: compiles, graph captures, lazy allocations)."""
+    if run.warmup_calls:
+        return run.warmup_calls[0]
+    return run.timings.call_seconds[0] if run.timings.call_spans else None
 
 
 def _details(config: BenchConfig, run: _Run) -> dict:
@@ -551,7 +582,8 @@ def _details(config: BenchConfig, run: _Run) -> dict:
         "device": runner.device_name,
         "settings": runner.settings(),
         "versions": runner.versions(),
-        "seconds": {**_stage_seconds(run.timings), "model_load": run.load_seconds, "warmup": run.warmup_seconds},
+        "seconds": {**_stage_seconds(run.timings), "model_load": run.load_seconds, "warmup": run.warmup_seconds,
+                    "first_call": _first_call_seconds(run)},
         "warmup_calls": config.warmup,
         "batch_latency_ms": batch_latencies(run.timings),
         "dumps": None if run.dump_dir is None else {
@@ -571,7 +603,7 @@ def _execute(config: BenchConfig, runner: Runner, load_seconds: float, log: Log)
     source = open_source(config, shape, log, numbered)
     spans = plan_batches(source.count, config.batch_size, pad_to_batch=runner.static_batch is not None)
     warmup_start = time.perf_counter()
-    warm_up(runner, spans, shape, config.warmup, config.seed)
+    warmup_calls = warm_up(runner, spans, shape, config.warmup, config.seed)
     warmup_seconds = time.perf_counter() - warmup_start
     _make_output_dir(config.output_dir)
     timings = Timings()
@@ -582,7 +614,8 @@ def _execute(config: BenchConfig, runner: Runner, load_seconds: float, log: Log)
                 run_pipeline(runner, source, spans, shape, sink, timings, config.prefetch_depth, progress)
                 if dump_dir is not None and sink.written != source.count:
                     raise AssertionError(f"{sink.written} dumps for {source.count} images")
-                run = _Run(runner, source, spans, shape, timings, load_seconds, warmup_seconds, dump_dir)
+                run = _Run(runner, source, spans, shape, timings, load_seconds, warmup_seconds, dump_dir,
+                           warmup_calls)
                 details = _details(config, run)
                 report = build_report(timings, source.count, details["computed_images"])
                 txt_text, json_text = perf_texts(config.batch_size, config.device_id, report, details)
@@ -593,7 +626,9 @@ def _execute(config: BenchConfig, runner: Runner, load_seconds: float, log: Log)
                 commit.enter_context(reports_in({perf_json: json_text, perf_txt: txt_text}))
     except OSError as exc:
         raise GenetError(f"{exc.filename2 or exc.filename}: cannot write: {exc.strerror}") from None
-    return BenchResult(report, details, perf_txt, perf_json, dump_dir, source.count)
+    spans = timings.call_spans
+    window = (min(start for start, _ in spans), max(end for _, end in spans))
+    return BenchResult(report, details, perf_txt, perf_json, dump_dir, source.count, call_records(timings), window)
 
 
 @contextlib.contextmanager

@@ -1,7 +1,8 @@
 """The device comparison of the seed's section 7.4: throughput per batch size per device.
 
-Each input is ``LABEL:PATH`` (a perf report, pure-inference report, ais_bench log,
-trtexec log or genet perf JSON; shell patterns are expanded) or ``LABEL:BS=FPS[,BS=FPS...]``
+Each input is ``LABEL:PATH`` (a perf report, pure-inference report, ais_bench log or summary JSON,
+trtexec log, genet perf JSON, or a benchmark.py sweep file ``sweep_device_{id}.json``, which gives
+the whole column; shell patterns are expanded) or ``LABEL:BS=FPS[,BS=FPS...]``
 (card figures typed in). NPU reports give one chip's figure: under a label ``310`` it is
 multiplied by 4 (the 310 card's chips), under ``710``/``310P`` taken as it is; ``--chips``
 overrides that for any label. CPU and GPU figures (a report our runner measured there) are
@@ -25,6 +26,7 @@ from typing import Sequence
 from .console import Log
 from .errors import GenetError
 from .reports import CHIPS_PER_CARD, Throughput, check_throughput, format_fps, read_throughput
+from .sweep import is_sweep_file, read_sweep
 
 RULE_VS_310 = 1.2
 RULE_VS_T4 = 1.6
@@ -129,6 +131,9 @@ def load_devices(specs: Sequence[str], chips: dict[str, int] | None = None,
                 device.add(batch, fps, spec)
             continue
         for path in _expand(spec, rest):
+            if is_sweep_file(path):
+                _add_sweep(device, path, chips.get(label, label_chips(label)))
+                continue
             _add_report(device, read_throughput(path), chips.get(label, label_chips(label)), note)
     for device in devices.values():
         warning = device.mixture()
@@ -148,6 +153,13 @@ def _add_report(device: Device, report: Throughput, factor: int | None, note: Lo
     device.measured_on.add(report.device)
     if report.model:
         device.models.add(report.model)
+
+
+def _add_sweep(device: Device, path: str, factor: int | None) -> None:
+    """Every batch size of a benchmark.py sweep file (``sweep_device_{id}.json``) into one column."""
+    points, per_chip = read_sweep(path)
+    for batch, fps in sorted(points.items()):
+        device.add(batch, fps * (factor or 1) if per_chip else fps, f"{path} (bs{batch})")
 
 
 def parse_chips(items: Sequence[str]) -> dict[str, int]:

@@ -7,6 +7,7 @@
 - a ``trtexec`` log: throughput = 1000 × batch / mean GPU Compute Time (ms), the batch read
   from ``--shapes=image:16x3x32x32`` in the log when it is there;
 - our runner's perf JSON (``genet.perf.write_perf``; an ``ascend`` backend's figure is per chip);
+- an ``ais_bench`` ``{timestamp}_summary.json`` (the tool's own: per chip; genet's: per its backend);
 - an accuracy JSON (``cifar10_acc_eval.py``'s, or the seed's).
 
 NPU figures are per chip: a 310 card has 4 chips, so the seed multiplies by 4; a 710
@@ -238,6 +239,39 @@ def _genet_perf_json(path: Path, data: dict, batch_size: int | None) -> Throughp
                       str(data["model"]) if data.get("model") else None)
 
 
+def _ais_summary_json(path: Path, data: dict, batch_size: int | None) -> Throughput:
+    """ais_bench's ``{timestamp}_summary.json`` (the real tool's, or genet's in its layout, see genet.aisbench).
+
+    ``throughput`` is 1000 × batch / mean NPU_compute_time ms; the batch is read from ``args``
+    (``batchsize``, ``dymBatch``) where the tool recorded it. genet's summaries carry a ``genet``
+    section naming the backend that measured them: a CPU or GPU figure is not one NPU chip's.
+    """
+    compute = data.get("NPU_compute_time")
+    try:
+        fps = float(data["throughput"])
+        mean_ms = float(compute["mean"])
+    except (TypeError, ValueError, KeyError) as exc:
+        raise GenetError(f"{path}: ais_bench summary has a malformed figure: {exc}") from None
+    if not math.isfinite(fps) or fps <= 0 or not math.isfinite(mean_ms) or mean_ms <= 0:
+        raise GenetError(f"{path}: ais_bench summary throughput {fps} (NPU_compute_time mean {mean_ms} ms) is "
+                         f"not a positive number")
+    args = data.get("args") if isinstance(data.get("args"), dict) else {}
+    ours = data.get("genet") if isinstance(data.get("genet"), dict) else {}
+    logged = ours.get("batch_size") or next((args[k] for k in ("batchsize", "batch_size", "dymBatch", "dym_batch")
+                                             if args.get(k) not in (None, "")), None)
+    try:
+        logged = int(logged) if logged is not None else None
+    except (TypeError, ValueError):
+        raise GenetError(f"{path}: ais_bench summary args give batch size {logged!r}") from None
+    batch = _resolve_batch(path, logged, batch_size, "the summary's args")
+    latency = {("p99" if key in ("percentile(99%)", "P99") else key): value
+               for key, value in _numbers(compute).items() if key != "count"}
+    backend = str(ours.get("backend") or "ascend")
+    device = str(ours.get("device") or "310")
+    return Throughput(str(path), "ais_bench summary JSON", batch, fps, _is_npu_backend(backend),
+                      device if not _is_npu_backend(backend) else "310", latency, "NPU_compute_time per batch")
+
+
 def _accuracy_json(path: Path, data: dict) -> AccuracySummary:
     entries = {str(e.get("key")): str(e.get("value")) for e in data["value"] if isinstance(e, dict)}
     top = [v for k, v in entries.items() if "Top" in k]
@@ -270,6 +304,8 @@ def _json_report(path: Path, text: str, batch_size: int | None) -> Throughput | 
         return _accuracy_json(path, data)
     if isinstance(data, dict) and {"interface_throughput", "batch_size"} <= data.keys():
         return _genet_perf_json(path, data, batch_size)
+    if isinstance(data, dict) and {"NPU_compute_time", "throughput"} <= data.keys():
+        return _ais_summary_json(path, data, batch_size)
     raise GenetError(f"{path}: JSON that is neither an accuracy result nor a genet perf report")
 
 

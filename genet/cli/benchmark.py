@@ -19,12 +19,16 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from ..aisbench import translate_ais_bench
 from ..bench import BenchConfig, run_benchmark
+from ..calltimes import write_call_times
 from ..console import stderr_log
 from ..errors import GenetError, run_cli
 from ..runners import BACKENDS, DEVICES, GRAPH_OPT_LEVELS, PRECISIONS, RunnerOptions, SettingError
 from ..runners.base import option_flag
+from ..sweep import parse_batch_list
 from .common import Parser, add_quiet
+from .plans import add_sweep_flags, parse_device_list, plan_from_args, run_plan
 
 #: Exit status of a run whose model produced NaN or infinite outputs (without --allow-non-finite).
 EXIT_NON_FINITE = 3
@@ -63,12 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
                "infinite outputs (dumps and reports written as evidence; --allow-non-finite: 0)")
     seed = parser.add_argument_group("the Ascend benchmark tool's flags (-key=value)")
     seed.add_argument("-om_path", required=True, type=Path, metavar="MODEL",
-                      help="model file: .onnx, .pth/.pth.tar checkpoint, or .om (Ascend)")
-    seed.add_argument("-batch_size", type=int, default=1, metavar="N",
-                      help="images per model call (a static-batch model must have this batch); default 1")
-    seed.add_argument("-device_id", type=int, default=0, metavar="ID",
+                      help="model file: .onnx, .pth/.pth.tar checkpoint, or .om (Ascend); with a -batch_size "
+                           "list, a name with {bs} (genet_bs{bs}_tuned.om) gives one static model per batch size")
+    seed.add_argument("-batch_size", type=parse_batch_list, default=(1,), metavar="N[,N...]",
+                      help="images per model call (a static-batch model must have this batch); default 1; a "
+                           "list (1,4,8,16,32,64) sweeps them on one loaded model (genet.sweep)")
+    seed.add_argument("-device_id", type=parse_device_list, default=(0,), metavar="ID[,ID...]",
                       help="device number: the GPU (CUDA) or NPU to use; also names the dump folder "
-                           "dumpOutput_device{ID} and the perf file; default 0")
+                           "dumpOutput_device{ID} and the perf file; default 0; a list runs one worker per "
+                           "device (genet.devices)")
     seed.add_argument("-input_text_path", type=Path, metavar="INFO",
                       help="info file listing the inputs ('<index> <path> <width> <height>' per .bin; relative "
                            "paths are read from the current folder, as the seed's tool does), or a packed "
@@ -140,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"exit 0 even when the model produces NaN or infinite outputs (default: exit "
                          f"{EXIT_NON_FINITE})")
     add_quiet(parser)
+    add_sweep_flags(parser)
     return parser
 
 
@@ -176,10 +184,18 @@ def config_from_args(args: argparse.Namespace, command_line: Sequence[str]) -> B
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    command_line = [sys.argv[0], *(sys.argv[1:] if argv is None else argv)]
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command_line = [sys.argv[0], *argv]
+    ais = translate_ais_bench(argv)
+    args = build_parser().parse_args(ais.argv if ais else argv)
+    plan = plan_from_args(args, ais)        # reduces the -batch_size / -device_id lists to their first value
     config = config_from_args(args, command_line)
-    result = run_benchmark(config, log=stderr_log(args.quiet))
+    log = stderr_log(args.quiet)
+    if plan.dispatched:
+        return run_plan(config, plan, log)
+    result = run_benchmark(config, log=log)
+    if plan.export_times is not None:
+        write_call_times(plan.export_times, result.calls)
     details = result.details
     print(f"{details['images']} images, batch {config.batch_size}, {details['backend']} {details['precision']} on "
           f"{details['device']}")

@@ -18,7 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "throughputRate x the card's chips); a perf report our runner measured on a CPU or GPU "
                     "(its JSON twin says so) -> 'cpu bs1 fps:...' as measured; an ais_bench log -> its "
                     "throughput, per card; a trtexec log -> 'gpu bs16 fps:...' (1000 x batch / mean GPU Compute "
-                    "Time ms); our runner's perf JSON -> throughput and latency percentiles; an accuracy JSON -> "
+                    "Time ms); an ais_bench {timestamp}_summary.json (the tool's, or benchmark.py's in ais_bench's "
+                    "layout) -> its throughput (the tool's per chip, genet's labelled with the device that ran "
+                    "it); our runner's perf JSON -> throughput and latency percentiles; an accuracy JSON -> "
                     "'om bs1 top1:94.22% top5:99.85%' and the errors (and a note when computed on generated data).",
         epilog="examples: python3 test/parse.py result/perf_vision_batchsize_1_device_0.txt; "
                "python3 test/parse.py result_bs1.json; python3 test/parse.py t4_bs16.log")

@@ -1,0 +1,89 @@
+"""benchmark.py's runs beyond one batch size on one device: sweeps, ``--best``, several devices, ais_bench.
+
+``benchmark.py`` parses its flags, then hands the run here when ``-batch_size`` or ``-device_id``
+is a list, ``--best`` is given, or the command line is ais_bench's (``genet.aisbench``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..aisbench import AisRequest, run_ais_bench, summary_lines
+from ..bench import BenchConfig
+from ..calltimes import check_export_path, write_call_times
+from ..console import Log
+from ..devices import device_call_times, parse_device_ids, run_devices
+from ..errors import GenetError
+from ..sweep import run_sweep, sweep_lines, write_sweep
+
+
+def parse_device_list(text: str) -> tuple[int, ...]:
+    """``-device_id`` as given: one device number or a comma-separated list."""
+    try:
+        return parse_device_ids(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_sweep_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("sweeps, timing export (genet.sweep, genet.devices, genet.aisbench)")
+    group.add_argument("--best", action="store_true",
+                       help="search the best batch size (doubling from the smallest -batch_size, then a local "
+                            "step) and say why the search stopped; needs a dynamic-batch model")
+    group.add_argument("--export-times", type=Path, metavar="FILE",
+                       help="write every timed call's seconds (start, end, compute, h2d, d2h) to FILE (JSON)")
+
+
+@dataclass
+class Plan:
+    batch_sizes: tuple[int, ...]
+    device_ids: tuple[int, ...]
+    best: bool
+    export_times: Path | None
+    ais: AisRequest | None
+
+    @property
+    def dispatched(self) -> bool:
+        return self.ais is not None or self.best or len(self.batch_sizes) > 1 or len(self.device_ids) > 1
+
+
+def plan_from_args(args: argparse.Namespace, ais: AisRequest | None) -> Plan:
+    """Check how the lists combine, then leave their first value in ``args`` for the one-run config."""
+    plan = Plan(tuple(args.batch_size), tuple(args.device_id), args.best, args.export_times, ais)
+    if len(plan.device_ids) > 1 and (len(plan.batch_sizes) > 1 or plan.best):
+        raise GenetError("several devices run one batch size: give a -batch_size list (or --best) or a "
+                         "-device_id list, not both")
+    if ais is not None and (len(plan.batch_sizes) > 1 or plan.best):
+        raise GenetError("ais_bench's command line runs one batch size: leave out the -batch_size list and --best")
+    if ais is not None and len(plan.device_ids) > 1 and (ais.input is not None or ais.output is not None):
+        raise GenetError("several devices with ais_bench's --input/--output are not supported: use -device_id="
+                         f"{','.join(map(str, plan.device_ids))} with -input_text_path (the guide's files)")
+    check_export_path(plan.export_times)
+    args.batch_size, args.device_id = plan.batch_sizes[0], plan.device_ids[0]
+    return plan
+
+
+def run_plan(config: BenchConfig, plan: Plan, log: Log) -> int:
+    if len(plan.device_ids) > 1:
+        multi = run_devices(config, plan.device_ids, log)
+        print("\n".join(multi.lines()))
+        print(f"report: {multi.report_path}")
+        times = device_call_times(multi)
+        key = "devices"
+    elif plan.ais is not None:
+        run = run_ais_bench(config, plan.ais, log)
+        print("\n".join(summary_lines(run)))
+        times = [call for result in run.results for call in result.calls]
+        key = "calls"
+    else:
+        sweep = run_sweep(config, plan.batch_sizes, log, best=plan.best)
+        paths = write_sweep(sweep)
+        print("\n".join(sweep_lines(sweep)))
+        print(f"sweep: {paths[0]} (+ {paths[1].name}, {paths[2].name}); perf files per batch size beside it")
+        times = {str(p.batch_size): p.calls for p in sweep.points}
+        key = "batches"
+    if plan.export_times is not None:
+        write_call_times(plan.export_times, times, key=key)
+    return 0
