@@ -274,12 +274,14 @@ def check_sizes(files: Sequence[InputFile], shape: tuple[int, int, int], model: 
 
 
 def _info_for(files: Sequence[InputFile], work: Path, shape: tuple[int, int, int]) -> Path:
-    """An info file listing the inputs; .npy files are copied out as raw .bin into ``work``."""
+    """An info file listing the inputs; .npy files are copied out as raw .bin into ``work/inputs``."""
     entries = []
+    converted = work / "inputs"            # apart from the run's output folder, work/result
+    converted.mkdir(exist_ok=True)
     for index, f in enumerate(files):
         path = f.path
         if path.suffix == ".npy":
-            path = work / f"{path.stem}.bin"
+            path = converted / f"{path.stem}.bin"
             np.ascontiguousarray(np.load(f.path, allow_pickle=False), dtype=np.float32).tofile(path)
         entries.append(InfoEntry(index, str(path.resolve()), shape[2], shape[1]))
     info = work / "inputs.info"

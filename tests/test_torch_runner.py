@@ -73,11 +73,15 @@ def test_runner_folds_and_matches_the_unfolded_model(make_checkpoint):
     (RunnerOptions(device="cpu", streams=2), "--streams 2 needs a CUDA device"),
     (RunnerOptions(device="cpu", providers=("cpu",)), "--providers does not apply"),
     (RunnerOptions(device="cpu", graph_opt="basic"), "--graph-opt does not apply"),
-    (RunnerOptions(device="cpu", precision="int8"), "not --precision int8"),
 ])
 def test_bad_options(make_checkpoint, options, message):
     with pytest.raises(GenetError, match=message):
         open_runner(make_checkpoint(TINY), options=options)
+
+
+def test_unknown_precision_is_refused_with_the_options():
+    with pytest.raises(GenetError, match="precision int8: unknown"):
+        RunnerOptions(device="cpu", precision="int8")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
