@@ -45,3 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> None:
     raise SystemExit(run_cli(main))
+
+
+if __name__ == "__main__":
+    run()
