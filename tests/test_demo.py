@@ -92,7 +92,8 @@ def test_given_data_and_checkpoint_skip_generation_and_training(tmp_path, capsys
                  "--model_path", str(checkpoint), "--workdir", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
     assert "generate" not in out and "train.py" not in out and "NOT CIFAR-10" not in out
-    assert f"--backend torch --device_id 0 --info ./genet_prep_bin.info --onnx genet_gpu.onnx --model_path {checkpoint}" in out
+    assert ("--backend torch --device_id 0 --info ./genet_prep_bin.info --onnx genet_gpu.onnx "
+            f"--model_path {checkpoint}") in out
 
 
 def test_generated_data_given_by_path_is_labelled(tmp_path, capsys, monkeypatch):
