@@ -6,11 +6,23 @@ Only the standard library is imported here: this is what runs when the requireme
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 
 INSTALL_HINT = ("activate the project's environment (source .venv/bin/activate) or install the requirements "
                 "(python3 -m pip install -r requirements.txt -e .)")
+
+
+REQUIREMENTS = ("numpy", "torch", "onnx", "onnxruntime", "tqdm", "matplotlib")   # import names, requirements.txt
+
+
+def check_requirements() -> str | None:
+    """The one-line message for the first requirement this Python lacks (looked up, not imported), or None."""
+    for name in REQUIREMENTS:
+        if importlib.util.find_spec(name) is None:
+            return missing_requirement(ModuleNotFoundError(name=name))
+    return None
 
 
 def missing_requirement(exc: ImportError) -> str:

@@ -49,21 +49,52 @@ genet_quote() {
     done
 }
 
+# The command genet_run is waiting for, and what a signal to this script does to it: it is passed on
+# (as SIGTERM: a background command ignores SIGINT), so that no tool outlives the script.
+genet_child=""
+genet_stop() {
+    if [[ -n "$genet_child" ]]; then
+        kill -TERM "$genet_child" 2>/dev/null || true
+        wait "$genet_child" 2>/dev/null || true
+    fi
+    exit "$1"
+}
+
 # Print a command; run it unless GENET_DRY_RUN=1.
 genet_run() {
     printf '+ %s\n' "$(genet_quote "$@")"
-    if [[ "${GENET_DRY_RUN:-0}" != 1 ]]; then
-        "$@"
-    fi
+    [[ "${GENET_DRY_RUN:-0}" != 1 ]] || return 0
+    local status=0
+    "$@" &
+    genet_child=$!
+    wait "$genet_child" || status=$?
+    genet_child=""
+    return "$status"
 }
 
 # A space- or comma-separated list of batch sizes, checked; one per line on stdout.
 genet_batch_sizes() {
-    local bs
+    local bs count=0
     for bs in ${1//,/ }; do
         [[ "$bs" =~ ^[1-9][0-9]*$ ]] || genet_die "batch size '$bs' is not a positive integer (--bs \"1 16\")"
         printf '%s\n' "$bs"
+        count=$((count + 1))
     done
+    ((count)) || genet_die "--bs '$1': no batch size given (--bs \"1 16\")"
+}
+
+# Stop with one line when the scripts' Python is missing or lacks a requirement (genet.launch says what to do).
+genet_check_python() {
+    local python=$1 message
+    command -v "$python" >/dev/null 2>&1 ||
+        genet_die "no Python '$python': activate the project's environment (source .venv/bin/activate) or set PYTHON"
+    message=$(PYTHONPATH="$genet_root${PYTHONPATH:+:$PYTHONPATH}" "$python" -c '
+import sys
+from genet.launch import check_requirements
+missing = check_requirements()
+if missing:
+    print(missing)
+    sys.exit(2)' 2>&1) || genet_die "${message##*$'\n'}"
 }
 
 # Where CANN may be installed, in the order looked at (--toolkit folders first).
@@ -112,7 +143,9 @@ genet_source_cann() {
             --quiet) quiet=1 ;;
             --optional) optional=1 ;;
             --dry-run) dry_run=1 ;;
-            --toolkit) toolkit=("${2:?--toolkit needs a folder}"); shift ;;
+            --toolkit|--toolkit=)
+                [[ $1 == --toolkit && -n "${2:-}" && $2 != -* ]] || { printf 'env.sh: error: --toolkit needs a folder\n' >&2; return 2; }
+                toolkit=("$2"); shift ;;
             --toolkit=*) toolkit=("${1#--toolkit=}") ;;
             *) printf 'env.sh: error: unknown option %s\n' "$1" >&2; return 2 ;;
         esac
@@ -174,7 +207,7 @@ genet_env_main() {
             *) args+=("$arg") ;;
         esac
     done
-    genet_source_cann "${args[@]}" || return 1
+    genet_source_cann "${args[@]}" || return $?
     printf 'python: %s\n' "$(genet_python)"
     if command -v atc >/dev/null 2>&1; then
         printf 'atc: %s\n' "$(command -v atc)"
@@ -188,7 +221,10 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     genet_env_main "$@"
 else
     case "${1:-}" in
-        --helpers) ;;     # sourced by the other scripts of test/ for the functions only
+        --helpers)        # sourced by the other scripts of test/ for the functions only
+            trap 'genet_stop 130' INT
+            trap 'genet_stop 143' TERM
+            trap 'genet_stop 129' HUP ;;
         -h|--help) genet_env_usage ;;
         *) genet_source_cann "$@" ;;
     esac

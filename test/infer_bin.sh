@@ -53,6 +53,7 @@ while (($#)); do
         --which) which=1 ;;
         --output_binary) output_binary=True ;;
         --) shift; runner_args=("$@"); break ;;
+        --*=) genet_die "${1%=} needs a value" ;;
         --bs|--backend|--device_id|--info|--onnx|--model_path|--om_prefix)
             (($# >= 2)) || genet_die "$1 needs a value"
             set -- "$1=$2" "${@:3}"
@@ -76,6 +77,7 @@ esac
 [[ "$device_id" =~ ^[0-9]+$ ]] || genet_die "--device_id $device_id is not a device number"
 batches=$(genet_batch_sizes "$batch_list")
 python=$(genet_python)
+genet_check_python "$python"
 arch=$(uname -m)
 
 # The Ascend benchmark tool: in the current folder (where the seed puts it), else on PATH.
@@ -121,6 +123,34 @@ case $kind in
     torch) genet_note "inference with benchmark.py on PyTorch" ;;
 esac
 
+# The Ascend tool writes in place under ./result: its previous outputs are kept aside until it
+# succeeds, and put back when it fails or is stopped (benchmark.py swaps its outputs in itself).
+backup="" outputs=()
+keep_aside() {
+    local name
+    outputs=("$@")
+    mkdir -p result
+    backup=$(mktemp -d "result/.infer_bin.$$.XXXXXX.old")
+    for name in "${outputs[@]}"; do
+        if [[ -e "result/$name" || -L "result/$name" ]]; then
+            mv "result/$name" "$backup/$name"
+        fi
+    done
+}
+put_back() {
+    local name
+    [[ -n "$backup" ]] || return 0
+    for name in "${outputs[@]}"; do
+        if [[ -e "$backup/$name" || -L "$backup/$name" ]]; then
+            rm -rf "result/${name:?}"          # what the failed run wrote in its place
+            mv "$backup/$name" "result/$name"
+        fi
+    done
+    rm -rf "$backup"
+    backup=""
+}
+trap put_back EXIT
+
 runner=("$python" "$genet_root/benchmark.py")
 for bs in $batches; do
     case $kind in
@@ -138,14 +168,19 @@ for bs in $batches; do
     fi
     extra=()
     [[ $kind == benchmark ]] || extra=("${runner_args[@]}")
-    perf="result/perf_vision_batchsize_${bs}_device_${device_id}"
-    # Stale dumps or reports of an earlier run must not pass for this one's.
-    genet_run rm -rf "result/dumpOutput_device${device_id}" "$perf.txt" "$perf.json"
+    perf="perf_vision_batchsize_${bs}_device_${device_id}"
+    if [[ $kind == benchmark && "${GENET_DRY_RUN:-0}" != 1 ]]; then
+        keep_aside "dumpOutput_device${device_id}" "$perf.txt" "$perf.json"
+    fi
     genet_run "${command[@]}" -model_type=vision -device_id="$device_id" -batch_size="$bs" -om_path="$model" \
         -input_text_path="$info" -input_width=32 -input_height=32 -output_binary="$output_binary" -useDvpp=False \
         "${extra[@]}" || genet_die "inference at batch size $bs failed (exit $?)"
     if [[ "${GENET_DRY_RUN:-0}" != 1 ]]; then
-        [[ -s "$perf.txt" ]] || genet_die "the run at batch size $bs wrote no $perf.txt"
-        printf 'bs%s: dumps in result/dumpOutput_device%s/, report %s.txt\n' "$bs" "$device_id" "$perf"
+        [[ -s "result/$perf.txt" ]] || genet_die "the run at batch size $bs wrote no result/$perf.txt"
+        if [[ -n "$backup" ]]; then
+            rm -rf "$backup"                # the run succeeded: the old outputs, a stale .json included, go
+            backup=""
+        fi
+        printf 'bs%s: dumps in result/dumpOutput_device%s/, report result/%s.txt\n' "$bs" "$device_id" "$perf"
     fi
 done

@@ -38,6 +38,7 @@ while (($#)); do
     case $1 in
         -h|--help) usage; exit 0 ;;
         --dry-run) export GENET_DRY_RUN=1 ;;
+        --*=) genet_die "${1%=} needs a value" ;;
         --tune) tune=1 ;;
         --onnx|--soc|--bs|--log|--output_prefix|--toolkit)
             (($# >= 2)) || genet_die "$1 needs a value"

@@ -39,6 +39,7 @@ while (($#)); do
     case $1 in
         -h|--help) usage; exit 0 ;;
         --dry-run) export GENET_DRY_RUN=1 ;;
+        --*=) genet_die "${1%=} needs a value" ;;
         --bs|--onnx|--model_path|--precision|--device_id|--device|--rounds|--log_dir)
             (($# >= 2)) || genet_die "$1 needs a value"
             set -- "$1=$2" "${@:3}"
@@ -62,6 +63,7 @@ case $device in cuda|cpu) ;; *) genet_die "--device $device: expected cuda or cp
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || genet_die "--rounds $rounds is not a positive integer"
 batches=$(genet_batch_sizes "$batch_list")
 python=$(genet_python)
+genet_check_python "$python"
 
 trtexec=$(command -v trtexec || true)
 if [[ -z "$trtexec" && -x /usr/src/tensorrt/bin/trtexec ]]; then

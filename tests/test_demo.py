@@ -1,15 +1,20 @@
-"""The one-command pipeline (genet.demo, test/eval_acc_perf.sh) on generated data, through ONNX Runtime."""
+"""The one-command pipeline (genet.cli.demo, test/eval_acc_perf.sh) on generated data, through ONNX Runtime."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
-from genet.demo import batch_sizes, format_table, main
-from genet.errors import GenetError
+from genet.cli import demo
+from genet.cli.demo import batch_sizes, child_env, format_table, main, two_decimals
+from genet.errors import GenetError, Terminated, run_cli
+from genet.provenance import GENERATED_NOTE, mark_generated
 from genet.synthetic import write_cifar10
 
 from conftest import REPO
@@ -27,6 +32,15 @@ def demo_env(tmp_path) -> dict[str, str]:
 def summary_rows(text: str) -> list[list[str]]:
     rows = [line for line in text.splitlines() if line.startswith("|")][2:]
     return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows]
+
+
+@pytest.fixture
+def steps_run(monkeypatch):
+    """Record the steps instead of running them; the summary is not read."""
+    names: list[str] = []
+    monkeypatch.setattr(demo, "run_step", lambda step, number, total, workdir: names.append(step.name))
+    monkeypatch.setattr(demo.Pipeline, "summary", lambda self: "table\n")
+    return names
 
 
 @pytest.mark.slow
@@ -48,6 +62,7 @@ def test_whole_pipeline_on_generated_data(tmp_path):
     assert [row[0] for row in rows] == ["1", "16"]
     for row in rows:
         assert row[1] == "100"
+        assert row[2].endswith("%") and len(row[2].split(".")[1]) == 3       # two decimals: 98.70%
         assert float(row[2].rstrip("%")) > 4 * CHANCE
         assert float(row[4]) > 0 and float(row[5]) > 0
         assert row[6].startswith("onnxruntime fp32 on CPU")
@@ -65,6 +80,7 @@ def test_dry_run_lists_the_steps_and_writes_nothing(tmp_path, capsys):
     assert [c.split()[1].rsplit("/", 1)[-1] for c in commands] == [
         "-m", "train.py", "preprocess.py", "get_info.py", "pthtar2onnx.py", "infer_bin.sh", "cifar10_acc_eval.py",
         "infer_bin.sh", "cifar10_acc_eval.py"]
+    assert commands[0].split()[2] == "genet.cli.synthetic"
     assert "result_bs8.json" in commands[-1]
     assert not work.exists()
 
@@ -76,9 +92,28 @@ def test_given_data_and_checkpoint_skip_generation_and_training(tmp_path, capsys
                  "--model_path", str(checkpoint), "--workdir", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
     assert "generate" not in out and "train.py" not in out and "NOT CIFAR-10" not in out
-    assert f"--backend torch --device_id 0 --info ./genet_prep_bin.info --onnx genet_gpu.onnx --model_path {checkpoint}" in out
+    assert ("--backend torch --device_id 0 --info ./genet_prep_bin.info --onnx genet_gpu.onnx "
+            f"--model_path {checkpoint}") in out
 
 
+def test_generated_data_given_by_path_is_labelled(tmp_path, capsys, monkeypatch):
+    data = tmp_path / "data"
+    write_cifar10(data, train=0, test=10, seed=1)
+    mark_generated(data / "cifar-10-batches-py")
+    checkpoint = tmp_path / "genet.pth.tar"
+    checkpoint.write_bytes(b"")
+    args = ["--backend", "onnxruntime", "--datasets_path", str(data), "--model_path", str(checkpoint),
+            "--workdir", str(tmp_path / "run")]
+    assert main(["--dry-run", *args]) == 0
+    assert GENERATED_NOTE in capsys.readouterr().out
+    monkeypatch.setattr(demo, "summary_row", lambda workdir, bs, device_id, tool: [str(bs), "10", "98.70%",
+                                                                                 "100.00%", "1.0", "2.0", tool])
+    pipeline = demo.Pipeline(demo.build_parser().parse_args(args), REPO)
+    assert "NOT CIFAR-10" in pipeline.source_line()
+    assert GENERATED_NOTE in pipeline.summary()
+
+
+@pytest.mark.slow
 def test_a_failing_step_stops_the_pipeline_and_is_named(tmp_path):
     write_cifar10(tmp_path / "data", train=0, test=20, seed=3)
     not_a_checkpoint = tmp_path / "genet.pth.tar"
@@ -96,20 +131,111 @@ def test_a_failing_step_stops_the_pipeline_and_is_named(tmp_path):
     assert not (tmp_path / "run" / "summary.md").exists()
 
 
+# --- the work folder: never a user's file --------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["genet_gpu.onnx", "genet.pth.tar", "summary.md", "result", "prep_dataset",
+                                  "dataset", "result_bs16.json"])
+def test_a_users_file_in_the_work_folder_is_refused(name, tmp_path, steps_run):
+    work = tmp_path / "run"
+    (work / "result" if name == "result" else work).mkdir(parents=True)
+    users = work / name if name != "result" else work / "result" / "mine.txt"
+    users.write_text("the user's\n")
+    with pytest.raises(GenetError, match="which the demo did not write"):
+        main(["--backend", "onnxruntime", "--workdir", str(work)])
+    assert steps_run == []
+    assert users.read_text() == "the user's\n"
+    assert [p.name for p in work.iterdir()] == [name]
+
+
+@pytest.mark.parametrize("workdir", [".", "..", "{tmp}/run/"])
+def test_the_demo_runs_again_where_it_ran_and_beside_other_files(workdir, tmp_path, steps_run, monkeypatch):
+    (tmp_path / "run" / "sub").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "run" / "sub" if workdir == ".." else tmp_path / "run")
+    (tmp_path / "run" / "notes.txt").write_text("kept\n")
+    argv = ["--backend", "onnxruntime", "--workdir", workdir.format(tmp=tmp_path)]
+    assert main(argv) == 0
+    (tmp_path / "run" / "genet_gpu.onnx").write_text("written by the demo's first run\n")
+    assert main(argv) == 0
+    assert len(steps_run) == 2 * 9
+    assert (tmp_path / "run" / "notes.txt").read_text() == "kept\n"
+
+
+def test_a_work_folder_that_is_a_file_is_refused(tmp_path, steps_run):
+    (tmp_path / "run").write_text("")
+    with pytest.raises(GenetError, match="not a folder"):
+        main(["--backend", "onnxruntime", "--workdir", str(tmp_path / "run")])
+
+
+# --- child processes -----------------------------------------------------------------------------
+
+def test_children_find_this_checkout_without_an_install(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    assert child_env()["PYTHONPATH"].split(os.pathsep) == [str(REPO), "/elsewhere"]
+    monkeypatch.delenv("PYTHONPATH")
+    assert child_env()["PYTHONPATH"] == str(REPO)
+
+
+def test_sigterm_stops_the_steps_whole_process_tree(tmp_path):
+    """The step's shell starts a grandchild, then sends SIGTERM to the demo: neither may outlive it."""
+    pid_file = tmp_path / "grandchild.pid"
+    script = f"sleep 300 & echo $! > {pid_file}; kill -TERM $PPID; wait"
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(Terminated(signum)))
+    try:
+        with pytest.raises(Terminated):
+            demo.run_step(demo.Step("sleeper", ["bash", "-c", script]), 1, 1, tmp_path)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    grandchild = int(pid_file.read_text())
+    deadline = time.monotonic() + 30        # SIGKILL is sent by now; the kernel takes a moment to end it
+    while alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(grandchild)
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting for init to reap it counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def test_a_python_without_the_requirements_gets_one_line(tmp_path):
+    """python -S has no site-packages: no numpy, no torch."""
+    env = {k: v for k, v in demo_env(tmp_path).items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-S", "-m", "genet.demo", "--dry-run"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "python -m genet.demo: error: " in done.stderr
+    assert "lacks the module" in done.stderr and "source .venv/bin/activate" in done.stderr
+
+
+# --- bad input -----------------------------------------------------------------------------------
+
 @pytest.mark.parametrize("argv, message", [
     (["--datasets_path", "{tmp}/nowhere"], "no such file or folder"),
     (["--model_path", "{tmp}/missing.pth.tar"], "no such file"),
     (["--bs", "1 0"], "'0' is not a positive integer"),
     (["--bs", " "], "no batch size"),
-    (["--train-images", "0"], "must be ≥ 1"),
+    (["--train-images", "0"], "not an integer ≥ 1"),
+    (["--test-images", "x"], "not an integer ≥ 1"),
     (["--device_id", "-1"], "--device_id"),
-    (["--backend", "npu"], "no Ascend inference tool"),
+    (["--backend", "gpu"], "invalid choice"),
 ])
-def test_bad_input(argv, message, tmp_path):
+def test_bad_input(argv, message, tmp_path, capsys):
     argv = [a.format(tmp=tmp_path) for a in argv]
-    with pytest.raises(GenetError, match=message):
-        main(["--dry-run", "--backend", "onnxruntime", "--workdir", str(tmp_path / "run")] + argv)
+    assert run_cli(main, ["--dry-run", "--backend", "onnxruntime", "--workdir", str(tmp_path / "run")] + argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
     assert not (tmp_path / "run").exists()
+
+
+def test_no_npu_tool_for_backend_npu(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    with pytest.raises(GenetError, match="no Ascend inference tool"):
+        main(["--dry-run", "--backend", "npu", "--workdir", str(tmp_path / "run")])
 
 
 def test_bad_input_is_one_line_from_the_shell_script(tmp_path):
@@ -120,7 +246,8 @@ def test_bad_input_is_one_line_from_the_shell_script(tmp_path):
         "eval_acc_perf.sh: error: /nowhere/cifar: no such file or folder (--datasets_path)"]
 
 
-def test_batch_sizes_and_table():
+def test_batch_sizes_table_and_accuracy_format():
     assert batch_sizes("1 16,4 16") == [1, 16, 4]
     assert format_table(["batch", "fps"], [["1", "12.5"], ["16", "1234.0"]]) == [
         "| batch |    fps |", "|------:|-------:|", "|     1 |   12.5 |", "|    16 | 1234.0 |"]
+    assert [two_decimals(text) for text in ("98.7%", "100%", "n/a")] == ["98.70%", "100.00%", "n/a"]

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -71,10 +73,29 @@ def workdir(prepared, tmp_path):
     return work
 
 
+@pytest.fixture
+def fake_workdir(tmp_path):
+    """A folder with files of the right names (not their contents): enough for argument errors."""
+    work = tmp_path / "fake"
+    work.mkdir()
+    for name in ("genet_prep_bin.info", "genet_gpu.onnx", "genet.pth.tar"):
+        (work / name).write_text("")
+    return work
+
+
+def python_without_requirements(tmp_path: Path) -> str:
+    """A Python with no site-packages (no numpy, no torch), as on a machine without the venv."""
+    wrapper = tmp_path / "bare-python"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
 def tool_env(tmp_path: Path, stubs: bool = False, ais_bench: bool = False, **extra: str) -> dict[str, str]:
     """The environment of a script run: this Python, optionally the stub tools, no real CANN."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ASCEND_TOOLKIT_HOME", "ASCEND_HOME_PATH")}
-    env.update(PYTHON=sys.executable, PYTHONUNBUFFERED="1", HOME=str(tmp_path), GENET_STUB_LOG=str(tmp_path / "stub.log"))
+    env.update(PYTHON=sys.executable, PYTHONUNBUFFERED="1", HOME=str(tmp_path),
+               GENET_STUB_LOG=str(tmp_path / "stub.log"))
     if stubs:
         env["PATH"] = f"{STUBS / 'bin'}{os.pathsep}{env['PATH']}"
     if ais_bench:
@@ -83,7 +104,8 @@ def tool_env(tmp_path: Path, stubs: bool = False, ais_bench: bool = False, **ext
     return env
 
 
-def run_sh(script: str, *args: str, cwd: Path, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:
+def run_sh(script: str, *args: str, cwd: Path, env: dict[str, str],
+           timeout: float = 240) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(REPO / "test" / script), *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -117,6 +139,7 @@ def shellcheck() -> str:
 
 # --- every script ----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_shellcheck_clean():
     paths = [str(REPO / "test" / name) for name in SCRIPTS]
     together = subprocess.run([shellcheck(), *paths], capture_output=True, text=True)
@@ -181,7 +204,8 @@ def test_env_sources_set_env_under_strict_mode(tmp_path):
     toolkit.mkdir(parents=True)
     # Like CANN's own script, it reads a variable that may be unset.
     (toolkit.parent / "set_env.sh").write_text('export GENET_CANN_MARK="on:${SOME_UNSET_VARIABLE}"\n')
-    script = f'set -euo pipefail; source "{REPO}/test/env.sh"; echo "mark=$GENET_CANN_MARK"; [[ $- == *u* ]] && echo strict'
+    script = (f'set -euo pipefail; source "{REPO}/test/env.sh"; echo "mark=$GENET_CANN_MARK"; '
+              '[[ $- == *u* ]] && echo strict')
     done = subprocess.run(["bash", "-c", script], env=tool_env(tmp_path, ASCEND_TOOLKIT_HOME=str(toolkit)),
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -208,8 +232,26 @@ def test_env_says_when_no_cann_is_installed(tmp_path):
     assert "no CANN toolkit found" in done.stderr and "onnxruntime" in done.stderr
 
 
+@pytest.mark.parametrize("args", [["--toolkit"], ["--toolkit="], ["--toolkit", "--quiet"]])
+def test_env_toolkit_without_a_folder_is_one_line(args, tmp_path):
+    done = run_sh("env.sh", *args, cwd=tmp_path, env=tool_env(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == ["env.sh: error: --toolkit needs a folder"]
+
+
+@pytest.mark.parametrize("script, args", [
+    ("infer_bin.sh", ["--backend", "onnxruntime"]), ("perf_g.sh", ["--device", "cpu"]), ("eval_acc_perf.sh", [])])
+def test_a_python_without_the_requirements_is_one_line(script, args, fake_workdir, tmp_path):
+    env = tool_env(tmp_path, PYTHON=python_without_requirements(tmp_path))
+    done = run_sh(script, *args, cwd=fake_workdir, env=env)
+    assert done.returncode == 2
+    assert len(done.stderr.splitlines()) == 1
+    assert "lacks the module 'numpy'" in error_line(done, script) and "source .venv/bin/activate" in done.stderr
+
+
 # --- onnx2om.sh ------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_onnx2om_converts_one_om_per_batch(workdir, tmp_path):
     done = run_sh("onnx2om.sh", "--bs", "1,16", "--soc", "Ascend310P3", cwd=workdir, env=tool_env(tmp_path, stubs=True))
     assert done.returncode == 0, done.stderr
@@ -222,6 +264,7 @@ def test_onnx2om_converts_one_om_per_batch(workdir, tmp_path):
         assert f"wrote genet_bs{bs}_tuned.om" in done.stdout
 
 
+@pytest.mark.slow
 def test_onnx2om_tunes_only_when_asked(workdir, tmp_path):
     done = run_sh("onnx2om.sh", "--bs", "2", "--tune", cwd=workdir, env=tool_env(tmp_path, stubs=True))
     assert done.returncode == 0, done.stderr
@@ -237,12 +280,14 @@ def test_onnx2om_tunes_only_when_asked(workdir, tmp_path):
     (["--log", "loud"], True, "--log loud"),
     (["--onnx", "missing.onnx"], True, "missing.onnx: no such file"),
     (["--frobnicate"], True, "unknown argument"),
+    (["--bs", ""], True, "--bs needs a value"),
+    (["--toolkit="], True, "--toolkit needs a value"),
     ([], False, "atc not found"),
 ])
-def test_onnx2om_bad_input(args, stubs, message, workdir, tmp_path):
-    done = run_sh("onnx2om.sh", *args, cwd=workdir, env=tool_env(tmp_path, stubs=stubs))
+def test_onnx2om_bad_input(args, stubs, message, fake_workdir, tmp_path):
+    done = run_sh("onnx2om.sh", *args, cwd=fake_workdir, env=tool_env(tmp_path, stubs=stubs))
     assert message in error_line(done, "onnx2om.sh")
-    assert not list(workdir.glob("*.om"))
+    assert not list(fake_workdir.glob("*.om"))
 
 
 # --- infer_bin.sh ----------------------------------------------------------------------------
@@ -266,6 +311,7 @@ def test_infer_bin_prefers_the_tool_in_the_current_folder(tmp_path):
     assert done.stdout.strip() == "benchmark"
 
 
+@pytest.mark.slow
 def test_infer_bin_same_results_with_every_tool(workdir, tmp_path):
     """Ascend benchmark tool, ais_bench, ONNX Runtime and PyTorch: same layout, same logits."""
     convert = run_sh("onnx2om.sh", "--bs", "1 16", cwd=workdir, env=tool_env(tmp_path, stubs=True))
@@ -299,6 +345,7 @@ def test_infer_bin_same_results_with_every_tool(workdir, tmp_path):
         assert worst < 1e-4, (name, worst)
 
 
+@pytest.mark.slow
 def test_infer_bin_replaces_stale_dumps(workdir, tmp_path):
     stale = workdir / "result" / "dumpOutput_device0" / "99999_1.txt"
     stale.parent.mkdir(parents=True)
@@ -310,20 +357,107 @@ def test_infer_bin_replaces_stale_dumps(workdir, tmp_path):
     assert len(list(stale.parent.iterdir())) == TEST_IMAGES
 
 
+def previous_result(work: Path) -> dict[str, str]:
+    """A result/ as an earlier run left it: dumps, the perf report and its JSON twin."""
+    files = {"dumpOutput_device0/00000_1.txt": "1 2 3\n", "perf_vision_batchsize_16_device_0.txt": "old report\n",
+             "perf_vision_batchsize_16_device_0.json": "{}\n"}
+    for name, text in files.items():
+        (work / "result" / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / "result" / name).write_text(text)
+    return files
+
+
+def result_files(work: Path) -> dict[str, str]:
+    return {str(p.relative_to(work / "result")): p.read_text() for p in (work / "result").rglob("*") if p.is_file()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tool", ["onnxruntime", "benchmark"])
+def test_infer_bin_failed_run_leaves_the_previous_result(tool, workdir, tmp_path):
+    """benchmark.py on a broken model; the Ascend tool failing half-way through its dumps."""
+    if tool == "benchmark":
+        convert = run_sh("onnx2om.sh", "--bs", "16", cwd=workdir, env=tool_env(tmp_path, stubs=True))
+        assert convert.returncode == 0, convert.stderr
+        args, env = [], tool_env(tmp_path, stubs=True, GENET_STUB_FAIL_AFTER="32")
+    else:
+        (workdir / "broken.onnx").write_bytes(b"not a model")
+        args, env = ["--backend", "onnxruntime", "--onnx", "broken.onnx", "--", "--quiet"], tool_env(tmp_path)
+    before = previous_result(workdir)
+    done = run_sh("infer_bin.sh", "--bs", "16", *args, cwd=workdir, env=env)
+    assert "inference at batch size 16 failed" in error_line(done, "infer_bin.sh")
+    assert result_files(workdir) == before
+    assert [p.name for p in (workdir / "result").iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.slow
+def test_infer_bin_with_the_ascend_tool_leaves_no_stale_file(workdir, tmp_path):
+    convert = run_sh("onnx2om.sh", "--bs", "16", cwd=workdir, env=tool_env(tmp_path, stubs=True))
+    assert convert.returncode == 0, convert.stderr
+    previous_result(workdir)
+    done = run_sh("infer_bin.sh", "--bs", "16", cwd=workdir, env=tool_env(tmp_path, stubs=True))
+    assert done.returncode == 0, done.stderr
+    found = result_files(workdir)
+    assert "perf_vision_batchsize_16_device_0.json" not in found          # the JSON twin of an older run
+    assert found["dumpOutput_device0/00000_1.txt"] != "1 2 3\n"
+    assert read_perf_txt(workdir / "result" / "perf_vision_batchsize_16_device_0.txt").e2e_throughput > 0
+
+
+def test_infer_bin_passes_sigterm_on_to_the_runner(fake_workdir, tmp_path):
+    """A runner that outlived a stopped infer_bin.sh would go on writing result/."""
+    pid_file = tmp_path / "runner.pid"
+    fake_python = tmp_path / "python"
+    fake_python.write_text(f"""#!/bin/bash
+case "$1" in
+    */benchmark.py) echo $$ > {pid_file}; exec sleep 300 ;;
+    *) exec "{sys.executable}" "$@" ;;
+esac
+""")
+    fake_python.chmod(0o755)
+    script = subprocess.Popen(["bash", str(REPO / "test" / "infer_bin.sh"), "--backend", "onnxruntime"],
+                              cwd=fake_workdir, env=tool_env(tmp_path, PYTHON=str(fake_python)),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.is_file() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        runner = int(pid_file.read_text())
+        script.send_signal(signal.SIGTERM)
+        assert script.wait(timeout=60) == 143
+        while alive(runner) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(runner)
+    finally:
+        script.kill()
+        script.wait()
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
 @pytest.mark.parametrize("args, env, message", [
     (["--backend", "gpu"], {}, "--backend gpu"),
     (["--device_id", "x"], {}, "--device_id x"),
     (["--bs", "0"], {}, "batch size '0'"),
+    (["--bs", " , "], {}, "no batch size given"),
+    (["--bs", ""], {}, "--bs needs a value"),
+    (["--info="], {}, "--info needs a value"),
     (["--backend", "npu"], {}, "no Ascend inference tool"),
     (["--info", "missing.info"], {}, "missing.info: no such file"),
     (["--onnx", "missing.onnx"], {}, "missing.onnx: no such file"),
     (["--bs", "8"], dict(stubs=True), "genet_bs8_tuned.om: no such file (convert it first: bash test/onnx2om.sh"),
 ])
-def test_infer_bin_bad_input(args, env, message, workdir, tmp_path):
-    done = run_sh("infer_bin.sh", *args, cwd=workdir, env=tool_env(tmp_path, **env))
+def test_infer_bin_bad_input(args, env, message, fake_workdir, tmp_path):
+    done = run_sh("infer_bin.sh", *args, cwd=fake_workdir, env=tool_env(tmp_path, **env))
     assert message in error_line(done, "infer_bin.sh")
 
 
+@pytest.mark.slow
 def test_infer_bin_stops_when_the_tool_fails(workdir, tmp_path):
     # The stub tool, like the real one, refuses an .om converted for another batch size.
     shutil.copy(workdir / "genet_gpu.onnx", workdir / "genet_bs2_tuned.om")
@@ -337,6 +471,7 @@ def test_infer_bin_stops_when_the_tool_fails(workdir, tmp_path):
 
 # --- perf_g.sh -------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_perf_g_with_trtexec(workdir, tmp_path):
     done = run_sh("perf_g.sh", "--bs", "1 16", cwd=workdir, env=tool_env(tmp_path, stubs=True))
     assert done.returncode == 0, done.stderr
@@ -348,6 +483,7 @@ def test_perf_g_with_trtexec(workdir, tmp_path):
     assert "GPU Compute Time" in (workdir / "result" / "trtexec_bs16.log").read_text()
 
 
+@pytest.mark.slow
 def test_perf_g_falls_back_to_pytorch(workdir, tmp_path):
     done = run_sh("perf_g.sh", "--bs", "2", "--device", "cpu", "--precision", "fp32", "--rounds", "3",
                   cwd=workdir, env=tool_env(tmp_path))
@@ -361,16 +497,18 @@ def test_perf_g_falls_back_to_pytorch(workdir, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--precision", "int8"], "--precision int8"), (["--device", "tpu"], "--device tpu"),
-    (["--rounds", "0"], "--rounds 0"), (["--onnx", "missing.onnx"], "missing.onnx: no such file"),
+    (["--rounds", "0"], "--rounds 0"), (["--bs", ","], "no batch size given"),
+    (["--log_dir", ""], "--log_dir needs a value"), (["--onnx", "missing.onnx"], "missing.onnx: no such file"),
     (["--model_path", "missing.pth.tar"], "missing.pth.tar: no such file")])
-def test_perf_g_bad_input(args, message, workdir, tmp_path):
+def test_perf_g_bad_input(args, message, fake_workdir, tmp_path):
     # --model_path matters to the PyTorch fallback, taken when there is no trtexec
-    done = run_sh("perf_g.sh", *args, cwd=workdir, env=tool_env(tmp_path, stubs="model_path" not in args[0]))
+    done = run_sh("perf_g.sh", *args, cwd=fake_workdir, env=tool_env(tmp_path, stubs="model_path" not in args[0]))
     assert message in error_line(done, "perf_g.sh")
 
 
 # --- eval_acc_perf.sh, end to end with the NPU stubs -------------------------------------------
 
+@pytest.mark.slow
 def test_eval_acc_perf_on_npu_stubs(prepared, tmp_path):
     work = tmp_path / "run"
     work.mkdir()
@@ -378,7 +516,7 @@ def test_eval_acc_perf_on_npu_stubs(prepared, tmp_path):
                   f"--model_path={prepared / 'genet.pth.tar'}", "--bs", "1 16", "--soc", "Ascend710",
                   cwd=work, env=tool_env(tmp_path, stubs=True))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert [call[4] for call in stub_calls(tmp_path, "atc")] == ["--output=genet_bs1_tuned", "--output=genet_bs16_tuned"]
+    assert [call[4] for call in stub_calls(tmp_path, "atc")] == [f"--output=genet_bs{bs}_tuned" for bs in (1, 16)]
     assert {call[5] for call in stub_calls(tmp_path, "atc")} == {"--soc_version=Ascend710"}
     assert [(call[2], call[3]) for call in stub_calls(tmp_path, "benchmark")] == [
         ("-batch_size=1", "-om_path=genet_bs1_tuned.om"), ("-batch_size=16", "-om_path=genet_bs16_tuned.om")]
@@ -389,7 +527,7 @@ def test_eval_acc_perf_on_npu_stubs(prepared, tmp_path):
     assert times == sorted(times)
     rows = [line for line in (work / "summary.md").read_text().splitlines() if line.startswith("|")][2:]
     assert len(rows) == 2
-    for row, bs in zip(rows, (1, 16)):
+    for row, bs in zip(rows, (1, 16), strict=True):
         cells = [cell.strip() for cell in row.strip("|").split("|")]
         assert cells[0] == str(bs) and cells[1] == str(TEST_IMAGES)
         assert float(cells[2].rstrip("%")) > 4 * CHANCE

@@ -15,6 +15,7 @@ Runtime, so the outputs are real logits of the model:
 
 Each call appends one JSON line ``{"tool", "argv", "cwd"}`` to the file named by
 ``$GENET_STUB_LOG`` (when set), so that tests can check how the scripts called the tools.
+``$GENET_STUB_FAIL_AFTER=N`` makes ``benchmark.x86_64`` fail once it has written about N dumps.
 Timing figures are ONNX Runtime's on this CPU: they test the wiring, not any accelerator.
 """
 
@@ -96,7 +97,7 @@ def atc(argv: list[str]) -> int:
             print(f"E10016: input [{name}] of --input_shape is not an input of the model")
             print(ATC_FAILED)
             return 1
-        for dim, value in zip(graph_input.type.tensor_type.shape.dim, dims.split(",")):
+        for dim, value in zip(graph_input.type.tensor_type.shape.dim, dims.split(","), strict=False):
             dim.dim_value = int(value)
     onnx.save(model, args["output"] + ".om")
     print("ATC run success, welcome to the next use.")
@@ -147,14 +148,18 @@ def benchmark(argv: list[str]) -> int:
     dumps = result / f"dumpOutput_device{device_id}"
     dumps.mkdir(exist_ok=True)
     started, compute = time.perf_counter(), 0.0
+    fail_after = int(os.environ.get("GENET_STUB_FAIL_AFTER", len(inputs) + 1))   # a run that breaks half-way
     for start in range(0, len(inputs), batch):
+        if start >= fail_after:
+            print(f"[ERROR] device error after {start} images")
+            return 1
         part = inputs[start:start + batch]
         images = np.zeros((batch, *part[0][1].shape), np.float32)
         images[:len(part)] = [image for _, image in part]
         tick = time.perf_counter()
         logits = sess.run(None, {sess.get_inputs()[0].name: images})[0]
         compute += time.perf_counter() - tick
-        for (stem, _), row in zip(part, logits):
+        for (stem, _), row in zip(part, logits, strict=False):     # the last batch is padded
             if binary:
                 row.astype(np.float32).tofile(dumps / f"{stem}_1.bin")
             else:

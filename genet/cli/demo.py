@@ -1,0 +1,395 @@
+"""The whole pipeline in one command: ``genet-demo``, ``python -m genet.demo`` or ``bash test/eval_acc_perf.sh``.
+
+It runs the repository's own scripts, one process each, exactly as a user would type them,
+in a work folder that then holds the seed's files (prep_dataset/, genet_prep_bin.info,
+genet_gpu.onnx, result/, result_bs1.json, ...):
+
+1. without ``--datasets_path``: a generated CIFAR-10-format data set (``python -m genet.cli.synthetic``:
+   drawn patterns, NOT CIFAR-10, so the accuracy it yields says nothing about CIFAR-10);
+2. without ``--model_path``: a small GENet trained on that set's training batches (train.py);
+3. preprocess.py, get_info.py, pthtar2onnx.py (seed steps 3.2, 3.3, 4.2);
+4. on an Ascend host, test/onnx2om.sh (step 4.3);
+5. per batch size: test/infer_bin.sh (step 5.2: the Ascend benchmark tool, ais_bench, or
+   benchmark.py on ONNX Runtime / PyTorch), then cifar10_acc_eval.py on its dumps (step 6),
+   before the next batch size replaces them;
+6. a table of accuracy and throughput per batch size, printed and written to summary.md.
+
+It stops at the first step that fails, naming it. It replaces only files it wrote itself: their
+names are kept in the work folder's ``.genet-demo`` list, and a work folder holding any other
+file of the same name is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from ..constants import IMAGE_SIZE
+from ..errors import GenetError, Terminated, run_cli
+from ..fsio import write_text_atomic
+from ..launch import check_requirements
+from ..perf import perf_stem, read_perf_txt
+from ..provenance import GENERATED_NOTE, is_generated
+from ..reports import AccuracySummary, read_report
+from .common import Parser
+
+DEFAULT_WORKDIR = Path("demo_run")
+DEFAULT_BATCH_SIZES = "1 16"
+GENERATED_TEST_IMAGES = 10_000          # as many as CIFAR-10's test batch
+# The quick model: 20-40 s of training on two CPU cores, far above chance on generated data.
+QUICK_DEPTH, QUICK_WIDTH, QUICK_TRAIN_IMAGES, QUICK_EPOCHS = 10, 1, 2500, 3
+NPU_TOOLS = ("benchmark", "ais_bench")  # what test/infer_bin.sh --which names for an Ascend host
+BACKENDS = ("auto", "npu", "onnxruntime", "torch")
+SOCS = ("Ascend310", "Ascend310P3", "Ascend710")
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+STOP_GRACE_S = 10                       # a stopped step's processes get this long to clean up, then are killed
+
+# Seed file names, relative to the work folder.
+DATASET_DIR = "dataset"
+CHECKPOINT = "genet.pth.tar"
+PREP_DIR = "prep_dataset"
+INFO_FILE = "genet_prep_bin.info"
+ONNX_FILE = "genet_gpu.onnx"
+RESULT_DIR = "result"
+SUMMARY_FILE = "summary.md"
+DEMO_LIST = ".genet-demo"               # the names the demo wrote in its work folder, one a line
+
+
+@dataclass
+class Step:
+    name: str
+    argv: list[str]
+
+    def command_line(self) -> str:
+        return shlex.join(self.argv)
+
+
+def repository_root() -> Path:
+    """The checkout this package lives in: the demo runs its top-level scripts."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "preprocess.py").is_file() or not (root / "test" / "infer_bin.sh").is_file():
+        raise GenetError(f"{root}: not a genet checkout (no preprocess.py or test/infer_bin.sh): the pipeline runs "
+                         "the repository's scripts, so install it from a clone with pip install -e .")
+    return root
+
+
+def batch_sizes(text: str) -> list[int]:
+    sizes = []
+    for token in text.replace(",", " ").split():
+        if not token.isdigit() or int(token) < 1:
+            raise GenetError(f"--bs {text!r}: '{token}' is not a positive integer")
+        sizes.append(int(token))
+    if not sizes:
+        raise GenetError("--bs: no batch size given")
+    return list(dict.fromkeys(sizes))
+
+
+def child_env() -> dict[str, str]:
+    """The scripts run with this interpreter (the shell scripts read $PYTHON), unbuffered, and find this
+    checkout's package whether or not it is installed."""
+    path = os.pathsep.join([str(repository_root()), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return dict(os.environ, PYTHON=sys.executable, PYTHONUNBUFFERED="1", PYTHONPATH=path)
+
+
+def resolve_tool(root: Path, backend: str, workdir: Path) -> str:
+    """What test/infer_bin.sh will run in ``workdir``: benchmark, ais_bench, onnxruntime or torch.
+
+    It looks for ./benchmark.{arch} in the folder it runs in: a work folder yet to be made is empty.
+    """
+    if backend in ("onnxruntime", "torch"):
+        return backend
+    with tempfile.TemporaryDirectory() as empty:
+        done = subprocess.run(["bash", str(root / "test" / "infer_bin.sh"), f"--backend={backend}", "--which"],
+                              cwd=workdir if workdir.is_dir() else empty, env=child_env(), capture_output=True,
+                              text=True)
+    if done.returncode:
+        raise GenetError(done.stderr.strip().splitlines()[-1] if done.stderr.strip()
+                         else f"test/infer_bin.sh --which failed (exit {done.returncode})")
+    return done.stdout.strip()
+
+
+def claim_workdir(workdir: Path, names: Sequence[str]) -> None:
+    """Refuse a work folder where one of ``names`` exists but was not written by the demo; then record them.
+
+    The demo replaces its own outputs from an earlier run (listed in ``DEMO_LIST``), never a user's file.
+    """
+    if workdir.exists() and not workdir.is_dir():
+        raise GenetError(f"{workdir}: exists and is not a folder (--workdir)")
+    listing = workdir / DEMO_LIST
+    ours = set(listing.read_text(encoding="utf-8").split("\n")) if listing.is_file() else set()
+    strangers = [name for name in names if os.path.lexists(workdir / name) and name not in ours]
+    if strangers:
+        raise GenetError(f"{workdir}: holds {', '.join(strangers)}, which the demo did not write and would replace; "
+                         "move them or give a new or empty --workdir")
+    workdir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(listing, "\n".join(sorted(ours | set(names))) + "\n")
+
+
+class Pipeline:
+    def __init__(self, args, root: Path):
+        self.args = args
+        self.root = root
+        self.workdir = args.workdir.resolve()
+        self.sizes = batch_sizes(args.bs)
+        self.dataset = args.datasets_path.resolve() if args.datasets_path else self.workdir / DATASET_DIR
+        self.generated = args.datasets_path is None or is_generated(self.dataset)
+        self.model = args.model_path.resolve() if args.model_path else self.workdir / CHECKPOINT
+        self.tool = ""
+
+    def _script(self, name: str, *args: object) -> list[str]:
+        return [sys.executable, str(self.root / name), *map(str, args)]
+
+    def _shell(self, name: str, *args: object) -> list[str]:
+        return ["bash", str(self.root / "test" / name), *map(str, args)]
+
+    def prepare_steps(self) -> list[Step]:
+        steps = []
+        if self.args.datasets_path is None:
+            steps.append(Step("generate data", [sys.executable, "-m", "genet.cli.synthetic", str(self.dataset),
+                                                "--train", str(self.args.train_images), "--test",
+                                                str(self.args.test_images), "--seed", str(self.args.seed)]))
+        if self.args.model_path is None:
+            steps.append(Step("train", self._script(
+                "train.py", self.dataset, "--output", CHECKPOINT, "--depth", QUICK_DEPTH, "--width", QUICK_WIDTH,
+                "--epochs", QUICK_EPOCHS, "--limit", self.args.train_images, "--seed", self.args.seed)))
+        steps += [
+            Step("preprocess", self._script("preprocess.py", self.dataset, f"./{PREP_DIR}")),
+            Step("info file", self._script("get_info.py", "bin", f"./{PREP_DIR}", f"./{INFO_FILE}", IMAGE_SIZE,
+                                           IMAGE_SIZE)),
+            Step("export ONNX", self._script("pthtar2onnx.py", self.model, "--output", ONNX_FILE)),
+        ]
+        if self.tool in NPU_TOOLS:
+            steps.append(Step("convert to .om", self._shell("onnx2om.sh", "--onnx", ONNX_FILE, "--soc",
+                                                            self.args.soc, "--bs", " ".join(map(str, self.sizes)))))
+        return steps
+
+    def batch_steps(self, bs: int) -> list[Step]:
+        backend = "npu" if self.tool in NPU_TOOLS else self.tool
+        device = self.args.device_id
+        return [
+            Step(f"inference bs{bs}", self._shell("infer_bin.sh", "--bs", bs, "--backend", backend, "--device_id",
+                                                  device, "--info", f"./{INFO_FILE}", "--onnx", ONNX_FILE,
+                                                  "--model_path", self.model)),
+            Step(f"accuracy bs{bs}", self._script("cifar10_acc_eval.py", f"{RESULT_DIR}/dumpOutput_device{device}/",
+                                                  f"./{PREP_DIR}/val_label.txt", "./", f"result_bs{bs}.json")),
+        ]
+
+    def steps(self) -> list[Step]:
+        return self.prepare_steps() + [step for bs in self.sizes for step in self.batch_steps(bs)]
+
+    def outputs(self) -> list[str]:
+        """The names the steps write in the work folder."""
+        names = [PREP_DIR, INFO_FILE, ONNX_FILE, RESULT_DIR, SUMMARY_FILE]
+        names += [f"result_bs{bs}.json" for bs in self.sizes]
+        if self.args.datasets_path is None:
+            names.append(DATASET_DIR)
+        if self.args.model_path is None:
+            names.append(CHECKPOINT)
+        if self.tool in NPU_TOOLS:
+            names += [f"genet_bs{bs}_tuned.om" for bs in self.sizes]
+        return names
+
+    def run(self) -> None:
+        self.tool = resolve_tool(self.root, self.args.backend, self.workdir)
+        steps = self.steps()
+        if self.args.dry_run:
+            print(f"cd {shlex.quote(str(self.workdir))}")
+            for step in steps:
+                print(f"# {step.name}\n{step.command_line()}")
+            return
+        claim_workdir(self.workdir, self.outputs())
+        started = time.perf_counter()
+        for number, step in enumerate(steps, 1):
+            run_step(step, number, len(steps), self.workdir)
+        table = self.summary()
+        write_text_atomic(self.workdir / SUMMARY_FILE, table)
+        print(f"\n{table}\nwhole pipeline: {time.perf_counter() - started:.1f} s; "
+              f"files in {self.workdir}, this table in {self.workdir / SUMMARY_FILE}")
+
+    def summary(self) -> str:
+        rows = [summary_row(self.workdir, bs, self.args.device_id, self.tool) for bs in self.sizes]
+        header = ["batch", "images", "top-1", "top-5", "e2e fps", "device fps", "run by"]
+        lines = [f"## Accuracy and throughput per batch size ({self.source_line()})", ""]
+        lines += format_table(header, rows)
+        lines += ["", "e2e fps and device fps: see docs/metrics.md (device fps is one NPU chip for an Ascend "
+                      "tool: x4 for a 310 card)."]
+        if self.generated:
+            lines += ["", GENERATED_NOTE]
+        return "\n".join(lines) + "\n"
+
+    def source_line(self) -> str:
+        data = "generated data, NOT CIFAR-10" if self.generated else "data set"
+        if self.args.datasets_path is not None:
+            data += f" {self.dataset}"
+        model = (f"a WRN-{QUICK_DEPTH}-{QUICK_WIDTH} trained here for {QUICK_EPOCHS} epochs"
+                 if self.args.model_path is None else f"checkpoint {self.model}")
+        return f"{data}; {model}"
+
+
+def _release_stop_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def stop_group(process: subprocess.Popen, signum: int) -> None:
+    """Pass ``signum`` to the step's whole process group; kill what is left after ``STOP_GRACE_S``."""
+    try:
+        os.killpg(process.pid, signum)
+        process.wait(STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+def run_step(step: Step, number: int, total: int, workdir: Path) -> None:
+    """Run one step in a process group of its own, so that stopping the demo stops everything it started."""
+    print(f"\n==> [{number}/{total}] {step.name}\n+ {step.command_line()}", flush=True)
+    started = time.perf_counter()
+    process = None
+    # A signal that comes while the step is being started is held until `process` is known.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        try:
+            process = subprocess.Popen(step.argv, cwd=workdir, env=child_env(), start_new_session=True,
+                                       preexec_fn=_release_stop_signals)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        returncode = process.wait()
+    except BaseException as exc:
+        if process is not None:
+            stop_group(process, exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
+        raise
+    if returncode:
+        raise GenetError(f"step '{step.name}' failed (exit {returncode}); its messages are above. "
+                         f"Command, run in {workdir}: {step.command_line()}")
+    print(f"    {step.name}: done in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def two_decimals(percent: str) -> str:
+    """``98.7%`` as ``98.70%``; anything else as it is."""
+    try:
+        return f"{float(percent.rstrip('%')):.2f}%"
+    except ValueError:
+        return percent
+
+
+def summary_row(workdir: Path, bs: int, device_id: int, tool: str) -> list[str]:
+    accuracy = read_report(workdir / f"result_bs{bs}.json")
+    if not isinstance(accuracy, AccuracySummary):
+        raise GenetError(f"{workdir / f'result_bs{bs}.json'}: not an accuracy result")
+    perf_txt = workdir / RESULT_DIR / f"{perf_stem(bs, device_id)}.txt"
+    perf = read_perf_txt(perf_txt)
+    return [str(bs), accuracy.images or "?", two_decimals(accuracy.top[0]),
+            two_decimals(accuracy.top[min(4, len(accuracy.top) - 1)]),
+            f"{perf.e2e_throughput:.1f}", f"{perf.interface_throughput:.1f}", run_by(perf_txt, tool)]
+
+
+def run_by(perf_txt: Path, tool: str) -> str:
+    """The tool and device behind a perf report, from benchmark.py's JSON twin when there is one."""
+    if tool == "benchmark":
+        return "Ascend benchmark tool"
+    try:
+        details = json.loads(perf_txt.with_suffix(".json").read_text(encoding="utf-8"))
+        return f"{details['backend']} {details['precision']} on {details['device']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return tool
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A Markdown table whose columns line up in a terminal too."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(cell.rjust(width) for cell, width in zip(cells, widths, strict=True)) + " |"
+
+    return [line(header), "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|", *map(line, rows)]
+
+
+def counting_from(low: int):
+    """An argparse type: an integer ≥ ``low``."""
+    def parse(text: str) -> int:
+        if not text.strip().isdigit() or int(text) < low:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer ≥ {low}")
+        return int(text)
+    return parse
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        description="The whole GENet offline-inference pipeline in one command: data set, checkpoint, "
+                    "preprocess.py, get_info.py, pthtar2onnx.py, (on an Ascend host) test/onnx2om.sh, then per "
+                    "batch size test/infer_bin.sh and cifar10_acc_eval.py, and a table of accuracy and "
+                    "throughput. Without --datasets_path it generates a CIFAR-10-format data set (NOT "
+                    "CIFAR-10) and, without --model_path, trains a small GENet on it in seconds.",
+        epilog="examples: python -m genet.demo  |  bash test/eval_acc_perf.sh --datasets_path=/data "
+               "--model_path=genet.pth.tar --bs \"1 4 16\"")
+    parser.add_argument("--datasets_path", "--datasets-path", type=Path, default=None,
+                        help="the folder holding cifar-10-batches-py/ (or the folder itself, or the .tar.gz); "
+                             "default: generate one into WORKDIR/dataset")
+    parser.add_argument("--model_path", "--model-path", type=Path, default=None,
+                        help="GENet checkpoint (.pth.tar); default: train a small one into WORKDIR/genet.pth.tar "
+                             "on the data set's training batches")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="auto (default): the Ascend tools where present, else ONNX Runtime on the CPU; "
+                             "npu: the Ascend tools or fail; onnxruntime; torch (the checkpoint, on CUDA when "
+                             "there is a GPU); see test/infer_bin.sh --help")
+    parser.add_argument("--bs", default=DEFAULT_BATCH_SIZES,
+                        help="batch sizes, space- or comma-separated (default: \"%(default)s\")")
+    parser.add_argument("--device_id", "--device-id", type=counting_from(0), default=0, metavar="N",
+                        help="NPU or GPU number (default: 0)")
+    parser.add_argument("--soc", choices=SOCS, default="Ascend310",
+                        help="Ascend chip to convert for, on an Ascend host (default: %(default)s)")
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
+                        help="folder the pipeline runs in and writes to (default: %(default)s); files of the "
+                             "names it writes must be absent or its own from an earlier run")
+    generated = parser.add_argument_group("generated data and quick training (without --datasets_path / "
+                                          "--model_path)")
+    generated.add_argument("--train-images", type=counting_from(1), default=QUICK_TRAIN_IMAGES, metavar="N",
+                           help="training images to generate and train on (default: %(default)s)")
+    generated.add_argument("--test-images", type=counting_from(1), default=GENERATED_TEST_IMAGES, metavar="N",
+                           help="test images to generate (default: %(default)s)")
+    generated.add_argument("--seed", type=int, default=0, help="seed of the data and the training (default: 0)")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands without running them")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.datasets_path is not None and not args.datasets_path.exists():
+        raise GenetError(f"{args.datasets_path}: no such file or folder (--datasets_path)")
+    if args.model_path is not None and not args.model_path.is_file():
+        raise GenetError(f"{args.model_path}: no such file (--model_path)")
+    missing = check_requirements()
+    if missing:
+        raise GenetError(missing)
+    pipeline = Pipeline(args, repository_root())
+    if pipeline.generated:
+        print(GENERATED_NOTE)
+    pipeline.run()
+    return 0
+
+
+def run() -> None:
+    # Messages and --help name the command the user typed (test/eval_acc_perf.sh sets GENET_PROG).
+    if "GENET_PROG" in os.environ:
+        sys.argv[0] = os.environ["GENET_PROG"]
+    raise SystemExit(run_cli(main))
+
+
+if __name__ == "__main__":
+    run()
