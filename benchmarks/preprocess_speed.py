@@ -144,7 +144,7 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> int:
     write_cifar10(data, train=0, test=args.images, seed=0)
     print(f"data: {args.images} generated test images (genet.synthetic, NOT CIFAR-10)")
     scripts = {PLAIN: PLAIN_LOOP, TORCHVISION: TORCHVISION_STYLE}
-    for index, (name, code) in enumerate(scripts.items()):
+    for index, code in enumerate(scripts.values()):
         (work / f"loop_{index}.py").write_text(code)
     out = {name: work / f"out_{index}" for index, name in enumerate((OURS, PLAIN, TORCHVISION))}
     variants = {

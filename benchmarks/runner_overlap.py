@@ -50,6 +50,7 @@ sys.path.insert(0, str(REPO))
 
 import onnxruntime  # noqa: E402
 import torch  # noqa: E402
+from quiet_disk import SETTLE_SECONDS, set_aside, settle  # noqa: E402
 
 from genet.bench import BenchConfig, calls_in_order, run_benchmark  # noqa: E402
 from genet.checkpoint import save_checkpoint  # noqa: E402
@@ -61,7 +62,6 @@ from genet.model import build_model  # noqa: E402
 from genet.runners import CallTimes, Runner, RunnerOptions, open_runner  # noqa: E402
 from genet.runners.base import cpu_name  # noqa: E402
 from genet.variant import Variant  # noqa: E402
-from quiet_disk import SETTLE_SECONDS, set_aside, settle  # noqa: E402
 
 TARGET = 1.15
 MODELS = {"WRN-10-2": Variant(depth=10, width=2), "WRN-16-8": Variant(depth=16, width=8)}

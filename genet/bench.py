@@ -67,12 +67,21 @@ from .dumps import PACKED_DUMP, dump_folder, is_dump_name, write_dumps, write_pa
 from .errors import GenetError
 from .fsio import atomic_dir, check_apart, check_output_file, check_replaceable_dir, temp_name
 from .info import NumberedEntry, read_numbered_info
-from .inputs import (BatchSpan, BinFiles, ImageShape, ImageSource, PackedImages, Prefetcher,
-                     RandomImages, check_unique_stems, plan_batches, read_batches)
+from .inputs import (
+    BatchSpan,
+    BinFiles,
+    ImageShape,
+    ImageSource,
+    PackedImages,
+    Prefetcher,
+    RandomImages,
+    check_unique_stems,
+    plan_batches,
+    read_batches,
+)
 from .packed import check_packed
 from .perf import PerfReport, perf_paths, perf_texts, write_text_as
 from .runners import BACKENDS, CallTimes, Runner, RunnerOptions, SettingError, open_runner
-
 
 
 @dataclass
@@ -684,12 +693,13 @@ def deferred_signals() -> Iterator[None]:
             signal.raise_signal(caught[0])
 
 
-def run_benchmark(config: BenchConfig, log: Log = stderr_log(),
-                  runner: Runner | None = None) -> BenchResult:
+def run_benchmark(config: BenchConfig, log: Log | None = None, runner: Runner | None = None) -> BenchResult:
     """Run the benchmark; bad input raises GenetError before anything is written.
 
-    ``runner``: an already open runner to use instead of opening ``config.model_path``.
+    ``log``: where notes go (default: stderr); ``runner``: an already open runner to use instead of
+    opening ``config.model_path``.
     """
+    log = log or stderr_log()
     load_start = time.perf_counter()
     with contextlib.nullcontext(runner) if runner else open_runner(config.model_path, config.backend,
                                                                    config.options) as runner:

@@ -29,8 +29,15 @@ from typing import BinaryIO, NamedTuple
 import numpy as np
 
 from .console import Log
-from .constants import (CIFAR10_ARCHIVE, CIFAR10_ARCHIVE_MD5, CIFAR10_FOLDER, CIFAR10_URL, GENERATED_ARCHIVE,
-                        IMAGE_BYTES_UINT8, NUM_CLASSES)
+from .constants import (
+    CIFAR10_ARCHIVE,
+    CIFAR10_ARCHIVE_MD5,
+    CIFAR10_FOLDER,
+    CIFAR10_URL,
+    GENERATED_ARCHIVE,
+    IMAGE_BYTES_UINT8,
+    NUM_CLASSES,
+)
 from .errors import GenetError
 from .fsio import atomic_path
 from .provenance import GENERATED_MARK

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .constants import IMAGE_SIZE
-from .variant import Variant
+from .variant import SEED_VARIANT, Variant
 
 STAGE_SPATIAL = (IMAGE_SIZE, IMAGE_SIZE // 2, IMAGE_SIZE // 4)   # feature map side of each stage
 
@@ -105,7 +105,7 @@ class NetworkBlock(nn.Module):
 class GENet(nn.Module):
     """GE-WideResNet for 32×32 inputs: conv, three stages, BN-ReLU, global pooling, linear."""
 
-    def __init__(self, variant: Variant = Variant()):
+    def __init__(self, variant: Variant = SEED_VARIANT):
         super().__init__()
         self.variant = variant
         channels = (16, 16 * variant.width, 32 * variant.width, 64 * variant.width)
@@ -136,7 +136,7 @@ class GENet(nn.Module):
         return self.fc(out)
 
 
-def build_model(variant: Variant = Variant()) -> GENet:
+def build_model(variant: Variant = SEED_VARIANT) -> GENet:
     return GENet(variant)
 
 

@@ -17,8 +17,17 @@ import numpy as np
 
 from .cifar import CifarSplit, find_source, read_split
 from .console import Log, progress_bar
-from .constants import (CHANNELS, CIFAR10_MEAN, CIFAR10_STD, CIFAR10_URL, IMAGE_SIZE, LABEL_FILE, PACKED_IMAGES,
-                        PACKED_LABELS, PACKED_MANIFEST)
+from .constants import (
+    CHANNELS,
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    CIFAR10_URL,
+    IMAGE_SIZE,
+    LABEL_FILE,
+    PACKED_IMAGES,
+    PACKED_LABELS,
+    PACKED_MANIFEST,
+)
 from .errors import GenetError
 from .fsio import atomic_dir, check_replaceable_dir
 from .labels import format_labels

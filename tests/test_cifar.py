@@ -10,13 +10,19 @@ import tarfile
 import numpy as np
 import pytest
 
-from genet.cifar import (CifarSource, download_archive, find_source, load_split, parse_batch, read_split,
-                         verify_archive)
+from genet.cifar import CifarSource, download_archive, find_source, load_split, parse_batch, read_split, verify_archive
 from genet.constants import CIFAR10_ARCHIVE, CIFAR10_ARCHIVE_MD5, CIFAR10_FOLDER, GENERATED_ARCHIVE
 from genet.errors import GenetError
 
-from data_helpers import (archive_only_copy, batch_dict, fails_within, load_reference_batch, make_datasets_path,
-                          read_test_batch, write_pickle)
+from data_helpers import (
+    archive_only_copy,
+    batch_dict,
+    fails_within,
+    load_reference_batch,
+    make_datasets_path,
+    read_test_batch,
+    write_pickle,
+)
 
 
 def quiet(_message: str) -> None:

@@ -110,7 +110,7 @@ def test_concurrent_runs_into_one_output_folder_leave_one_complete_result(tmp_pa
     for _ in range(3):
         statuses = {}
 
-        def run(name):
+        def run(name, statuses=statuses):
             statuses[name] = run_cli(main, args(models[name], info, out))
 
         threads = [threading.Thread(target=run, args=(name,)) for name in models]

@@ -98,8 +98,8 @@ def reference_forward(state, variant, x):
             h = F.conv2d(act, state[p + "conv1.weight"], stride=stride, padding=1)
             h = F.conv2d(F.relu(_bn(h, state, p + "bn2.")), state[p + "conv2.weight"], padding=1)
             h = h * _reference_gather(h, state, p, variant, spatial)
-            short = F.conv2d(act, state[p + "convShortcut.weight"], stride=stride) if p + "convShortcut.weight" in state \
-                else out
+            shortcut = state.get(p + "convShortcut.weight")
+            short = F.conv2d(act, shortcut, stride=stride) if shortcut is not None else out
             out = short + h
     out = F.relu(_bn(out, state, "bn1."))
     return F.linear(F.avg_pool2d(out, 8).flatten(1), state["fc.weight"], state["fc.bias"])

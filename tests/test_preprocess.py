@@ -22,8 +22,14 @@ from genet.preprocess import image_stem, normalize
 from genet.provenance import GENERATED_MARK, is_generated
 
 from conftest import run_script
-from data_helpers import (archive_only_copy, batch_dict, make_datasets_path, read_test_batch, torchvision_reference,
-                          write_pickle)
+from data_helpers import (
+    archive_only_copy,
+    batch_dict,
+    make_datasets_path,
+    read_test_batch,
+    torchvision_reference,
+    write_pickle,
+)
 
 COUNT = 120
 

@@ -12,8 +12,17 @@ import numpy as np
 import pytest
 import torch
 
-from genet.bench import (BenchConfig, DumpWriter, StageTimer, Timings, calls_in_order, deferred_signals, run_benchmark,
-                         run_pipeline, union_seconds)
+from genet.bench import (
+    BenchConfig,
+    DumpWriter,
+    StageTimer,
+    Timings,
+    calls_in_order,
+    deferred_signals,
+    run_benchmark,
+    run_pipeline,
+    union_seconds,
+)
 from genet.checkpoint import load_model
 from genet.dumps import PACKED_DUMP, read_packed
 from genet.errors import GenetError, Terminated

@@ -6,9 +6,18 @@ import argparse
 from typing import Sequence
 
 from ..cifar import SPLIT_BATCHES
-from ..constants import (CIFAR10_ARCHIVE, CIFAR10_FOLDER, CIFAR10_MEAN, CIFAR10_STD, CIFAR10_URL, LABEL_FILE,
-                         PACKED_IMAGES, PACKED_LABELS, PACKED_MANIFEST)
 from ..console import stderr_log
+from ..constants import (
+    CIFAR10_ARCHIVE,
+    CIFAR10_FOLDER,
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    CIFAR10_URL,
+    LABEL_FILE,
+    PACKED_IMAGES,
+    PACKED_LABELS,
+    PACKED_MANIFEST,
+)
 from ..errors import run_cli
 from ..preprocess import preprocess
 from .common import Parser, add_quiet

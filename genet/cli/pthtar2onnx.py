@@ -10,8 +10,17 @@ from typing import Sequence
 
 from ..checkpoint import load_model
 from ..errors import GenetError, run_cli
-from ..export import ATC_MAX_OPSET, DEFAULT_OPSET, MAX_STATIC_BATCH, OPSETS, VERIFY_TOLERANCE, \
-    check_export_settings, export_onnx, verify_batches, verify_onnx
+from ..export import (
+    ATC_MAX_OPSET,
+    DEFAULT_OPSET,
+    MAX_STATIC_BATCH,
+    OPSETS,
+    VERIFY_TOLERANCE,
+    check_export_settings,
+    export_onnx,
+    verify_batches,
+    verify_onnx,
+)
 from ..fsio import atomic_path, check_output_file
 from ..variant import EXTENTS
 from .common import Parser

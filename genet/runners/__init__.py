@@ -1,7 +1,17 @@
 """Inference backends behind one interface: ONNX Runtime, PyTorch, Ascend (ais_bench)."""
 
-from .base import (BACKENDS, DEVICES, GRAPH_OPT_LEVELS, PRECISIONS, CallTimes, Runner, RunnerOptions, SettingError,
-                   backend_for, open_runner)
+from .base import (
+                   BACKENDS,
+                   DEVICES,
+                   GRAPH_OPT_LEVELS,
+                   PRECISIONS,
+                   CallTimes,
+                   Runner,
+                   RunnerOptions,
+                   SettingError,
+                   backend_for,
+                   open_runner,
+)
 
 __all__ = ["BACKENDS", "DEVICES", "GRAPH_OPT_LEVELS", "PRECISIONS", "CallTimes", "Runner", "RunnerOptions",
            "SettingError", "backend_for", "open_runner"]

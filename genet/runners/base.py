@@ -190,7 +190,7 @@ class Runner(abc.ABC):
     def run(self, batch: np.ndarray) -> np.ndarray:
         return self.run_timed(batch)[0]
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional: most backends hold nothing to release)
         """Release the device resources (idempotent)."""
 
     def __enter__(self) -> "Runner":
