@@ -203,10 +203,6 @@ def quantize_static_int8(model: onnx.ModelProto, output: Path, images: np.ndarra
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    batch = static_batch or CALIBRATION_BATCH
-    if static_batch and len(images) % static_batch:
-        raise GenetError(f"--calib {len(images)} is not a multiple of the model's static batch {static_batch}: "
-                         f"give a multiple, or export with a dynamic batch")
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                "percentile": CalibrationMethod.Percentile}
     # The pre-processed model and the calibrator's augmented one live in a folder of their own.
@@ -214,7 +210,7 @@ def quantize_static_int8(model: onnx.ModelProto, output: Path, images: np.ndarra
         source, prepared = Path(scratch) / "fp32.onnx", Path(scratch) / "fp32_prepared.onnx"
         onnx.save(model, str(source))
         quant_pre_process(str(source), str(prepared))
-        quantize_static(str(prepared), str(output), _Calibration(images, batch), quant_format=QuantFormat.QDQ,
+        quantize_static(str(prepared), str(output), _Calibration(images, static_batch or CALIBRATION_BATCH), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=methods[method])
 
@@ -302,6 +298,9 @@ def quantize_model(source: str | os.PathLike, datasets_path: str | os.PathLike, 
     if output.exists() and source.exists() and output.resolve() == source.resolve():
         raise GenetError(f"{output}: is the fp32 input model; give another -o")
     model, static_batch = load_fp32_model(source)
+    if static_batch and settings.calib % static_batch:
+        raise GenetError(f"{source}: --calib {settings.calib} is not a multiple of the model's static batch "
+                         f"{static_batch}: give a multiple, or export with a dynamic batch")
     calibration = calibration_images(datasets_path, settings, log)
     held_out, labels = check_images(datasets_path, settings.check, log)
     with atomic_files([output, report_path(output)], [".onnx", ".json"]) as (model_tmp, json_tmp):
