@@ -210,9 +210,9 @@ def quantize_static_int8(model: onnx.ModelProto, output: Path, images: np.ndarra
         source, prepared = Path(scratch) / "fp32.onnx", Path(scratch) / "fp32_prepared.onnx"
         onnx.save(model, str(source))
         quant_pre_process(str(source), str(prepared))
-        quantize_static(str(prepared), str(output), _Calibration(images, static_batch or CALIBRATION_BATCH), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=methods[method])
+        quantize_static(str(prepared), str(output), _Calibration(images, static_batch or CALIBRATION_BATCH),
+                        quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, calibrate_method=methods[method])
 
 
 @contextlib.contextmanager
