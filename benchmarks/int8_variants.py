@@ -14,6 +14,7 @@ Run: python3 benchmarks/int8_variants.py [--rounds 5]
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import platform
 import statistics
@@ -90,6 +91,7 @@ def main() -> int:
                 sessions[name].run(None, {"image": images})
             rates[name].append(calls * BATCH / (time.perf_counter() - start))
     print(f"command: python3 benchmarks/int8_variants.py {' '.join(sys.argv[1:])}".rstrip())
+    print(f"date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}")
     print(f"machine: {cpu_name()}; load average before {' '.join(f'{x:.2f}' for x in load_before)}, after "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} (shared machine)")
     print(f"versions: python {platform.python_version()}, onnxruntime {ort.__version__}, torch {torch.__version__}")

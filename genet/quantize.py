@@ -35,7 +35,7 @@ from .runners.onnxrt import QUANTIZED_OPS
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 CALIBRATION_SPLITS = ("train", "test")
 PER_CHANNEL_OPSET = 13          # per-channel QuantizeLinear/DequantizeLinear (axis) appeared in opset 13
-CALIBRATION_BATCH = 32          # images per calibration call on a dynamic-batch model
+CALIBRATION_BATCH = 32          # images per calibration call on a dynamic-batch model, at most
 CHECK_BATCH = 64                # images per call of the held-out check
 
 
@@ -181,6 +181,17 @@ def _batches(images: np.ndarray, batch: int):
         yield images[start:start + batch]
 
 
+def calibration_batch(count: int, static_batch: int | None) -> int:
+    """Images per calibration call: the static batch, else the largest divisor of ``count`` up to 32.
+
+    Every call gets the same number of images: the entropy and percentile calibrators stack the
+    activations of all calls into one array and fail on a smaller last batch.
+    """
+    if static_batch:
+        return static_batch
+    return max(size for size in range(1, CALIBRATION_BATCH + 1) if count % size == 0)
+
+
 class _Calibration:
     """ONNX Runtime's CalibrationDataReader protocol over an array of images."""
 
@@ -196,9 +207,10 @@ def quantize_static_int8(model: onnx.ModelProto, output: Path, images: np.ndarra
                          static_batch: int | None) -> None:
     """Calibrate on ``images`` and write the QDQ int8 model (per-channel int8 weights, uint8 activations).
 
-    ONNX Runtime's pre-processing (shape inference, constant folding) comes first: with the shapes
-    known, its CPU kernels for the quantized convolutions run WRN-16-8 several times faster.
-    uint8 activations with int8 weights (U8S8) are what its x86 kernels are fast at.
+    ONNX Runtime's pre-processing (shape inference, constant folding) comes first, and activations
+    are uint8 with int8 weights (U8S8): WRN-16-8 at batch 16 ran 2.7x faster pre-processed than not,
+    and U8S8 3.7x faster than S8S8, which was no faster than fp32 (benchmarks/int8_variants.py and
+    its output in benchmarks/results/).
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -210,7 +222,7 @@ def quantize_static_int8(model: onnx.ModelProto, output: Path, images: np.ndarra
         source, prepared = Path(scratch) / "fp32.onnx", Path(scratch) / "fp32_prepared.onnx"
         onnx.save(model, str(source))
         quant_pre_process(str(source), str(prepared))
-        quantize_static(str(prepared), str(output), _Calibration(images, static_batch or CALIBRATION_BATCH),
+        quantize_static(str(prepared), str(output), _Calibration(images, calibration_batch(len(images), static_batch)),
                         quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, calibrate_method=methods[method])
 

@@ -76,6 +76,12 @@ def test_printed_figures_are_those_of_the_report(work, tmp_path, capsys):
     assert f"agreement int8 vs fp32: {check['agreement']:.2f}%" in out
 
 
+@pytest.mark.parametrize("method", ["entropy", "percentile"])
+def test_histogram_methods_calibrate_on_a_count_that_is_no_multiple_of_32(method, work, tmp_path):
+    assert quantize_cli(work, tmp_path / "q.onnx", "--calib", "40", "--check", "20", "--calib-method", method) == 0
+    assert json.loads((tmp_path / "q.json").read_text())["calibration"]["method"] == method
+
+
 def test_the_check_scores_both_models_on_the_labels(work):
     """Each top-1 counted against the test labels, independently of quantize.py's own loop."""
     images, labels = quantize.check_images(work / "datasets", 100, log=lambda m: None)
