@@ -12,6 +12,7 @@ largest absolute difference of their logits. Below ``min_agreement`` nothing is 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import math
@@ -218,7 +219,7 @@ def quantize_static_int8(model: onnx.ModelProto, output: Path, images: np.ndarra
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                "percentile": CalibrationMethod.Percentile}
     # The pre-processed model and the calibrator's augmented one live in a folder of their own.
-    with tempfile.TemporaryDirectory(prefix="genet-quantize-") as scratch, _quiet_root_logger():
+    with tempfile.TemporaryDirectory(prefix="genet-quantize-") as scratch, _quiet_quantizer():
         source, prepared = Path(scratch) / "fp32.onnx", Path(scratch) / "fp32_prepared.onnx"
         onnx.save(model, str(source))
         quant_pre_process(str(source), str(prepared))
@@ -228,13 +229,15 @@ def quantize_static_int8(model: onnx.ModelProto, output: Path, images: np.ndarra
 
 
 @contextlib.contextmanager
-def _quiet_root_logger():
-    """ONNX Runtime's quantizer logs notes on BN weights and pre-processing to the root logger: not for users."""
+def _quiet_quantizer():
+    """ONNX Runtime's quantizer logs notes (BN weights, pre-processing) to the root logger and its
+    histogram calibrators print progress to stdout, which holds only results here: both silenced."""
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        yield
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
     finally:
         root.setLevel(level)
 
