@@ -281,6 +281,18 @@ def report_path(model_path: str | os.PathLike) -> Path:
     return Path(model_path).with_suffix(".json")
 
 
+def check_report_replaceable(path: Path) -> None:
+    """The JSON beside the model is implied, not named by the user: replace only a report of ours."""
+    if not path.exists():
+        return
+    try:
+        ours = {"calibration", "check", "passed"} <= set(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        ours = False
+    if not ours:
+        raise GenetError(f"{path}: exists and is not a quantize.py report; move it away or choose another -o")
+
+
 def report(source: Path, datasets_path: str | os.PathLike, settings: QuantizeSettings, check: CheckResult,
            passed: bool) -> dict:
     import onnxruntime as ort
@@ -312,6 +324,7 @@ def quantize_model(source: str | os.PathLike, datasets_path: str | os.PathLike, 
         raise GenetError(f"{output}: the int8 model's name must end in .onnx (benchmark.py picks the backend by it)")
     if output.exists() and source.exists() and output.resolve() == source.resolve():
         raise GenetError(f"{output}: is the fp32 input model; give another -o")
+    check_report_replaceable(report_path(output))
     model, static_batch = load_fp32_model(source)
     if static_batch and settings.calib % static_batch:
         raise GenetError(f"{source}: --calib {settings.calib} is not a multiple of the model's static batch "

@@ -191,6 +191,19 @@ def test_output_name_is_checked(output, message, work, tmp_path, capsys):
     assert (target.read_bytes() if target.exists() else None) == before
 
 
+@pytest.mark.parametrize("content", ['{"note": "the user\'s own file"}', "not json"])
+def test_a_json_beside_the_output_that_is_not_a_report_is_kept(content, work, tmp_path, capsys):
+    (tmp_path / "q.json").write_text(content)
+    assert quantize_cli(work, tmp_path / "q.onnx", "--calib", "16", "--check", "20") == 2
+    assert "is not a quantize.py report" in capsys.readouterr().err
+    assert (tmp_path / "q.json").read_text() == content and not (tmp_path / "q.onnx").exists()
+
+
+def test_a_previous_report_is_replaced(work, tmp_path):
+    for _ in range(2):
+        assert quantize_cli(work, tmp_path / "q.onnx", "--calib", "16", "--check", "20") == 0
+
+
 def test_missing_data_set_is_one_line(work, tmp_path, capsys):
     assert run_cli(main, [str(work / "fp32.onnx"), str(tmp_path / "nowhere"), "-o", str(tmp_path / "q.onnx")]) == 2
     assert "nowhere" in capsys.readouterr().err
