@@ -55,7 +55,10 @@ def resolve_providers(options: RunnerOptions, where: Path) -> list[str]:
 
 
 def graph_precision(model_path: Path) -> str:
-    """"int8" for a quantized graph, else "fp32" (an fp16 export is not a genet model format)."""
+    """The precision a graph computes in: int8 when it holds quantization ops, else fp32.
+
+    (genet writes no fp16 ONNX models.)
+    """
     import onnx
 
     graph = onnx.load(str(model_path), load_external_data=False).graph
