@@ -10,6 +10,7 @@ usage() {
     cat <<'EOF'
 Usage: bash test/onnx2om.sh [--onnx FILE] [--soc SOC] [--bs "1 16"] [--tune] [--log LEVEL]
                             [--output_prefix PREFIX] [--toolkit DIR] [--dry-run]
+                            [--int8 [--datasets_path DIR] [--calib N]]
 
 Convert the ONNX model into one .om per batch size with Huawei's ATC, as in the seed guide:
   atc --model=genet_gpu.onnx --framework=5 --input_format=NCHW \
@@ -26,13 +27,20 @@ ATC appends .om to the output name: genet_bs1_tuned.om, genet_bs16_tuned.om.
   --output_prefix PREFIX output names are PREFIX{bs}_tuned (default: genet_bs)
   --toolkit DIR          CANN install to use (default: see test/env.sh)
   --dry-run              print the commands without running them
+  --int8                 quantize with AMCT first (docs/int8.md): preprocess.py --split train --limit N
+                         writes calibration images to ./amct_calib_prep, packed into one N-image batch in
+                         ./amct_calib; amct_onnx calibration writes ./amct_int8/genet_deploy_model.onnx,
+                         which ATC converts (output names default to genet_int8_bs{bs}_tuned)
+  --datasets_path DIR    ${datasets_path} of the calibration images (default: ./datasets)
+  --calib N              training images to calibrate on (default: 300)
   --help                 this text
 
 CANN's environment is set up through test/env.sh; atc must then be on PATH.
 EOF
 }
 
-onnx=genet_gpu.onnx soc=Ascend310 batch_list="1 16" tune=0 log=error prefix=genet_bs
+onnx=genet_gpu.onnx soc=Ascend310 batch_list="1 16" tune=0 log=error prefix=""
+int8=0 datasets_path=./datasets calib=300
 cann_args=()
 while (($#)); do
     case $1 in
@@ -40,7 +48,8 @@ while (($#)); do
         --dry-run) export GENET_DRY_RUN=1 ;;
         --*=) genet_die "${1%=} needs a value" ;;
         --tune) tune=1 ;;
-        --onnx|--soc|--bs|--log|--output_prefix|--toolkit)
+        --int8) int8=1 ;;
+        --onnx|--soc|--bs|--log|--output_prefix|--toolkit|--datasets_path|--calib)
             (($# >= 2)) || genet_die "$1 needs a value"
             set -- "$1=$2" "${@:3}"
             continue ;;
@@ -50,6 +59,8 @@ while (($#)); do
         --log=*) log=${1#*=} ;;
         --output_prefix=*) prefix=${1#*=} ;;
         --toolkit=*) cann_args=(--toolkit "${1#*=}") ;;
+        --datasets_path=*) datasets_path=${1#*=} ;;
+        --calib=*) calib=${1#*=} ;;
         *) genet_die "unknown argument '$1' (see --help)" ;;
     esac
     shift
@@ -64,6 +75,10 @@ case $log in
     *) genet_die "--log $log: expected debug, info, warning, error or null" ;;
 esac
 batches=$(genet_batch_sizes "$batch_list")
+[[ "$calib" =~ ^[1-9][0-9]*$ ]] || genet_die "--calib '$calib' is not a positive number of images"
+if [[ -z "$prefix" ]]; then
+    if ((int8)); then prefix=genet_int8_bs; else prefix=genet_bs; fi
+fi
 
 if [[ "${GENET_DRY_RUN:-0}" == 1 ]]; then
     genet_source_cann --optional --dry-run "${cann_args[@]}"
@@ -72,6 +87,32 @@ else
     genet_source_cann --optional "${cann_args[@]}"
     command -v atc >/dev/null 2>&1 ||
         genet_die "atc not found: install the CANN toolkit, or point test/env.sh at it (--toolkit DIR or ASCEND_TOOLKIT_HOME); on a machine without an NPU, skip this step and run the .onnx with ONNX Runtime"
+    if ((int8)); then
+        command -v amct_onnx >/dev/null 2>&1 ||
+            genet_die "amct_onnx not found: --int8 needs AMCT (pip3 install the amct_onnx wheel of the Ascend-cann-amct package of your CANN version, see docs/int8.md); on a CPU, python3 quantize.py makes the int8 .onnx"
+    fi
+fi
+
+# --- int8: AMCT calibrates on training images, then ATC converts its deploy model ------------------
+if ((int8)); then
+    calib_prep=amct_calib_prep calib_dir=amct_calib save_path=amct_int8/genet
+    genet_run "$(genet_python)" "$genet_root/preprocess.py" "$datasets_path" "$calib_prep" --split train \
+        --limit "$calib" --quiet || genet_die "preprocess.py could not write the calibration images (see above)"
+    # AMCT reads whole batches of --input_shape from the files of --data_dir: the N images become
+    # one N×3×32×32 float32 file, in a folder of its own (val_label.txt is no input).
+    printf '+ cat %s/*.bin > %s/calibration.bin\n' "$calib_prep" "$calib_dir"
+    if [[ "${GENET_DRY_RUN:-0}" != 1 ]]; then
+        mkdir -p "$calib_dir" amct_int8
+        cat "$calib_prep"/*.bin > "$calib_dir/.calibration.bin.tmp"
+        mv -f "$calib_dir/.calibration.bin.tmp" "$calib_dir/calibration.bin"
+    fi
+    genet_run amct_onnx calibration --model="$onnx" --save_path="$save_path" \
+        --input_shape="image:${calib},3,32,32" --data_dir="$calib_dir" --data_types=float32 ||
+        genet_die "amct_onnx calibration failed (its log above says why)"
+    onnx="${save_path}_deploy_model.onnx"
+    if [[ "${GENET_DRY_RUN:-0}" != 1 ]]; then
+        [[ -s "$onnx" ]] || genet_die "amct_onnx reported success but wrote no $onnx"
+    fi
 fi
 
 for bs in $batches; do

@@ -25,6 +25,12 @@ PROVIDER_ALIASES = {
     "trt": "TensorrtExecutionProvider",
 }
 _GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+# Ops only a quantized graph holds (QDQ pairs, QLinear*, integer convolutions): such a model runs int8.
+QUANTIZED_OPS = frozenset({
+    "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul",
+    "QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearGlobalAveragePool", "QLinearAveragePool",
+    "QLinearConcat", "QLinearLeakyRelu", "QGemm", "ConvInteger", "MatMulInteger",
+})
 _GRAPH_OPT = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -46,6 +52,17 @@ def resolve_providers(options: RunnerOptions, where: Path) -> list[str]:
             raise GenetError(f"{where}: onnxruntime {ort.__version__} has no {name} on this machine "
                              f"(available: {', '.join(available)})")
     return [p for p in requested if p != "CPUExecutionProvider"] + ["CPUExecutionProvider"]
+
+
+def graph_precision(model_path: Path) -> str:
+    """The precision a graph computes in: int8 when it holds quantization ops, else fp32.
+
+    (genet writes no fp16 ONNX models.)
+    """
+    import onnx
+
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    return "int8" if any(node.op_type in QUANTIZED_OPS for node in graph.node) else "fp32"
 
 
 def _provider_entry(name: str, device_id: int) -> str | tuple[str, dict]:
@@ -86,6 +103,14 @@ class OnnxRuntimeRunner(Runner):
         self._input_name = inputs[0].name
         self._output_name = self._session.get_outputs()[0].name
         self._input_shape = static_shape(inputs[0].shape)
+        self._precision: str | None = None
+
+    @property
+    def precision(self) -> str:
+        """Read from the model: the runner computes in whatever precision the graph holds."""
+        if self._precision is None:
+            self._precision = graph_precision(self.model_path)
+        return self._precision
 
     @property
     def device_name(self) -> str:

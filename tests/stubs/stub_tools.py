@@ -1,6 +1,6 @@
 """Stand-ins for Huawei's and NVIDIA's tools, for testing the test/*.sh scripts on a CPU machine.
 
-``atc``, ``benchmark.x86_64`` and ``trtexec`` (the executables in ``bin/``) and the
+``atc``, ``amct_onnx``, ``benchmark.x86_64`` and ``trtexec`` (the executables in ``bin/``) and the
 ``ais_bench`` Python package (``python/``) accept the real tools' command lines and write
 files in the real tools' formats (see docs/formats.md). They compute with ONNX
 Runtime, so the outputs are real logits of the model:
@@ -101,6 +101,56 @@ def atc(argv: list[str]) -> int:
             dim.dim_value = int(value)
     onnx.save(model, args["output"] + ".om")
     print("ATC run success, welcome to the next use.")
+    return 0
+
+
+# --- amct_onnx -----------------------------------------------------------------------------
+
+AMCT_REQUIRED = ("model", "save_path", "input_shape", "data_dir", "data_types")
+
+
+def amct_onnx(argv: list[str]) -> int:
+    """``amct_onnx calibration --model M --save_path P --input_shape name:n,c,h,w --data_dir D --data_types float32``.
+
+    Checks the command line and that the files of --data_dir hold whole batches of --input_shape,
+    then writes ``{save_path}_deploy_model.onnx`` and ``{save_path}_fake_quant_model.onnx`` as the
+    real tool does (here: copies of the model, not quantized).
+    """
+    import onnx
+
+    if not argv or argv[0] != "calibration":
+        print("usage: amct_onnx calibration ...")
+        return 2
+    args, rest = {}, argv[1:]
+    while rest:                         # --key=value or --key value, as the real tool takes both
+        key, has_value, value = rest[0].partition("=")
+        if not key.startswith("--"):
+            print(f"unexpected argument {rest[0]!r}")
+            return 2
+        if not has_value:
+            value, rest = (rest[1] if len(rest) > 1 else ""), rest[1:]
+        args[key[2:]] = value
+        rest = rest[1:]
+    missing = [f"--{key}" for key in AMCT_REQUIRED if not args.get(key)]
+    if missing:
+        print(f"[AMCT][ERROR] missing {', '.join(missing)}")
+        return 1
+    name, _, dims = args["input_shape"].partition(":")
+    model = onnx.load(args["model"])
+    if name not in [i.name for i in model.graph.input] or args["data_types"] != "float32":
+        print(f"[AMCT][ERROR] --input_shape {args['input_shape']} / --data_types {args['data_types']} do not match "
+              f"the model")
+        return 1
+    batch_bytes = 4 * int(np.prod([int(d) for d in dims.split(",")]))
+    files = sorted(Path(args["data_dir"]).iterdir())
+    wrong = [f.name for f in files if f.stat().st_size % batch_bytes]
+    if not files or wrong:
+        print(f"[AMCT][ERROR] --data_dir {args['data_dir']}: files are not whole batches of {batch_bytes} bytes: "
+              f"{wrong or 'no files'}")
+        return 1
+    for kind in ("deploy", "fake_quant"):
+        onnx.save(model, f"{args['save_path']}_{kind}_model.onnx")
+    print(f"[AMCT][INFO] calibrated on {sum(f.stat().st_size for f in files) // batch_bytes} batch(es)")
     return 0
 
 
@@ -224,7 +274,7 @@ def trtexec(argv: list[str]) -> int:
     return 0
 
 
-TOOLS = {"atc": atc, "benchmark": benchmark, "trtexec": trtexec}
+TOOLS = {"atc": atc, "amct_onnx": amct_onnx, "benchmark": benchmark, "trtexec": trtexec}
 
 if __name__ == "__main__":
     tool, argv = sys.argv[1], sys.argv[2:]
