@@ -14,10 +14,10 @@ For WRN-16-8 and WRN-10-2 (random-init weights: the weights do not change the wo
 OpenVINO runs with INFERENCE_PRECISION_HINT f32: on a CPU with bf16 instructions its default
 computes an fp32 model in bf16, which is a column of its own here (no genet peer of that
 precision), not an fp32 figure. fp32 runs the exported .onnx, int8 the file that
-``genet.quantize.quantize_model`` writes from it (QDQ, per-channel; calibrated on generated images, not CIFAR-10: speed only, the accuracy gate
-is skipped for these random-init models). Each measurement runs enough calls to last about
-``--seconds``; rounds interleave every peer and configuration; medians of the rounds printed as
-a Markdown table with the targets, the machine, the versions and the command.
+``genet.quantize.quantize_model`` writes from it (QDQ, per-channel; calibrated on generated images, not
+CIFAR-10: speed only, the accuracy gate is skipped for these random-init models). Each measurement runs
+enough calls to last about ``--seconds``; rounds interleave every peer and configuration; medians of the
+rounds printed as a Markdown table with the targets, the machine, the versions and the command.
 
 Run: python3 benchmarks/cpu_peers.py [--rounds 5] [--seconds 1.0] [--out benchmarks/results/cpu_peers.md]
 """

@@ -36,8 +36,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process  # noqa: 
 
 from genet.export import export_onnx  # noqa: E402
 from genet.model import build_model  # noqa: E402
-from genet.quantize import (CALIBRATION_BATCH, QuantizeSettings, _Calibration, calibration_images,  # noqa: E402
-                            load_fp32_model)
+from genet.quantize import CALIBRATION_BATCH, QuantizeSettings, _Calibration, calibration_images, load_fp32_model  # noqa: E402
 from genet.runners.base import cpu_name  # noqa: E402
 from genet.synthetic import write_cifar10  # noqa: E402
 from genet.variant import Variant  # noqa: E402

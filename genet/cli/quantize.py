@@ -9,8 +9,14 @@ from typing import Sequence
 
 from ..console import stderr_log
 from ..errors import run_cli
-from ..quantize import (CALIBRATION_METHODS, CALIBRATION_SPLITS, BelowThreshold, QuantizeSettings, quantize_model,
-                        report_path)
+from ..quantize import (
+    CALIBRATION_METHODS,
+    CALIBRATION_SPLITS,
+    BelowThreshold,
+    QuantizeSettings,
+    quantize_model,
+    report_path,
+)
 from .common import Parser, add_quiet
 
 DEFAULTS = QuantizeSettings()
