@@ -52,20 +52,29 @@ def test_whole_pipeline_on_generated_data(tmp_path):
                           cwd=tmp_path, env=demo_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     names = [line.split("] ", 1)[1] for line in done.stdout.splitlines() if line.startswith("==> [")]
-    assert names == ["generate data", "train", "preprocess", "info file", "export ONNX", "inference bs1",
-                     "accuracy bs1", "inference bs16", "accuracy bs16"]
+    assert names == ["generate data", "train", "preprocess", "info file", "export ONNX", "quantize int8",
+                     "inference bs1", "accuracy bs1", "int8 inference bs1", "int8 accuracy bs1",
+                     "inference bs16", "accuracy bs16", "int8 inference bs16", "int8 accuracy bs16",
+                     "pure-inference sweep fp32", "pure-inference sweep int8"]
     assert "inference with benchmark.py on ONNX Runtime" in done.stderr
     assert done.stdout.count("NOT CIFAR-10") >= 3       # announced first, in the table's title and under it
     summary = (work / "summary.md").read_text()
     assert summary in done.stdout
-    rows = summary_rows(summary)
-    assert [row[0] for row in rows] == ["1", "16"]
-    for row in rows:
+    accuracy, sweep = summary.split("## Pure inference")
+    rows = summary_rows(accuracy)
+    assert [row[0] for row in rows] == ["1", "16", "1", "16"]
+    for row, precision in zip(rows, ["fp32", "fp32", "int8", "int8"], strict=True):
         assert row[1] == "100"
         assert row[2].endswith("%") and len(row[2].split(".")[1]) == 3       # two decimals: 98.70%
         assert float(row[2].rstrip("%")) > 4 * CHANCE
         assert float(row[4]) > 0 and float(row[5]) > 0
-        assert row[6].startswith("onnxruntime fp32 on CPU")
+        assert row[6].startswith(f"onnxruntime {precision} on CPU")
+    assert "int8: quantize.py's check on 100 test images" in accuracy
+    sweep_rows = summary_rows(sweep)
+    assert [row[0] for row in sweep_rows] == ["1", "4", "8", "16", "32", "64"]
+    for column in (1, 3):                           # fp32 and int8 device fps, the best of each marked once
+        assert sum(row[column].endswith(" *") for row in sweep_rows) == 1
+        assert all(float(row[column].rstrip(" *")) > 0 for row in sweep_rows)
     for name in ("genet.pth.tar", "genet_gpu.onnx", "genet_prep_bin.info", "result_bs1.json", "result_bs16.json"):
         assert (work / name).is_file(), name
     assert len(list((work / "prep_dataset").glob("*.bin"))) == 100
@@ -77,11 +86,14 @@ def test_dry_run_lists_the_steps_and_writes_nothing(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "NOT CIFAR-10" in out
     commands = [line for line in out.splitlines() if line and not line.startswith(("#", "cd ", "GENERATED"))]
+    int8 = ["benchmark.py", "cifar10_acc_eval.py"]
     assert [c.split()[1].rsplit("/", 1)[-1] for c in commands] == [
-        "-m", "train.py", "preprocess.py", "get_info.py", "pthtar2onnx.py", "infer_bin.sh", "cifar10_acc_eval.py",
-        "infer_bin.sh", "cifar10_acc_eval.py"]
+        "-m", "train.py", "preprocess.py", "get_info.py", "pthtar2onnx.py", "quantize.py",
+        "infer_bin.sh", "cifar10_acc_eval.py", *int8, "infer_bin.sh", "cifar10_acc_eval.py", *int8,
+        "benchmark.py", "benchmark.py"]
     assert commands[0].split()[2] == "genet.cli.synthetic"
-    assert "result_bs8.json" in commands[-1]
+    assert "result_int8_bs8.json" in commands[-3]
+    assert "-batch_size=1,4,8,16,32,64" in commands[-1] and "-om_path=genet_int8.onnx" in commands[-1]
     assert not work.exists()
 
 
@@ -106,9 +118,9 @@ def test_generated_data_given_by_path_is_labelled(tmp_path, capsys, monkeypatch)
             "--workdir", str(tmp_path / "run")]
     assert main(["--dry-run", *args]) == 0
     assert GENERATED_NOTE in capsys.readouterr().out
-    monkeypatch.setattr(demo, "summary_row", lambda workdir, bs, device_id, tool: [str(bs), "10", "98.70%",
-                                                                                 "100.00%", "1.0", "2.0", tool])
-    pipeline = demo.Pipeline(demo.build_parser().parse_args(args), REPO)
+    monkeypatch.setattr(demo, "summary_row", lambda workdir, accuracy, results, bs, device_id, tool: [
+        str(bs), "10", "98.70%", "100.00%", "1.0", "2.0", tool])
+    pipeline = demo.Pipeline(demo.build_parser().parse_args(args + ["--no-int8", "--sweep", ""]), REPO)
     assert "NOT CIFAR-10" in pipeline.source_line()
     assert GENERATED_NOTE in pipeline.summary()
 
@@ -126,7 +138,7 @@ def test_a_failing_step_stops_the_pipeline_and_is_named(tmp_path):
     assert done.returncode == 2
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("python -m genet.demo: error: step 'export ONNX' failed (exit 2)")
-    assert "==> [3/7] export ONNX" in done.stdout and "inference" not in done.stdout
+    assert "==> [3/" in done.stdout and "] export ONNX" in done.stdout and "inference" not in done.stdout
     assert (tmp_path / "run" / "genet_prep_bin.info").is_file()
     assert not (tmp_path / "run" / "summary.md").exists()
 
@@ -156,7 +168,7 @@ def test_the_demo_runs_again_where_it_ran_and_beside_other_files(workdir, tmp_pa
     assert main(argv) == 0
     (tmp_path / "run" / "genet_gpu.onnx").write_text("written by the demo's first run\n")
     assert main(argv) == 0
-    assert len(steps_run) == 2 * 9
+    assert len(steps_run) == 2 * 16
     assert (tmp_path / "run" / "notes.txt").read_text() == "kept\n"
 
 
@@ -218,8 +230,8 @@ def test_a_python_without_the_requirements_gets_one_line(tmp_path):
     (["--model_path", "{tmp}/missing.pth.tar"], "no such file"),
     (["--bs", "1 0"], "'0' is not a positive integer"),
     (["--bs", " "], "no batch size"),
-    (["--train-images", "0"], "not an integer ≥ 1"),
-    (["--test-images", "x"], "not an integer ≥ 1"),
+    (["--train-images", "0"], "must be at least 1"),
+    (["--test-images", "x"], "'x' is not an integer"),
     (["--device_id", "-1"], "--device_id"),
     (["--backend", "gpu"], "invalid choice"),
 ])

@@ -9,10 +9,12 @@ genet_gpu.onnx, result/, result_bs1.json, ...):
 2. without ``--model_path``: a small GENet trained on that set's training batches (train.py);
 3. preprocess.py, get_info.py, pthtar2onnx.py (seed steps 3.2, 3.3, 4.2);
 4. on an Ascend host, test/onnx2om.sh (step 4.3);
-5. per batch size: test/infer_bin.sh (step 5.2: the Ascend benchmark tool, ais_bench, or
+5. on ONNX Runtime: quantize.py, an int8 twin of the model calibrated on the training split;
+6. per batch size: test/infer_bin.sh (step 5.2: the Ascend benchmark tool, ais_bench, or
    benchmark.py on ONNX Runtime / PyTorch), then cifar10_acc_eval.py on its dumps (step 6),
-   before the next batch size replaces them;
-6. a table of accuracy and throughput per batch size, printed and written to summary.md.
+   before the next batch size replaces them; the same for the int8 model with benchmark.py;
+7. the guide's section 7 in one process per model: benchmark.py's pure-inference batch sweep;
+8. tables of accuracy and throughput per batch size and of the sweep, printed and written to summary.md.
 
 It stops at the first step that fails, naming it. It replaces only files it wrote itself: their
 names are kept in the work folder's ``.genet-demo`` list, and a work folder holding any other
@@ -21,7 +23,6 @@ file of the same name is refused.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
@@ -41,7 +42,7 @@ from ..launch import check_requirements
 from ..perf import perf_stem, read_perf_txt
 from ..provenance import GENERATED_NOTE, is_generated
 from ..reports import AccuracySummary, read_report
-from .common import Parser
+from .common import Parser, non_negative_int, positive_int
 
 DEFAULT_WORKDIR = Path("demo_run")
 DEFAULT_BATCH_SIZES = "1 16"
@@ -60,7 +61,13 @@ CHECKPOINT = "genet.pth.tar"
 PREP_DIR = "prep_dataset"
 INFO_FILE = "genet_prep_bin.info"
 ONNX_FILE = "genet_gpu.onnx"
+INT8_FILE = "genet_int8.onnx"           # quantize.py's model, and its report genet_int8.json beside it
+INT8_CHECK_IMAGES = 1000                # quantize.py's default --check
 RESULT_DIR = "result"
+INT8_RESULT_DIR = "result_int8"
+SWEEP_DIR = "result_sweep"              # benchmark.py's batch sweep: sweep_device_{id}.json and the perf files
+SWEEP_ROUNDS = 30                       # batches per size, as the guide's -round=30
+DEFAULT_SWEEP = "1,4,8,16,32,64"        # the guide's section 7
 SUMMARY_FILE = "summary.md"
 DEMO_LIST = ".genet-demo"               # the names the demo wrote in its work folder, one a line
 
@@ -144,7 +151,22 @@ class Pipeline:
         self.dataset = args.datasets_path.resolve() if args.datasets_path else self.workdir / DATASET_DIR
         self.generated = args.datasets_path is None or is_generated(self.dataset)
         self.model = args.model_path.resolve() if args.model_path else self.workdir / CHECKPOINT
+        self.sweep = batch_sizes(args.sweep) if args.sweep.strip() else []
         self.tool = ""
+
+    @property
+    def int8(self) -> bool:
+        """An int8 row: on ONNX Runtime (an NPU converts int8 with AMCT: test/onnx2om.sh --int8)."""
+        return self.tool == "onnxruntime" and not self.args.no_int8
+
+    def sweep_models(self) -> list[tuple[str, str, str]]:
+        """(label, model for benchmark.py, output folder) of each sweep; none where benchmark.py cannot run it."""
+        if not self.sweep or self.tool == "benchmark":      # the Ascend tool runs one process per batch size
+            return []
+        if self.tool == "ais_bench":
+            return [("om", "genet_bs{bs}_tuned.om", SWEEP_DIR)]
+        fp32 = [("fp32", str(self.model) if self.tool == "torch" else ONNX_FILE, SWEEP_DIR)]
+        return fp32 + ([("int8", INT8_FILE, f"{SWEEP_DIR}_int8")] if self.int8 else [])
 
     def _script(self, name: str, *args: object) -> list[str]:
         return [sys.executable, str(self.root / name), *map(str, args)]
@@ -169,8 +191,15 @@ class Pipeline:
             Step("export ONNX", self._script("pthtar2onnx.py", self.model, "--output", ONNX_FILE)),
         ]
         if self.tool in NPU_TOOLS:
+            om_sizes = sorted(set(self.sizes) | (set(self.sweep) if self.tool == "ais_bench" else set()))
             steps.append(Step("convert to .om", self._shell("onnx2om.sh", "--onnx", ONNX_FILE, "--soc",
-                                                            self.args.soc, "--bs", " ".join(map(str, self.sizes)))))
+                                                            self.args.soc, "--bs", " ".join(map(str, om_sizes)))))
+        if self.int8:
+            # quantize.py checks int8 against fp32 on 1,000 test images; a small generated set has fewer
+            generated_test = self.args.test_images if self.args.datasets_path is None else None
+            check = ["--check", min(INT8_CHECK_IMAGES, generated_test)] if generated_test else []
+            steps.append(Step("quantize int8", self._script("quantize.py", ONNX_FILE, self.dataset, "--output",
+                                                            INT8_FILE, *check, "--keep-below", "--quiet")))
         return steps
 
     def batch_steps(self, bs: int) -> list[Step]:
@@ -182,10 +211,30 @@ class Pipeline:
                                                   "--model_path", self.model)),
             Step(f"accuracy bs{bs}", self._script("cifar10_acc_eval.py", f"{RESULT_DIR}/dumpOutput_device{device}/",
                                                   f"./{PREP_DIR}/val_label.txt", "./", f"result_bs{bs}.json")),
+        ] + (self.int8_steps(bs) if self.int8 else [])
+
+    def int8_steps(self, bs: int) -> list[Step]:
+        device = self.args.device_id
+        return [
+            Step(f"int8 inference bs{bs}", self._script(
+                "benchmark.py", "-model_type=vision", f"-device_id={device}", f"-batch_size={bs}",
+                f"-om_path={INT8_FILE}", f"-input_text_path=./{INFO_FILE}", f"-input_width={IMAGE_SIZE}",
+                f"-input_height={IMAGE_SIZE}", "-output_binary=False", "-useDvpp=False", "--output-dir",
+                INT8_RESULT_DIR, "--quiet")),
+            Step(f"int8 accuracy bs{bs}", self._script(
+                "cifar10_acc_eval.py", f"{INT8_RESULT_DIR}/dumpOutput_device{device}/", f"./{PREP_DIR}/val_label.txt",
+                "./", f"result_int8_bs{bs}.json")),
         ]
 
+    def sweep_steps(self) -> list[Step]:
+        sizes = ",".join(map(str, self.sweep))
+        return [Step(f"pure-inference sweep {label}", self._script(
+            "benchmark.py", f"-device_id={self.args.device_id}", f"-om_path={model}", f"-round={SWEEP_ROUNDS}",
+            f"-batch_size={sizes}", "--output-dir", folder, "--quiet")) for label, model, folder in self.sweep_models()]
+
     def steps(self) -> list[Step]:
-        return self.prepare_steps() + [step for bs in self.sizes for step in self.batch_steps(bs)]
+        return (self.prepare_steps() + [step for bs in self.sizes for step in self.batch_steps(bs)]
+                + self.sweep_steps())
 
     def outputs(self) -> list[str]:
         """The names the steps write in the work folder."""
@@ -197,7 +246,13 @@ class Pipeline:
             names.append(CHECKPOINT)
         if self.tool in NPU_TOOLS:
             names += [f"genet_bs{bs}_tuned.om" for bs in self.sizes]
-        return names
+        if self.int8:
+            names += [INT8_FILE, INT8_FILE.replace(".onnx", ".json"), INT8_RESULT_DIR]
+            names += [f"result_int8_bs{bs}.json" for bs in self.sizes]
+        if self.tool == "ais_bench":
+            names += [f"genet_bs{bs}_tuned.om" for bs in self.sweep]
+        names += [folder for _, _, folder in self.sweep_models()]
+        return list(dict.fromkeys(names))
 
     def run(self) -> None:
         self.tool = resolve_tool(self.root, self.args.backend, self.workdir)
@@ -217,12 +272,26 @@ class Pipeline:
               f"files in {self.workdir}, this table in {self.workdir / SUMMARY_FILE}")
 
     def summary(self) -> str:
-        rows = [summary_row(self.workdir, bs, self.args.device_id, self.tool) for bs in self.sizes]
+        device = self.args.device_id
+        rows = [summary_row(self.workdir, f"result_bs{bs}.json", RESULT_DIR, bs, device, self.tool)
+                for bs in self.sizes]
+        if self.int8:
+            rows += [summary_row(self.workdir, f"result_int8_bs{bs}.json", INT8_RESULT_DIR, bs, device, self.tool)
+                     for bs in self.sizes]
         header = ["batch", "images", "top-1", "top-5", "e2e fps", "device fps", "run by"]
         lines = [f"## Accuracy and throughput per batch size ({self.source_line()})", ""]
         lines += format_table(header, rows)
         lines += ["", "e2e fps and device fps: see docs/metrics.md (device fps is one NPU chip for an Ascend "
                       "tool: x4 for a 310 card)."]
+        if self.int8:
+            lines += ["", int8_note(self.workdir / INT8_FILE.replace(".onnx", ".json"))]
+        if self.sweep_models():
+            lines += ["", f"## Pure inference by batch size (the guide's section 7; {SWEEP_ROUNDS} batches of "
+                          "random images per size, one process per model)", ""]
+            lines += sweep_table([(label, self.workdir / folder / f"sweep_device_{device}.json")
+                                  for label, _, folder in self.sweep_models()])
+            lines += ["", "device fps: Interface throughputRate (see docs/metrics.md); p99 ms: the 99th percentile "
+                          "of the device-only time of one batch; * the best batch size of that model."]
         if self.generated:
             lines += ["", GENERATED_NOTE]
         return "\n".join(lines) + "\n"
@@ -288,11 +357,11 @@ def two_decimals(percent: str) -> str:
         return percent
 
 
-def summary_row(workdir: Path, bs: int, device_id: int, tool: str) -> list[str]:
-    accuracy = read_report(workdir / f"result_bs{bs}.json")
+def summary_row(workdir: Path, accuracy_json: str, result_dir: str, bs: int, device_id: int, tool: str) -> list[str]:
+    accuracy = read_report(workdir / accuracy_json)
     if not isinstance(accuracy, AccuracySummary):
-        raise GenetError(f"{workdir / f'result_bs{bs}.json'}: not an accuracy result")
-    perf_txt = workdir / RESULT_DIR / f"{perf_stem(bs, device_id)}.txt"
+        raise GenetError(f"{workdir / accuracy_json}: not an accuracy result")
+    perf_txt = workdir / result_dir / f"{perf_stem(bs, device_id)}.txt"
     perf = read_perf_txt(perf_txt)
     return [str(bs), accuracy.images or "?", two_decimals(accuracy.top[0]),
             two_decimals(accuracy.top[min(4, len(accuracy.top) - 1)]),
@@ -310,6 +379,40 @@ def run_by(perf_txt: Path, tool: str) -> str:
         return tool
 
 
+def int8_note(report: Path) -> str:
+    """What quantize.py found: the int8 model's agreement with fp32, and whether it passed its gate."""
+    try:
+        found = json.loads(report.read_text(encoding="utf-8"))
+        check = found["check"]
+        verdict = "passed" if found["passed"] else "REFUSED (kept with --keep-below: do not trust its figures)"
+        return (f"int8: quantize.py's check on {check['images']} test images: top-1 agreement with fp32 "
+                f"{check['agreement']:.2f}%, {verdict} ({report.name}).")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise GenetError(f"{report}: not quantize.py's report ({exc})") from None
+
+
+def sweep_table(sweeps: Sequence[tuple[str, Path]]) -> list[str]:
+    """One row per batch size, device fps and p99 latency per model, the best batch of each marked."""
+    columns = {}
+    for label, path in sweeps:
+        try:
+            found = json.loads(path.read_text(encoding="utf-8"))
+            columns[label] = ({p["batch_size"]: p for p in found["points"]}, found["best_batch"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise GenetError(f"{path}: not a benchmark.py sweep file ({exc})") from None
+    sizes = sorted({bs for points, _ in columns.values() for bs in points})
+    header = ["batch"] + [f"{label} {what}" for label in columns for what in ("device fps", "p99 ms")]
+    rows = []
+    for bs in sizes:
+        row = [str(bs)]
+        for points, best in columns.values():
+            point = points.get(bs)
+            row += ([f"{point['interface_throughput']:.1f}{' *' if bs == best else ''}",
+                     f"{point['device_latency_ms']['p99']:.3f}"] if point else ["-", "-"])
+        rows.append(row)
+    return format_table(header, rows)
+
+
 def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """A Markdown table whose columns line up in a terminal too."""
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
@@ -318,15 +421,6 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[s
         return "| " + " | ".join(cell.rjust(width) for cell, width in zip(cells, widths, strict=True)) + " |"
 
     return [line(header), "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|", *map(line, rows)]
-
-
-def counting_from(low: int):
-    """An argparse type: an integer ≥ ``low``."""
-    def parse(text: str) -> int:
-        if not text.strip().isdigit() or int(text) < low:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer ≥ {low}")
-        return int(text)
-    return parse
 
 
 def build_parser() -> Parser:
@@ -350,8 +444,13 @@ def build_parser() -> Parser:
                              "there is a GPU); see test/infer_bin.sh --help")
     parser.add_argument("--bs", default=DEFAULT_BATCH_SIZES,
                         help="batch sizes, space- or comma-separated (default: \"%(default)s\")")
-    parser.add_argument("--device_id", "--device-id", type=counting_from(0), default=0, metavar="N",
+    parser.add_argument("--device_id", "--device-id", type=non_negative_int, default=0, metavar="N",
                         help="NPU or GPU number (default: 0)")
+    parser.add_argument("--sweep", default=DEFAULT_SWEEP, metavar="BS,BS,...",
+                        help="batch sizes of the pure-inference sweep, one benchmark.py process per model "
+                             "(default: %(default)s, the guide's section 7; \"\" for none)")
+    parser.add_argument("--no-int8", action="store_true",
+                        help="on ONNX Runtime, skip the int8 model (quantize.py) and its rows")
     parser.add_argument("--soc", choices=SOCS, default="Ascend310",
                         help="Ascend chip to convert for, on an Ascend host (default: %(default)s)")
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
@@ -359,9 +458,9 @@ def build_parser() -> Parser:
                              "names it writes must be absent or its own from an earlier run")
     generated = parser.add_argument_group("generated data and quick training (without --datasets_path / "
                                           "--model_path)")
-    generated.add_argument("--train-images", type=counting_from(1), default=QUICK_TRAIN_IMAGES, metavar="N",
+    generated.add_argument("--train-images", type=positive_int, default=QUICK_TRAIN_IMAGES, metavar="N",
                            help="training images to generate and train on (default: %(default)s)")
-    generated.add_argument("--test-images", type=counting_from(1), default=GENERATED_TEST_IMAGES, metavar="N",
+    generated.add_argument("--test-images", type=positive_int, default=GENERATED_TEST_IMAGES, metavar="N",
                            help="test images to generate (default: %(default)s)")
     generated.add_argument("--seed", type=int, default=0, help="seed of the data and the training (default: 0)")
     parser.add_argument("--dry-run", action="store_true", help="print the commands without running them")
