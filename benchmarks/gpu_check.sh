@@ -89,7 +89,7 @@ command -v nvidia-smi > /dev/null && timeout 20 nvidia-smi >> "$OUT/environment.
 
 # --- 1-3: data, trained model, ONNX, reference (in $WORK, so the guide's relative paths work) ---
 cd "$WORK" || exit 1
-timeout 180 "$PYTHON" -m genet.synthetic ./datasets --train "$TRAIN_IMAGES" --test "$IMAGES" --quiet &&
+timeout 180 "$PYTHON" -m genet.cli.synthetic ./datasets --train "$TRAIN_IMAGES" --test "$IMAGES" --quiet &&
     timeout 180 "$PYTHON" "$REPO/preprocess.py" ./datasets ./prep_dataset --packed --quiet &&
     timeout 60 "$PYTHON" "$REPO/get_info.py" bin ./prep_dataset ./genet_prep_bin.info 32 32 ||
     { log "generating or preprocessing the data failed"; exit 1; }
@@ -146,6 +146,7 @@ bench() {   # name, seconds, benchmark.py arguments...
     log "benchmark.py $name: exit $rc"
 }
 DATASET=(-model_type=vision -input_text_path=genet_prep_bin.info -input_width=32 -input_height=32
+         --packed-input ./prep_dataset/images.npy
          -output_binary=False -useDvpp=False)
 if [ "${PICKS[0]:--}" != "-" ]; then
     read -r best_mode best_batch best_flags <<< "${PICKS[0]}"

@@ -29,9 +29,9 @@ import numpy as np
 
 from .errors import GenetError
 from .info import NumberedEntry
+from .preprocess import image_stem
 
 _PACKED_SAMPLES = 3          # rows compared against their .bin files before the packed array is trusted
-_STEM_DIGITS = 5             # preprocess names images 00000.bin, 00001.bin, ...
 
 ImageShape = tuple[int, int, int]    # channels, height, width
 
@@ -107,8 +107,7 @@ class BinFiles:
 
 
 def default_stems(count: int) -> list[str]:
-    digits = max(_STEM_DIGITS, len(str(count - 1)))
-    return [f"{i:0{digits}d}" for i in range(count)]
+    return [image_stem(index, count) for index in range(count)]
 
 
 def load_packed_array(path: Path, shape: ImageShape) -> np.ndarray:
