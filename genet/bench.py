@@ -13,35 +13,9 @@ dumps kept. A failed or interrupted run leaves the previous outputs as they were
 Outputs that are not finite numbers (NaN, ±Inf) are counted: ``non_finite_outputs`` in the JSON is
 the number of images with at least one such logit.
 
-Figures of the perf report (N = images run, the padding of a static batch not counted;
-every time is wall-clock, ``time.perf_counter``):
-
-- ``[e2e] latency``: ms from the start of reading the first input to the moment the last
-  dump is written (after the model is loaded and warmed up; the process start, model
-  loading, warm-up and the final folder swap and report writing are outside it).
-  ``throughputRate`` = N / that time in seconds.
-- ``moduleLatency`` of a stage: the stage's busy time per image, in ms: the seconds its
-  work took, summed over its batches (over all streams for inference, all writer threads
-  for postprocess), × 1000 / N.
-  A stage's ``throughputRate`` = N / the seconds from its first start to its last finish
-  (the rate at which images passed through it; with overlapping stages each is close to
-  the e2e rate). The stages:
-  - ``[data read]``: producing a batch's float32 array: reading its ``.bin`` files, copying
-    its rows out of the packed ``images.npy``, or drawing random images (pure inference);
-  - ``[preprocess]``: zeroing the padding rows of a static-batch model's last batch (the
-    inputs are already preprocessed tensors, so this stage costs next to nothing);
-  - ``[inference]``: the runner call: host → device copy, model, device → host copy;
-  - ``[postprocess]``: formatting and writing the dumps (plus the packed dump with
-    ``--packed-output``); in pure-inference mode, dropping the logits.
-- ``[inference] Interface throughputRate``: images the model computed (padding included)
-  / the summed device-only seconds of the calls (see ``genet.runners.base``): what the
-  device sustains, the figure the seed's parser reads (8th field). With several streams
-  the calls overlap, so the seconds are those in which at least one call was running.
-
-The JSON report adds per-batch latency (count/min/mean/median (= p50)/p90/p95/p99/max/std, ms)
-of the device-only time, of the whole runner call and of the host↔device copies where the
-backend times them apart; the seconds of model loading, warm-up and the first (cold) call;
-image counts, backend, settings, device, library versions and the command line.
+The figures of the perf report and its JSON twin (e2e, each stage's throughputRate and
+moduleLatency, the Interface throughputRate, the per-call statistics) are defined in one place,
+docs/metrics.md; ``build_report`` and ``_details`` compute them as written there.
 """
 
 from __future__ import annotations

@@ -10,11 +10,8 @@
 - an ``ais_bench`` ``{timestamp}_summary.json`` (the tool's own: per chip; genet's: per its backend);
 - an accuracy JSON (``cifar10_acc_eval.py``'s, or the seed's).
 
-NPU figures are per chip: a 310 card has 4 chips, so the seed multiplies by 4; a 710
-(310P) card's figure is taken as it is. A perf ``.txt`` our runner wrote has its JSON twin
-beside it, which says the backend and device: a CPU or GPU figure is labelled ``cpu`` or
-``gpu`` and never multiplied; only the Ascend tool's own reports (no twin) and our ``ascend``
-backend's are chip figures.
+NPU figures are per chip; which reports are chip figures, and how a card's figure follows from
+them (the ×4 of a 310 card): docs/metrics.md, "Chips and cards".
 """
 
 from __future__ import annotations

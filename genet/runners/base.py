@@ -1,15 +1,9 @@
 """The one interface every inference backend implements, and the factory that picks one.
 
 A runner owns a loaded model on one device. ``run_timed(batch)`` takes an N×C×H×W float32
-batch and returns the N×K float32 logits together with the *device-only* seconds of that
-call (the figure behind the perf report's ``Interface throughputRate``):
-
-- ONNX Runtime: the wall time of ``InferenceSession.run`` (on the CPU that is the compute;
-  with a GPU execution provider it also holds the host↔device copies);
-- PyTorch on the CPU: the wall time of the forward pass; on CUDA: CUDA events around the
-  forward pass (or the CUDA-graph replay), the input already on the device, so neither the
-  host→device copy nor the copy of the logits back is counted;
-- Ascend: the NPU compute time ais_bench records for the call (``exec_time_list``).
+batch and returns the N×K float32 logits with the call's ``CallTimes``: the *device-only*
+seconds behind the perf report's Interface throughputRate, and the host↔device copies where the
+backend times them apart. What device-only means for each backend: docs/metrics.md.
 
 Backends are imported lazily, so that an ONNX Runtime run never imports torch.
 """
