@@ -108,7 +108,7 @@ def accuracy_payload(acc: Accuracy, per_class: bool = False, generated: bool = F
     """The seed's JSON object, plus Error@1/@5, missing images, optional per-class figures, and
     ``"data": GENERATED_DATA`` when the images were generated."""
     entries = [_entry("Number of images", str(acc.images)), _entry("Number of classes", str(acc.classes))]
-    entries += [_entry(f"Top{k} accuracy", f"{acc.top(k)}%") for k in range(1, TOP_K + 1)]
+    entries += [_entry(f"Top{k} accuracy", f"{acc.top(k):.2f}%") for k in range(1, TOP_K + 1)]
     entries += [_entry("Error@1", str(acc.error(1))), _entry("Error@5", str(acc.error(TOP_K)))]
     payload: dict = {"title": TITLE, "value": entries}
     if generated:
@@ -121,7 +121,7 @@ def accuracy_payload(acc: Accuracy, per_class: bool = False, generated: bool = F
         totals, correct = acc.confusion.sum(axis=1), np.diag(acc.confusion)
         payload["per_class"] = [
             {"class": c, "name": names[c], "images": int(totals[c]), "correct": int(correct[c]),
-             "accuracy": f"{percent(int(correct[c]), int(totals[c]))}%" if totals[c] else "n/a"}
+             "accuracy": f"{percent(int(correct[c]), int(totals[c])):.2f}%" if totals[c] else "n/a"}
             for c in range(acc.classes)
         ]
         payload["confusion_matrix"] = {"rows": "true class", "columns": "predicted class (top-1)",

@@ -24,6 +24,8 @@ def read_labels(path: str | os.PathLike) -> dict[str, int]:
     Malformed lines, negative labels and a stem listed twice are errors naming the line.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():        # a FIFO would block the read for ever
+        raise GenetError(f"{path}: not a regular file (a label file is a plain text file)")
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()   # a BOM from Windows editors is dropped
     except FileNotFoundError:

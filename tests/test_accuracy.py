@@ -57,7 +57,8 @@ def naive_topk(logits: np.ndarray, labels: np.ndarray) -> list[int]:
 
 
 def seed_percent(count: int, total: int) -> str:
-    return f"{round(100.0 * count / total, 2)}%"
+    """The seed's figure (percent rounded to 2 decimals), written with both decimals: 19.00%, not 19.0%."""
+    return f"{round(100.0 * count / total, 2):.2f}%"
 
 
 @pytest.fixture
@@ -139,7 +140,7 @@ def test_missing_dump_is_an_error_naming_the_image_unless_allowed(tmp_path):
     assert not (tmp_path / "result_bs1.json").exists()
     payload = evaluate_cli(dumps, label_file, tmp_path, "--allow-missing")
     got = entries(payload)
-    assert got["Number of images"] == "4" and got["Top1 accuracy"] == "100.0%"
+    assert got["Number of images"] == "4" and got["Top1 accuracy"] == "100.00%"
     assert got["Images without a dump (not counted)"] == "2"
     assert payload["images_without_dump"] == ["00004", "00005"]
 
@@ -233,7 +234,7 @@ def test_dumps_mostly_of_another_width_do_not_blame_the_odd_one(tmp_path):
 def test_label_file_with_a_utf8_bom_is_read(tmp_path):
     dumps, label_file = make_run(tmp_path, np.eye(10, dtype=np.float32)[:3], [0, 1, 2])
     label_file.write_bytes(b"\xef\xbb\xbf" + label_file.read_bytes())
-    assert entries(evaluate_cli(dumps, label_file, tmp_path))["Top1 accuracy"] == "100.0%"
+    assert entries(evaluate_cli(dumps, label_file, tmp_path))["Top1 accuracy"] == "100.00%"
 
 
 def test_accuracy_on_generated_data_is_labelled(tmp_path, capsys):
@@ -241,7 +242,7 @@ def test_accuracy_on_generated_data_is_labelled(tmp_path, capsys):
     assert "data" not in evaluate_cli(dumps, label_file, tmp_path)
     mark_generated(label_file.parent)
     payload = evaluate_cli(dumps, label_file, tmp_path)
-    assert payload["data"] == "generated (NOT CIFAR-10)" and entries(payload)["Top1 accuracy"] == "100.0%"
+    assert payload["data"] == "generated (NOT CIFAR-10)" and entries(payload)["Top1 accuracy"] == "100.00%"
     assert main([str(dumps), str(label_file), str(tmp_path), "r.json"]) == 0
     assert "[data: generated (NOT CIFAR-10)]" in capsys.readouterr().out
 

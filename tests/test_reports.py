@@ -139,7 +139,7 @@ def test_accuracy_json_lines(capsys, tmp_path):
                                                              "Error@1 5.78 Error@5 0.15"]
     acc = Accuracy(images=3, classes=10, topk_correct=(1, 2, 2, 3, 3), confusion=np.zeros((10, 10), int))
     write_accuracy_json(tmp_path / "result_bs16.json", accuracy_payload(acc))
-    assert parse(capsys, str(tmp_path / "result_bs16.json")) == ["om bs16 top1:33.33% top5:100.0%",
+    assert parse(capsys, str(tmp_path / "result_bs16.json")) == ["om bs16 top1:33.33% top5:100.00%",
                                                                 "Error@1 66.67 Error@5 0.0"]
 
 

@@ -110,8 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     backend.add_argument("--streams", type=int, default=0, metavar="N",
                          help="model calls in flight at once, each from its own thread; 0 (default) = the "
                               "backend's choice: 2 for ONNX Runtime on the CPU (each with half the cores as "
-                              "intra-op threads unless --threads), 1 elsewhere; only ONNX Runtime takes other "
-                              "values")
+                              "intra-op threads unless --threads), 1 elsewhere; ONNX Runtime takes any count, "
+                              "PyTorch on CUDA 2 (two lanes, one batch's copies overlapping the other's compute)")
     backend.add_argument("--graph-opt", default="all", choices=GRAPH_OPT_LEVELS,
                          help="ONNX Runtime graph optimisation level (default all)")
     backend.add_argument("--channels-last", action="store_true", help="PyTorch: channels-last memory format")
