@@ -204,6 +204,31 @@ def test_sigterm_stops_the_steps_whole_process_tree(tmp_path):
     assert not alive(grandchild)
 
 
+KILLED_DEMO = """
+import sys
+from pathlib import Path
+from genet.cli import demo
+demo.run_step(demo.Step("sleeper", ["bash", "-c", "echo $$ > " + sys.argv[1] + "; exec sleep 300"]), 1, 1, Path("."))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal is Linux's")
+def test_a_step_does_not_outlive_a_demo_killed_by_sigkill(tmp_path):
+    pid_file = tmp_path / "step.pid"
+    parent = subprocess.Popen([sys.executable, "-c", KILLED_DEMO, str(pid_file)], cwd=tmp_path,
+                              env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (pid_file.is_file() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    step = int(pid_file.read_text())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while alive(step) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(step)
+
+
 def alive(pid: int) -> bool:
     """True while ``pid`` runs (a zombie waiting for init to reap it counts as gone)."""
     try:

@@ -23,6 +23,8 @@ file of the same name is refused.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import json
 import os
 import shlex
@@ -305,8 +307,17 @@ class Pipeline:
         return f"{data}; {model}"
 
 
-def _release_stop_signals() -> None:
+PR_SET_PDEATHSIG = 1                    # linux/prctl.h
+
+
+def _prepare_step(demo_pid: int) -> None:
+    """In the step's process, before it runs: take the stop signals again, and on Linux have the kernel send
+    it SIGTERM when the demo dies, even by SIGKILL, so that no step outlives the demo."""
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != demo_pid:        # the demo died before the request was made
+            os._exit(128 + signal.SIGTERM)
 
 
 def stop_group(process: subprocess.Popen, signum: int) -> None:
@@ -335,7 +346,7 @@ def run_step(step: Step, number: int, total: int, workdir: Path) -> None:
     try:
         try:
             process = subprocess.Popen(step.argv, cwd=workdir, env=child_env(), start_new_session=True,
-                                       preexec_fn=_release_stop_signals)
+                                       preexec_fn=functools.partial(_prepare_step, os.getpid()))
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
         returncode = process.wait()
