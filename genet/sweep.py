@@ -126,11 +126,12 @@ class SweepPoint:
     device_latency_ms: dict[str, float]
     perf_json: str
     calls: list[dict] = field(default_factory=list, repr=False)
+    result: BenchResult | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def of(cls, batch_size: int, result: BenchResult) -> "SweepPoint":
         return cls(batch_size, result.report.interface_throughput, result.report.e2e_throughput,
-                   result.details["batch_latency_ms"]["device"], str(result.perf_json), result.calls)
+                   result.details["batch_latency_ms"]["device"], str(result.perf_json), result.calls, result)
 
 
 @dataclass

@@ -432,6 +432,16 @@ def test_non_finite_outputs_fail_the_run_but_keep_the_evidence(tmp_path, models,
     assert "kept going" in capsys.readouterr().err
 
 
+def test_a_sweep_with_non_finite_outputs_fails_too(tmp_path, models, monkeypatch, capsys):
+    _nan_rows(monkeypatch, [0])
+    argv = ["-om_path=" + str(models["dynamic"]), "-round=2", "-batch_size=1,4", "--quiet", "--output-dir",
+            str(tmp_path)]
+    assert main(argv) == 3
+    err = capsys.readouterr().err
+    assert err.count("FAILED") == 2 and "2 of 2 outputs hold NaN" in err and "2 of 8 outputs hold NaN" in err
+    assert main(argv + ["--allow-non-finite"]) == 0
+
+
 def test_finite_outputs_are_counted_as_zero(tmp_path, models):
     assert main(["-om_path=" + str(models["dynamic"]), "-round=2", "-batch_size=4", "--quiet", "--output-dir",
                  str(tmp_path)]) == 0

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..aisbench import translate_ais_bench
-from ..bench import BenchConfig, run_benchmark
+from ..bench import BenchConfig, BenchResult, run_benchmark
 from ..calltimes import write_call_times
 from ..console import stderr_log
 from ..errors import GenetError, run_cli
@@ -192,10 +192,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = config_from_args(args, command_line)
     log = stderr_log(args.quiet)
     if plan.dispatched:
-        return run_plan(config, plan, log)
-    result = run_benchmark(config, log=log)
-    if plan.export_times is not None:
-        write_call_times(plan.export_times, result.calls)
+        results = run_plan(config, plan, log)
+    else:
+        results = [run_benchmark(config, log=log)]
+        if plan.export_times is not None:
+            write_call_times(plan.export_times, results[0].calls)
+        print_result(config, results[0])
+    return non_finite_verdict(results, args.allow_non_finite)
+
+
+def print_result(config: BenchConfig, result: BenchResult) -> None:
     details = result.details
     print(f"{details['images']} images, batch {config.batch_size}, {details['backend']} {details['precision']} on "
           f"{details['device']}")
@@ -204,14 +210,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         kind = "bin" if config.binary else "txt"
         print(f"dumps: {result.dump_dir}/ ({result.images} .{kind} files)")
     print(f"perf: {result.perf_txt} (+ {result.perf_json.name})")
-    bad = details["non_finite_outputs"]
-    if bad:
-        verdict = "kept going (--allow-non-finite)" if args.allow_non_finite else "FAILED"
-        print(f"benchmark.py: {verdict}: {bad} of {result.images} outputs hold NaN or infinite logits "
-              f"(the model is broken or overflows; see {result.perf_json})", file=sys.stderr)
-        if not args.allow_non_finite:
-            return EXIT_NON_FINITE
-    return 0
+
+
+def non_finite_verdict(results: Sequence[BenchResult], allow: bool) -> int:
+    """Exit status: EXIT_NON_FINITE when a run's model produced NaN or infinite logits (unless allowed)."""
+    status = 0
+    for result in results:
+        bad = result.details["non_finite_outputs"]
+        if bad:
+            verdict = "kept going (--allow-non-finite)" if allow else "FAILED"
+            print(f"benchmark.py: {verdict}: {bad} of {result.images} outputs hold NaN or infinite logits "
+                  f"(the model is broken or overflows; see {result.perf_json})", file=sys.stderr)
+            status = 0 if allow else EXIT_NON_FINITE
+    return status
 
 
 def run() -> None:

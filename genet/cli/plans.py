@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..aisbench import AisRequest, run_ais_bench, summary_lines
-from ..bench import BenchConfig
+from ..bench import BenchConfig, BenchResult
 from ..calltimes import check_export_path, write_call_times
 from ..console import Log
 from ..devices import device_call_times, parse_device_ids, run_devices
@@ -65,18 +65,21 @@ def plan_from_args(args: argparse.Namespace, ais: AisRequest | None) -> Plan:
     return plan
 
 
-def run_plan(config: BenchConfig, plan: Plan, log: Log) -> int:
+def run_plan(config: BenchConfig, plan: Plan, log: Log) -> list[BenchResult]:
+    """Run the plan, print its summary; the single runs' results (their reports are written)."""
     if len(plan.device_ids) > 1:
         multi = run_devices(config, plan.device_ids, log)
         print("\n".join(multi.lines()))
         print(f"report: {multi.report_path}")
         times = device_call_times(multi)
         key = "devices"
+        results = [run.result for run in multi.runs]
     elif plan.ais is not None:
         run = run_ais_bench(config, plan.ais, log)
         print("\n".join(summary_lines(run)))
         times = [call for result in run.results for call in result.calls]
         key = "calls"
+        results = run.results
     else:
         sweep = run_sweep(config, plan.batch_sizes, log, best=plan.best)
         paths = write_sweep(sweep)
@@ -84,6 +87,7 @@ def run_plan(config: BenchConfig, plan: Plan, log: Log) -> int:
         print(f"sweep: {paths[0]} (+ {paths[1].name}, {paths[2].name}); perf files per batch size beside it")
         times = {str(p.batch_size): p.calls for p in sweep.points}
         key = "batches"
+        results = [p.result for p in sweep.points if p.result is not None]
     if plan.export_times is not None:
         write_call_times(plan.export_times, times, key=key)
-    return 0
+    return results
