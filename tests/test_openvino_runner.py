@@ -55,10 +55,16 @@ def test_int8_precision_is_read_from_the_model(models):
     assert logits.shape == (4, 10) and np.isfinite(logits).all()
 
 
-def test_streams_and_threads_are_the_compile_settings(models):
-    with open_runner(models["fp32"], "openvino", RunnerOptions(streams=3, threads=1)) as runner:
-        assert runner.streams == 3
-        assert runner.settings()["streams"] == 3 and runner.settings()["inference_threads"] == 1
+@pytest.mark.parametrize("streams, threads", [(1, 1), (2, 2)])
+def test_streams_and_threads_are_the_compile_settings(models, streams, threads):
+    with open_runner(models["fp32"], "openvino", RunnerOptions(streams=streams, threads=threads)) as runner:
+        assert runner.streams == streams
+        assert (runner.settings()["streams"], runner.settings()["inference_threads"]) == (streams, threads)
+
+
+def test_streams_openvino_would_not_run_are_refused(models):
+    with pytest.raises(GenetError, match="OpenVINO runs 1 streams on 1 threads, not --streams 3"):
+        open_runner(models["fp32"], "openvino", RunnerOptions(streams=3, threads=1))
 
 
 def test_benchmark_writes_the_perf_files_of_the_openvino_backend(tmp_path, models):
@@ -75,7 +81,7 @@ def test_streams_keep_the_order_of_the_dumps(tmp_path, models):
     info, data = write_bins(tmp_path / "data", 300)
     out = tmp_path / "result"
     assert main([f"-om_path={models['fp32']}", f"-input_text_path={info}", "-batch_size=16", "-output_binary=True",
-                 "--backend", "openvino", "--streams", "3", "--quiet", "--output-dir", str(out)]) == 0
+                 "--backend", "openvino", "--streams", "2", "--quiet", "--output-dir", str(out)]) == 0
     dumps = read_dumps(out / "dumpOutput_device0", 300, binary=True)
     assert np.abs(dumps - direct_onnx(models["fp32"], data, 16)).max() <= 1e-4
 

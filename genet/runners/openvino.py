@@ -2,9 +2,11 @@
 
 fp32 computes in fp32: OpenVINO's default on a CPU with bf16 instructions would compute an fp32
 model in bf16, a silent precision change, so every model compiles with INFERENCE_PRECISION_HINT
-f32 (an int8 model's quantized layers still run int8). As with ONNX Runtime, two calls stay in
-flight on the CPU by default, each on half the cores (WRN-10-2, batch 16, 2 cores: 2,800–3,000
-img/s against 2,400–2,800 with one stream), one InferRequest per calling thread.
+f32 (an int8 model's quantized layers still run int8). ``--threads`` sets INFERENCE_NUM_THREADS,
+the total over all streams (default: all cores); ``--streams`` sets NUM_STREAMS, and that many
+calls stay in flight, one InferRequest per calling thread. Two streams by default, as for ONNX
+Runtime: on 2 cores 1.03–1.48x the img/s of one stream on WRN-16-8 and WRN-10-2, fp32 and int8,
+batch 1 to 64 (benchmarks/openvino_streams.py, benchmarks/results/openvino_streams.md).
 """
 
 from __future__ import annotations
@@ -58,9 +60,7 @@ class OpenVinoRunner(Runner):
         super().__init__(model_path, options)
         if options.device not in ("auto", "cpu"):
             raise GenetError(f"{model_path}: the openvino backend runs on the CPU only, not --device {options.device}")
-        cpus = usable_cpus()
-        self._streams = options.streams or min(DEFAULT_CPU_STREAMS, cpus)
-        self._threads = options.threads or max(1, cpus // self._streams)
+        streams = options.streams or min(DEFAULT_CPU_STREAMS, usable_cpus())
         core = ov.Core()
         try:
             model = core.read_model(str(model_path))
@@ -74,9 +74,15 @@ class OpenVinoRunner(Runner):
         self._input_shape = static_shape(d.get_length() if d.is_static else None
                                          for d in inputs[0].get_partial_shape())
         try:
-            self._compiled = core.compile_model(model, "CPU", cpu_config(self._threads, self._streams))
+            self._compiled = core.compile_model(model, "CPU", cpu_config(options.threads, streams))
         except Exception as exc:
             raise GenetError(f"{model_path}: OpenVINO cannot compile the model ({_first_line(exc)})") from None
+        # INFERENCE_NUM_THREADS is the total over the streams: OpenVINO runs fewer streams than threads.
+        self._streams = int(self._compiled.get_property("NUM_STREAMS"))
+        self._threads = int(self._compiled.get_property("INFERENCE_NUM_THREADS"))
+        if options.streams and self._streams != options.streams:
+            raise GenetError(f"{model_path}: OpenVINO runs {self._streams} streams on {self._threads} threads, not "
+                             f"--streams {options.streams} (--threads is the total over the streams)")
         self._output = self._compiled.outputs[0]
         self._requests = threading.local()
         self._precision: str | None = None
