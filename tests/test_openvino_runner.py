@@ -8,7 +8,9 @@ import json
 import sys
 
 import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper
 
 from genet.cli.benchmark import main
 from genet.errors import GenetError, run_cli
@@ -110,6 +112,17 @@ def test_a_file_that_is_no_model_names_itself(tmp_path):
     bad.write_bytes(b"not a model")
     with pytest.raises(GenetError, match=r"broken\.onnx: not a loadable ONNX model"):
         open_runner(bad, "openvino")
+
+
+@pytest.mark.parametrize("element, dims", [(TensorProto.FLOAT, ["N", 10]), (TensorProto.DOUBLE, ["N", 3, 32, 32])])
+def test_a_model_without_one_float32_image_input_is_refused(tmp_path, element, dims):
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", element, dims)],
+                              [helper.make_tensor_value_info("y", element, dims)])
+    path = tmp_path / "other.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    with pytest.raises(GenetError, match=r"other\.onnx: expected one float32 N×C×H×W image input"):
+        open_runner(path, "openvino")
 
 
 def test_missing_package_says_how_to_install_it(tmp_path, models, capsys, monkeypatch):

@@ -61,23 +61,18 @@ class OpenVinoRunner(Runner):
         if options.device not in ("auto", "cpu"):
             raise GenetError(f"{model_path}: the openvino backend runs on the CPU only, not --device {options.device}")
         streams = options.streams or min(DEFAULT_CPU_STREAMS, usable_cpus())
-        core = ov.Core()
         try:
-            model = core.read_model(str(model_path))
+            self._compiled = compile_for_cpu(ov.Core(), model_path, threads=options.threads, streams=streams)
         except Exception as exc:     # OpenVINO raises RuntimeError subclasses of its own
             raise GenetError(f"{model_path}: not a loadable ONNX model ({_first_line(exc)})") from None
-        inputs = model.inputs
-        if len(inputs) != 1 or inputs[0].get_partial_shape().rank.get_length() != 4 \
+        inputs = self._compiled.inputs
+        shape = inputs[0].get_partial_shape() if len(inputs) == 1 else None
+        if shape is None or not shape.rank.is_static or shape.rank.get_length() != 4 \
                 or inputs[0].get_element_type() != ov.Type.f32:
             found = ", ".join(f"{i.get_any_name()} {i.get_element_type()} {i.get_partial_shape()}" for i in inputs)
             raise GenetError(f"{model_path}: expected one float32 N×C×H×W image input, found: {found}")
-        self._input_shape = static_shape(d.get_length() if d.is_static else None
-                                         for d in inputs[0].get_partial_shape())
-        try:
-            self._compiled = core.compile_model(model, "CPU", cpu_config(options.threads, streams))
-        except Exception as exc:
-            raise GenetError(f"{model_path}: OpenVINO cannot compile the model ({_first_line(exc)})") from None
-        # INFERENCE_NUM_THREADS is the total over the streams: OpenVINO runs fewer streams than threads.
+        self._input_shape = static_shape(d.get_length() if d.is_static else None for d in shape)
+        # INFERENCE_NUM_THREADS is the total over the streams: OpenVINO runs no more streams than threads or cores.
         self._streams = int(self._compiled.get_property("NUM_STREAMS"))
         self._threads = int(self._compiled.get_property("INFERENCE_NUM_THREADS"))
         if options.streams and self._streams != options.streams:
