@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     backend = parser.add_argument_group("backend")
     backend.add_argument("--backend", default="auto", choices=("auto", *BACKENDS),
-                         help="auto (default) picks from the model file's suffix")
+                         help="auto (default) picks from the model file's suffix (.onnx → onnxruntime); openvino "
+                              "(optional package) runs .onnx files on the CPU")
     backend.add_argument("--device", default="auto", choices=DEVICES,
                          help="auto (default): PyTorch uses CUDA when present, ONNX Runtime the CPU "
                               "(unless --providers); cuda: fail unless a GPU is usable")
@@ -106,11 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="ONNX Runtime execution providers in priority order, comma-separated: cpu, cuda, "
                               "tensorrt or full names (CPUExecutionProvider is always the fallback)")
     backend.add_argument("--threads", type=int, default=0, metavar="N",
-                         help="intra-op CPU threads for ONNX Runtime / PyTorch; 0 (default) = library default")
+                         help="intra-op CPU threads for ONNX Runtime / PyTorch, OpenVINO's total over its streams; "
+                              "0 (default) = library default")
     backend.add_argument("--streams", type=int, default=0, metavar="N",
                          help="model calls in flight at once, each from its own thread; 0 (default) = the "
-                              "backend's choice: 2 for ONNX Runtime on the CPU (each with half the cores as "
-                              "intra-op threads unless --threads), 1 elsewhere; ONNX Runtime takes any count, "
+                              "backend's choice: 2 for ONNX Runtime and OpenVINO on the CPU (each with half the "
+                              "cores unless --threads), 1 elsewhere; ONNX Runtime takes any count, OpenVINO up to "
+                              "one per core, "
                               "PyTorch on CUDA 2 (two lanes, one batch's copies overlapping the other's compute)")
     backend.add_argument("--graph-opt", default="all", choices=GRAPH_OPT_LEVELS,
                          help="ONNX Runtime graph optimisation level (default all)")

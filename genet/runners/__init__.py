@@ -1,4 +1,4 @@
-"""Inference backends behind one interface: ONNX Runtime, PyTorch, Ascend (ais_bench)."""
+"""Inference backends behind one interface: ONNX Runtime, PyTorch, Ascend (ais_bench), OpenVINO (optional)."""
 
 from .base import (
                    BACKENDS,

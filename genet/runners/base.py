@@ -24,7 +24,7 @@ from ..console import Log
 from ..errors import GenetError
 from ..launch import missing_requirement
 
-BACKENDS = ("onnxruntime", "torch", "ascend")
+BACKENDS = ("onnxruntime", "torch", "ascend", "openvino")
 PRECISIONS = ("fp32", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 GRAPH_OPT_LEVELS = ("disable", "basic", "extended", "all")
@@ -36,7 +36,10 @@ _BACKEND_MODULES = {
     "onnxruntime": ("genet.runners.onnxrt", "OnnxRuntimeRunner"),
     "torch": ("genet.runners.torch_runner", "TorchRunner"),
     "ascend": ("genet.runners.ascend", "AscendRunner"),
+    "openvino": ("genet.runners.openvino", "OpenVinoRunner"),
 }
+# Backends that read files whose suffix defaults to another backend (never chosen by --backend auto).
+_ALSO_READS = {"openvino": ("onnxruntime",)}
 
 
 class SettingError(GenetError):
@@ -219,8 +222,9 @@ def _check_suffix(model_path: Path, backend: str) -> None:
         implied = backend_for(model_path)
     except GenetError:
         return
-    if implied != backend:
-        suffixes = ", ".join(suffix for suffix, owner in _SUFFIX_BACKENDS if owner == backend)
+    owners = (backend, *_ALSO_READS.get(backend, ()))
+    if implied not in owners:
+        suffixes = ", ".join(suffix for suffix, owner in _SUFFIX_BACKENDS if owner in owners)
         raise GenetError(f"{model_path}: --backend {backend} reads {suffixes} files; this file is for {implied}")
 
 

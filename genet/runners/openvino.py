@@ -1,0 +1,131 @@
+"""OpenVINO backend (optional: ``pip install genet[openvino]``): the .onnx files, on the CPU.
+
+fp32 computes in fp32: OpenVINO's default on a CPU with bf16 instructions would compute an fp32
+model in bf16, a silent precision change, so every model compiles with INFERENCE_PRECISION_HINT
+f32 (an int8 model's quantized layers still run int8). ``--threads`` sets INFERENCE_NUM_THREADS,
+the total over all streams (default: all cores); ``--streams`` sets NUM_STREAMS, and that many
+calls stay in flight, one InferRequest per calling thread. Two streams by default, as for ONNX
+Runtime: on 2 cores 1.03–1.48x the img/s of one stream on WRN-16-8 and WRN-10-2, fp32 and int8,
+batch 1 to 64 (benchmarks/openvino_streams.py, benchmarks/results/openvino_streams.md).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import GenetError
+from .base import CallTimes, Runner, RunnerOptions, base_versions, cpu_name, static_shape, usable_cpus
+from .onnxrt import graph_precision
+
+try:
+    import openvino as ov
+except ModuleNotFoundError as exc:
+    if exc.name != "openvino":
+        raise
+    raise GenetError("--backend openvino needs the openvino package: pip install genet[openvino] "
+                     "(or pip install openvino)") from None
+
+DEFAULT_CPU_STREAMS = 2
+
+
+def cpu_config(threads: int = 0, streams: int = 0, precision_hint: str = "f32") -> dict[str, object]:
+    """compile_model settings for the CPU; 0 threads or streams leaves OpenVINO's choice."""
+    config: dict[str, object] = {"INFERENCE_PRECISION_HINT": precision_hint}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
+    if streams:
+        config["NUM_STREAMS"] = streams
+    return config
+
+
+def compile_for_cpu(core: "ov.Core", model_path: Path, batch: int | None = None, **settings) -> "ov.CompiledModel":
+    """``model_path`` compiled for the CPU with ``cpu_config(**settings)``; reshaped to ``batch`` when given."""
+    model = core.read_model(str(model_path))
+    if batch is not None:
+        model.reshape([batch, *model.inputs[0].get_partial_shape()[1:]])
+    return core.compile_model(model, "CPU", cpu_config(**settings))
+
+
+class OpenVinoRunner(Runner):
+    """One compiled model (the ONNX file's one input and first output) and an InferRequest per thread."""
+
+    name = "openvino"
+    OPTIONS = frozenset({"device", "threads", "streams"})
+
+    def __init__(self, model_path: Path, options: RunnerOptions):
+        super().__init__(model_path, options)
+        if options.device not in ("auto", "cpu"):
+            raise GenetError(f"{model_path}: the openvino backend runs on the CPU only, not --device {options.device}")
+        streams = options.streams or min(DEFAULT_CPU_STREAMS, usable_cpus())
+        try:
+            self._compiled = compile_for_cpu(ov.Core(), model_path, threads=options.threads, streams=streams)
+        except Exception as exc:     # OpenVINO raises RuntimeError subclasses of its own
+            raise GenetError(f"{model_path}: not a loadable ONNX model ({_first_line(exc)})") from None
+        inputs = self._compiled.inputs
+        shape = inputs[0].get_partial_shape() if len(inputs) == 1 else None
+        if shape is None or not shape.rank.is_static or shape.rank.get_length() != 4 \
+                or inputs[0].get_element_type() != ov.Type.f32:
+            found = ", ".join(f"{i.get_any_name()} {i.get_element_type()} {i.get_partial_shape()}" for i in inputs)
+            raise GenetError(f"{model_path}: expected one float32 N×C×H×W image input, found: {found}")
+        self._input_shape = static_shape(d.get_length() if d.is_static else None for d in shape)
+        # INFERENCE_NUM_THREADS is the total over the streams: OpenVINO runs no more streams than threads or cores.
+        self._streams = int(self._compiled.get_property("NUM_STREAMS"))
+        self._threads = int(self._compiled.get_property("INFERENCE_NUM_THREADS"))
+        if options.streams and self._streams != options.streams:
+            raise GenetError(f"{model_path}: OpenVINO runs {self._streams} streams on {self._threads} threads, not "
+                             f"--streams {options.streams} (--threads is the total over the streams)")
+        self._output = self._compiled.outputs[0]
+        self._requests = threading.local()
+        self._precision: str | None = None
+
+    @property
+    def precision(self) -> str:
+        """Read from the model, as for ONNX Runtime: int8 when the graph holds quantization ops."""
+        if self._precision is None:
+            self._precision = graph_precision(self.model_path)
+        return self._precision
+
+    @property
+    def device_name(self) -> str:
+        return cpu_name()
+
+    @property
+    def streams(self) -> int:
+        return self._streams
+
+    def versions(self) -> dict[str, str]:
+        return {**base_versions(), "openvino": ov.__version__}
+
+    def settings(self) -> dict[str, object]:
+        return {"streams": self._streams, "inference_threads": self._threads,
+                "inference_precision": self._compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()}
+
+    def _request(self) -> "ov.InferRequest":
+        request = getattr(self._requests, "request", None)
+        if request is None:
+            request = self._requests.request = self._compiled.create_infer_request()
+        return request
+
+    def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, CallTimes]:
+        request = self._request()
+        start = time.perf_counter()
+        try:
+            logits = request.infer({0: batch})[self._output]
+        except Exception as exc:
+            raise GenetError(f"{self.model_path}: inference failed on a {list(batch.shape)} batch "
+                             f"({_first_line(exc)})") from None
+        seconds = time.perf_counter() - start
+        return self.check_logits(logits, len(batch)), CallTimes(seconds)
+
+    def close(self) -> None:
+        self._requests = threading.local()
+        self._compiled = None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
