@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import GenetError, name_some
-from .fsio import atomic_path, write_at
+from .fsio import atomic_path
 
 PACKED_DUMP = "packed_logits.npz"
 # 9 significant digits round-trip any float32.
@@ -57,9 +57,7 @@ def write_dump(folder: Path, stem: str, values: np.ndarray, binary: bool = False
 def write_dumps(folder: str | os.PathLike, stems: Sequence[str], logits: np.ndarray, binary: bool = False) -> None:
     """One dump per row of ``logits`` (N×K), named after ``stems``, in ``folder``.
 
-    A run writes 10,000 of these, so each costs three system calls and no Python file
-    object: the folder is opened once and the files are created relative to it. An
-    ``OSError`` names the file it failed on.
+    An ``OSError`` names the file it failed on.
     """
     logits = np.asarray(logits, dtype=np.float32)
     if binary:
@@ -67,19 +65,17 @@ def write_dumps(folder: str | os.PathLike, stems: Sequence[str], logits: np.ndar
     else:
         line = row_format(logits.shape[1])
         contents = [(line % tuple(row)).encode() for row in logits.tolist()]
-    names = [dump_name(stem, binary) for stem in stems]
-    try:
-        folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, os.path.join(folder, names[0])) from None
-    try:
-        for name, data in zip(names, contents):
-            try:
-                write_at(folder_fd, name, data)
-            except OSError as exc:
-                raise OSError(exc.errno, exc.strerror, os.path.join(folder, name)) from None
-    finally:
-        os.close(folder_fd)
+    for stem, data in zip(stems, contents):
+        path = os.path.join(folder, dump_name(stem, binary))
+        try:
+            write_file(path, data)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, path) from None
+
+
+def write_file(path: str, data: bytes) -> None:
+    with open(path, "wb") as out:
+        out.write(data)
 
 
 def write_packed(path: str | os.PathLike, stems: Sequence[str], logits: np.ndarray) -> None:

@@ -263,17 +263,3 @@ def atomic_dir(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = ()
     except BaseException:
         _remove_own_temps(target)
         raise
-
-
-def write_at(folder_fd: int, name: str, data: bytes | memoryview) -> None:
-    """Write ``data`` to the file ``name`` of the open folder ``folder_fd``, creating or truncating it.
-
-    Writes that the kernel cuts short are resumed.
-    """
-    view = memoryview(data).cast("B")
-    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=folder_fd)
-    try:
-        while view:
-            view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)

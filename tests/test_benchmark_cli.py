@@ -508,9 +508,9 @@ def test_disk_full_names_the_file(tmp_path, models, small, monkeypatch, where):
     assert main(seed_args(models["dynamic"], small[0], 16) + ["--quiet", "--output-dir", str(out)]) == 0
     before = _snapshot(out)
     if where == "dump writer":
-        def full(folder_fd, name, data):
+        def full(path, data):
             raise OSError(28, "No space left on device")
-        monkeypatch.setattr("genet.dumps.write_at", full)
+        monkeypatch.setattr("genet.dumps.write_file", full)
         fragment = "dumpOutput_device0/00000_1.txt: cannot write: No space left"
     else:
         def full(self, text, encoding=None):
