@@ -237,7 +237,8 @@ def test_pure_inference_on_a_static_model_and_another_seed(tmp_path, models):
         details = perf_json(out, 16)
         assert (details["images"], details["padding_images"], details["input"]["kind"]) == (48, 0, "random")
         outputs.append(details["input"]["source"])
-    assert outputs == ["48 random standard-normal images (seed 0)", "48 random standard-normal images (seed 1)"]
+    assert outputs == ["48 random standard-normal images (seed 0; 48 distinct)",
+                       "48 random standard-normal images (seed 1; 48 distinct)"]
 
 
 def test_output_dir_that_is_a_file_is_an_error(tmp_path, models, small):

@@ -278,6 +278,17 @@ def test_random_images_are_not_zeros_and_reproducible():
     assert 0.9 < first.std() < 1.1 and np.count_nonzero(first) == first.size
 
 
+def test_random_images_come_from_a_pool_drawn_once():
+    source = RandomImages(600)
+    batches = [np.empty((100, *SHAPE), np.float32) for _ in range(6)]
+    for i, batch in enumerate(batches):
+        source.read_into(100 * i, 100 * (i + 1), batch)
+    images = np.concatenate(batches)
+    pool = RandomImages.POOL
+    assert len(np.unique(images.reshape(600, -1), axis=0)) == pool          # every pool image, none twice in a row
+    np.testing.assert_array_equal(images[pool:2 * pool], images[:pool])      # image i is pool row i % POOL
+
+
 def test_prefetcher_forwards_producer_errors_and_stops_early():
     def failing():
         yield 1
