@@ -11,7 +11,7 @@ from typing import Mapping
 import torch
 
 from .console import Log
-from .errors import GenetError
+from .errors import GenetError, first_line
 from .fsio import atomic_path
 from .model import GENet, build_model
 from .variant import Variant, detect_variant
@@ -91,7 +91,7 @@ def _read_pickle(path: Path, unsafe_load: bool) -> object:
     except (EOFError, zipfile.BadZipFile, OSError) as exc:
         raise GenetError(f"{path}: truncated or damaged checkpoint ({type(exc).__name__}: {exc})") from None
     except RuntimeError as exc:
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        text = first_line(exc)
         if "zip archive" in text or "central directory" in text:
             raise GenetError(f"{path}: truncated or damaged checkpoint ({text[:160]})") from None
         raise GenetError(f"{path}: not a torch checkpoint, or a damaged one ({text[:160]})") from None

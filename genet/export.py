@@ -12,7 +12,7 @@ import onnx
 import torch
 
 from .constants import CHANNELS, IMAGE_SIZE, ONNX_INPUT_NAME, ONNX_OUTPUT_NAME
-from .errors import GenetError
+from .errors import GenetError, first_line
 
 DEFAULT_OPSET = 11
 ATC_MAX_OPSET = 11          # the highest opset ATC of CANN 5.0.x accepts
@@ -108,7 +108,7 @@ def export_onnx(model: torch.nn.Module, path: str | os.PathLike, opset: int = DE
     try:
         _torchscript_export(model, traced, opset)
     except (torch.onnx.errors.OnnxExporterError, torch.onnx.errors.UnsupportedOperatorError) as exc:
-        raise GenetError(f"{path}: ONNX export at opset {opset} failed: {str(exc).splitlines()[0]}") from None
+        raise GenetError(f"{path}: ONNX export at opset {opset} failed: {first_line(exc)}") from None
     if traced != Path(path):
         fix_batch(traced, path, batch_size)
     elif batch_size is not None:

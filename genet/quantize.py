@@ -27,7 +27,7 @@ import onnx
 from .cifar import load_split
 from .console import Log, progress_bar
 from .constants import CHANNELS, IMAGE_SIZE, NUM_CLASSES, ONNX_INPUT_NAME, ONNX_OUTPUT_NAME
-from .errors import GenetError
+from .errors import GenetError, first_line
 from .fsio import atomic_files
 from .preprocess import normalize
 from .runners import RunnerOptions, open_runner
@@ -156,7 +156,7 @@ def load_fp32_model(path: str | os.PathLike) -> tuple[onnx.ModelProto, int | Non
             model = version_converter.convert_version(model, PER_CHANNEL_OPSET)
         except Exception as exc:    # the converter raises plain RuntimeError / ValueError
             raise GenetError(f"{path}: cannot convert opset {opset} to {PER_CHANNEL_OPSET} for per-channel "
-                             f"int8 ({str(exc).splitlines()[0]}); re-export with --opset 13") from None
+                             f"int8 ({first_line(exc)}); re-export with --opset 13") from None
     return model, batch
 
 

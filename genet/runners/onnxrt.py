@@ -9,13 +9,14 @@ images against 5.6 s with one call on both cores; benchmarks/runner_overlap.py).
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from ..errors import GenetError
+from ..errors import GenetError, first_line
 from .base import CallTimes, Runner, RunnerOptions, base_versions, cpu_name, static_shape, usable_cpus
 
 PROVIDER_ALIASES = {
@@ -65,11 +66,21 @@ def graph_precision(model_path: Path) -> str:
     return "int8" if any(node.op_type in QUANTIZED_OPS for node in graph.node) else "fp32"
 
 
+class OnnxFile:
+    """For runners of ONNX files: the precision is the graph's, read once (mix in before ``Runner``)."""
+
+    model_path: Path
+
+    @functools.cached_property
+    def precision(self) -> str:
+        return graph_precision(self.model_path)
+
+
 def _provider_entry(name: str, device_id: int) -> str | tuple[str, dict]:
     return (name, {"device_id": str(device_id)}) if name in _GPU_PROVIDERS else name
 
 
-class OnnxRuntimeRunner(Runner):
+class OnnxRuntimeRunner(OnnxFile, Runner):
     """One ``InferenceSession``; the model's first input and first output are used."""
 
     name = "onnxruntime"
@@ -94,8 +105,7 @@ class OnnxRuntimeRunner(Runner):
                 str(model_path), session_options,
                 providers=[_provider_entry(p, options.device_id) for p in self._providers])
         except Exception as exc:     # onnxruntime raises its own exception classes for every load failure
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise GenetError(f"{model_path}: not a loadable ONNX model ({reason})") from None
+            raise GenetError(f"{model_path}: not a loadable ONNX model ({first_line(exc)})") from None
         inputs = self._session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].type != "tensor(float)":
             found = ", ".join(f"{i.name} {i.type} {i.shape}" for i in inputs)
@@ -103,14 +113,6 @@ class OnnxRuntimeRunner(Runner):
         self._input_name = inputs[0].name
         self._output_name = self._session.get_outputs()[0].name
         self._input_shape = static_shape(inputs[0].shape)
-        self._precision: str | None = None
-
-    @property
-    def precision(self) -> str:
-        """Read from the model: the runner computes in whatever precision the graph holds."""
-        if self._precision is None:
-            self._precision = graph_precision(self.model_path)
-        return self._precision
 
     @property
     def device_name(self) -> str:
@@ -141,6 +143,6 @@ class OnnxRuntimeRunner(Runner):
             logits = self._session.run([self._output_name], {self._input_name: batch})[0]
         except Exception as exc:     # onnxruntime's own exception classes
             raise GenetError(f"{self.model_path}: inference failed on a {list(batch.shape)} batch "
-                             f"({str(exc).strip().splitlines()[0]})") from None
+                             f"({first_line(exc)})") from None
         seconds = time.perf_counter() - start
         return self.check_logits(logits, len(batch)), CallTimes(seconds)

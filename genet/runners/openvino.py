@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import GenetError
+from ..errors import GenetError, first_line
 from .base import CallTimes, Runner, RunnerOptions, base_versions, cpu_name, static_shape, usable_cpus
-from .onnxrt import graph_precision
+from .onnxrt import OnnxFile
 
 try:
     import openvino as ov
@@ -50,7 +50,7 @@ def compile_for_cpu(core: "ov.Core", model_path: Path, batch: int | None = None,
     return core.compile_model(model, "CPU", cpu_config(**settings))
 
 
-class OpenVinoRunner(Runner):
+class OpenVinoRunner(OnnxFile, Runner):
     """One compiled model (the ONNX file's one input and first output) and an InferRequest per thread."""
 
     name = "openvino"
@@ -64,7 +64,7 @@ class OpenVinoRunner(Runner):
         try:
             self._compiled = compile_for_cpu(ov.Core(), model_path, threads=options.threads, streams=streams)
         except Exception as exc:     # OpenVINO raises RuntimeError subclasses of its own
-            raise GenetError(f"{model_path}: not a loadable ONNX model ({_first_line(exc)})") from None
+            raise GenetError(f"{model_path}: not a loadable ONNX model ({first_line(exc)})") from None
         inputs = self._compiled.inputs
         shape = inputs[0].get_partial_shape() if len(inputs) == 1 else None
         if shape is None or not shape.rank.is_static or shape.rank.get_length() != 4 \
@@ -80,14 +80,6 @@ class OpenVinoRunner(Runner):
                              f"--streams {options.streams} (--threads is the total over the streams)")
         self._output = self._compiled.outputs[0]
         self._requests = threading.local()
-        self._precision: str | None = None
-
-    @property
-    def precision(self) -> str:
-        """Read from the model, as for ONNX Runtime: int8 when the graph holds quantization ops."""
-        if self._precision is None:
-            self._precision = graph_precision(self.model_path)
-        return self._precision
 
     @property
     def device_name(self) -> str:
@@ -117,15 +109,10 @@ class OpenVinoRunner(Runner):
             logits = request.infer({0: batch})[self._output]
         except Exception as exc:
             raise GenetError(f"{self.model_path}: inference failed on a {list(batch.shape)} batch "
-                             f"({_first_line(exc)})") from None
+                             f"({first_line(exc)})") from None
         seconds = time.perf_counter() - start
         return self.check_logits(logits, len(batch)), CallTimes(seconds)
 
     def close(self) -> None:
         self._requests = threading.local()
         self._compiled = None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
