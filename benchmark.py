@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Seed step 5: the Ascend benchmark tool's command line on ONNX Runtime / PyTorch / Ascend. See --help."""
-from genet.launch import launch
+from genet.core.launch import launch
 
 if __name__ == "__main__":
     launch("genet.cli.benchmark")

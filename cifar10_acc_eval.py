@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Seed step 6: accuracy of a run's dumps against val_label.txt. See --help."""
-from genet.launch import launch
+from genet.core.launch import launch
 
 if __name__ == "__main__":
     launch("genet.cli.acc_eval")

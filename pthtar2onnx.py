@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Seed step 4.2: ``python3 pthtar2onnx.py ${model_path}`` writes genet_gpu.onnx. See --help."""
-from genet.launch import launch
+from genet.core.launch import launch
 
 if __name__ == "__main__":
     launch("genet.cli.pthtar2onnx")

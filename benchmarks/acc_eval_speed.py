@@ -5,7 +5,7 @@ a packed .npz, with a label file, then times, alternating, median of --repeats r
 - the whole process: `python cifar10_acc_eval.py <dumps> <labels> <dir> <json>` (the seed's
   command line), against `python -c "import numpy"` (the start-up floor);
 - the work in-process (genet.cli.acc_eval.main), for .txt, .bin and packed dumps, against a
-  baseline that reads each .txt dump with genet.dumps.read_dump one at a time.
+  baseline that reads each .txt dump with genet.formats.dumps.read_dump one at a time.
 
 Run: .venv/bin/python benchmarks/acc_eval_speed.py [--images 10000] [--repeats 5]
 """
@@ -26,10 +26,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from genet.accuracy import rank_classes  # noqa: E402
 from genet.cli.acc_eval import main as acc_eval_main  # noqa: E402
-from genet.dumps import PACKED_DUMP, read_dump, scan_dumps, write_dump, write_packed  # noqa: E402
-from genet.labels import read_labels, write_labels  # noqa: E402
+from genet.formats.dumps import PACKED_DUMP, read_dump, scan_dumps, write_dump, write_packed  # noqa: E402
+from genet.formats.labels import read_labels, write_labels  # noqa: E402
+from genet.reports.accuracy import rank_classes  # noqa: E402
 from genet.runners.base import cpu_name  # noqa: E402
 
 TARGET_S = 1.0

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Does conv+BN folding (genet/fold.py) pay on this machine?  PyTorch eager, fp32, random-init WRN-16-8.
+"""Does conv+BN folding (genet/model/fold.py) pay on this machine?  PyTorch eager, fp32, random-init WRN-16-8.
 
     python3 benchmarks/bn_fold.py [--batch 16] [--rounds 5] [--calls 3] [--device cpu|cuda]
 
@@ -17,10 +17,10 @@ import time
 
 import torch
 
-from genet.fold import fold_batchnorm
-from genet.model import build_model
+from genet.model.fold import fold_batchnorm
+from genet.model.network import build_model
+from genet.model.variant import Variant
 from genet.runners.base import cpu_name
-from genet.variant import Variant
 
 
 def seconds_per_call(model: torch.nn.Module, images: torch.Tensor, calls: int) -> float:

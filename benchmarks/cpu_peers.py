@@ -4,7 +4,7 @@
 For WRN-16-8 and WRN-10-2 (random-init weights: the weights do not change the work), at batch
 1, 16 and 64, in one process, img/s of:
 
-  genet      benchmark.py's path: ``genet.bench.run_benchmark`` in pure-inference mode on the
+  genet      benchmark.py's path: ``genet.bench.engine.run_benchmark`` in pure-inference mode on the
              runner benchmark.py opens (ONNX Runtime, its session options and two calls in
              flight), the report's Interface throughputRate;
   genet OV   the same with ``--backend openvino`` (genet.runners.openvino; if installed);
@@ -17,7 +17,7 @@ OpenVINO runs with INFERENCE_PRECISION_HINT f32 (the compile settings of genet's
 computes an fp32 model in bf16, which is a column of its own here (no genet peer of that
 precision), not an fp32 figure. The targets are judged on genet's best backend for each precision.
 fp32 runs the exported .onnx, int8 the file that
-``genet.quantize.quantize_model`` writes from it (QDQ, per-channel; calibrated on generated images, not
+``genet.convert.quantize.quantize_model`` writes from it (QDQ, per-channel; calibrated on generated images, not
 CIFAR-10: speed only, the accuracy gate is skipped for these random-init models). Each measurement runs
 enough calls to last about ``--seconds``; rounds interleave every peer and configuration; medians of the
 rounds printed as a Markdown table with the targets, the machine, the versions and the command.
@@ -46,14 +46,14 @@ sys.path.insert(0, str(REPO))
 import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
 
-from genet.bench import BenchConfig, run_benchmark  # noqa: E402
-from genet.export import export_onnx  # noqa: E402
-from genet.model import build_model  # noqa: E402
-from genet.quantize import QuantizeSettings, quantize_model  # noqa: E402
+from genet.bench.engine import BenchConfig, run_benchmark  # noqa: E402
+from genet.convert.export import export_onnx  # noqa: E402
+from genet.convert.quantize import QuantizeSettings, quantize_model  # noqa: E402
+from genet.data.synthetic import write_cifar10  # noqa: E402
+from genet.model.network import build_model  # noqa: E402
+from genet.model.variant import Variant  # noqa: E402
 from genet.runners import RunnerOptions, open_runner  # noqa: E402
 from genet.runners.base import cpu_name  # noqa: E402
-from genet.synthetic import write_cifar10  # noqa: E402
-from genet.variant import Variant  # noqa: E402
 
 GENET_BACKENDS = {"genet": "onnxruntime", "genet OV": "openvino"}      # column → benchmark.py --backend
 MODELS = {"WRN-16-8": Variant(depth=16, width=8), "WRN-10-2": Variant(depth=10, width=2)}

@@ -5,7 +5,7 @@
 #   OUT=/some/dir bash benchmarks/gpu_check.sh   # details go under $OUT (default ./gpu_check_out)
 #   bash benchmarks/gpu_check.sh --cpu-smoke     # the same steps on the CPU with a tiny model (a few minutes)
 #
-# 1. data: generated CIFAR-10-format images (genet.synthetic: NOT CIFAR-10), TRAIN_IMAGES for
+# 1. data: generated CIFAR-10-format images (genet.data.synthetic: NOT CIFAR-10), TRAIN_IMAGES for
 #    training and IMAGES (10,000) test images preprocessed by preprocess.py --packed;
 # 2. model: a WRN-16-8 TRAINED here by train.py on the GPU (bf16 autocast, channels-last) for a
 #    few epochs, so that fp16/bf16 agreement with fp32 is judged on spread-out logits; also
@@ -93,7 +93,7 @@ timeout 180 "$PYTHON" -m genet.cli.synthetic ./datasets --train "$TRAIN_IMAGES" 
     timeout 180 "$PYTHON" "$REPO/preprocess.py" ./datasets ./prep_dataset --packed --quiet &&
     timeout 60 "$PYTHON" "$REPO/get_info.py" bin ./prep_dataset ./genet_prep_bin.info 32 32 ||
     { log "generating or preprocessing the data failed"; exit 1; }
-log "data: $TRAIN_IMAGES training and $IMAGES test images, generated (genet.synthetic seed 0), NOT CIFAR-10"
+log "data: $TRAIN_IMAGES training and $IMAGES test images, generated (genet.data.synthetic seed 0), NOT CIFAR-10"
 # shellcheck disable=SC2086  # TRAIN_FLAGS holds several flags
 timeout 240 "$PYTHON" "$REPO/train.py" ./datasets --depth "$DEPTH" --width "$WIDTH" --epochs "$EPOCHS" --limit 0 \
     $TRAIN_FLAGS --test-accuracy --quiet --output model_best.pth.tar > "$OUT/train.txt" 2>&1 ||
@@ -172,14 +172,14 @@ fi
 timeout 120 "$PYTHON" - "$WRITE_DUMPS" > "$OUT/e2e/bare_dump_writes.txt" 2>&1 <<'EOF'
 import sys, tempfile, time
 import numpy as np
-from genet.dumps import write_dumps
+from genet.formats.dumps import write_dumps
 count = int(sys.argv[1])
 logits = np.random.default_rng(0).standard_normal((count, 10)).astype(np.float32)
 with tempfile.TemporaryDirectory(dir=".") as folder:
     start = time.perf_counter()
     write_dumps(folder, [f"{i:05d}" for i in range(count)], logits)
     seconds = time.perf_counter() - start
-print(f"bare writes of {count} .txt dumps (genet.dumps.write_dumps, no model): {seconds:.2f} s, "
+print(f"bare writes of {count} .txt dumps (genet.formats.dumps.write_dumps, no model): {seconds:.2f} s, "
       f"{count / seconds:,.0f} files/s")
 EOF
 

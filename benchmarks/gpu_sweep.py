@@ -116,7 +116,7 @@ def write_reference(model: Path, images: np.ndarray, out: Path, device: str) -> 
     """fp32 logits with the unfolded model, TF32 off: the yardstick of every mode's agreement."""
     import torch
 
-    from genet.checkpoint import load_model
+    from genet.model.checkpoint import load_model
 
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False

@@ -34,12 +34,18 @@ import torch  # noqa: E402
 from onnxruntime.quantization import QuantFormat, QuantType, quantize_static  # noqa: E402
 from onnxruntime.quantization.shape_inference import quant_pre_process  # noqa: E402
 
-from genet.export import export_onnx  # noqa: E402
-from genet.model import build_model  # noqa: E402
-from genet.quantize import CALIBRATION_BATCH, QuantizeSettings, _Calibration, calibration_images, load_fp32_model  # noqa: E402
+from genet.convert.export import export_onnx  # noqa: E402
+from genet.convert.quantize import (  # noqa: E402
+    CALIBRATION_BATCH,
+    QuantizeSettings,
+    _Calibration,
+    calibration_images,
+    load_fp32_model,
+)
+from genet.data.synthetic import write_cifar10  # noqa: E402
+from genet.model.network import build_model  # noqa: E402
+from genet.model.variant import Variant  # noqa: E402
 from genet.runners.base import cpu_name  # noqa: E402
-from genet.synthetic import write_cifar10  # noqa: E402
-from genet.variant import Variant  # noqa: E402
 
 BATCH = 16
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """genet's openvino backend: one call in flight on all cores, or two on half the cores each?
 
-Pure inference through benchmark.py's path (``genet.bench.run_benchmark`` on an OpenVinoRunner),
+Pure inference through benchmark.py's path (``genet.bench.engine.run_benchmark`` on an OpenVinoRunner),
 WRN-16-8 and WRN-10-2 (random-init weights), fp32 and int8 (the files of benchmarks/cpu_peers.py),
 batch 1, 16 and 64, with ``--streams 1`` and ``--streams 2`` (threads: all cores, shared by the
 streams); rounds interleaved, medians of the Interface img/s printed with the ratio 2 / 1 streams.

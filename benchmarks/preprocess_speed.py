@@ -12,8 +12,8 @@ exposed to a shared machine's drift).
 - torchvision-style: a per-image loop PIL image → tensor → ``div(255)`` → ``sub_``/``div_`` →
   ``tofile`` (the same torch operations torchvision's ToTensor + Normalize run).
 
-A speed trick in ``genet.preprocess`` earns its place only with plain / ours ≥ 1.3. The three
-outputs are checked byte for byte. The data are generated (genet.synthetic), NOT CIFAR-10;
+A speed trick in ``genet.data.preprocess`` earns its place only with plain / ours ≥ 1.3. The three
+outputs are checked byte for byte. The data are generated (genet.data.synthetic), NOT CIFAR-10;
 only their format matters here.
 """
 
@@ -36,7 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from genet.synthetic import write_cifar10  # noqa: E402
+from genet.data.synthetic import write_cifar10  # noqa: E402
 
 PLAIN_LOOP = r'''
 import os, pickle, sys
@@ -142,7 +142,7 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> int:
     data, trash = work / "data", work / "set_aside"
     trash.mkdir()
     write_cifar10(data, train=0, test=args.images, seed=0)
-    print(f"data: {args.images} generated test images (genet.synthetic, NOT CIFAR-10)")
+    print(f"data: {args.images} generated test images (genet.data.synthetic, NOT CIFAR-10)")
     scripts = {PLAIN: PLAIN_LOOP, TORCHVISION: TORCHVISION_STYLE}
     for index, code in enumerate(scripts.values()):
         (work / f"loop_{index}.py").write_text(code)

@@ -52,16 +52,16 @@ import onnxruntime  # noqa: E402
 import torch  # noqa: E402
 from quiet_disk import SETTLE_SECONDS, set_aside, settle  # noqa: E402
 
-from genet.bench import BenchConfig, calls_in_order, run_benchmark  # noqa: E402
-from genet.checkpoint import save_checkpoint  # noqa: E402
-from genet.dumps import write_dumps  # noqa: E402
-from genet.export import export_onnx  # noqa: E402
-from genet.info import InfoEntry, read_numbered_info, write_info  # noqa: E402
-from genet.inputs import BinFiles  # noqa: E402
-from genet.model import build_model  # noqa: E402
+from genet.bench.engine import BenchConfig, calls_in_order, run_benchmark  # noqa: E402
+from genet.bench.sources import BinFiles  # noqa: E402
+from genet.convert.export import export_onnx  # noqa: E402
+from genet.formats.dumps import write_dumps  # noqa: E402
+from genet.formats.info import InfoEntry, read_numbered_info, write_info  # noqa: E402
+from genet.model.checkpoint import save_checkpoint  # noqa: E402
+from genet.model.network import build_model  # noqa: E402
+from genet.model.variant import Variant  # noqa: E402
 from genet.runners import CallTimes, Runner, RunnerOptions, open_runner  # noqa: E402
 from genet.runners.base import cpu_name  # noqa: E402
-from genet.variant import Variant  # noqa: E402
 
 TARGET = 1.15
 MODELS = {"WRN-10-2": Variant(depth=10, width=2), "WRN-16-8": Variant(depth=16, width=8)}

@@ -83,14 +83,14 @@ genet_batch_sizes() {
     ((count)) || genet_die "--bs '$1': no batch size given (--bs \"1 16\")"
 }
 
-# Stop with one line when the scripts' Python is missing or lacks a requirement (genet.launch says what to do).
+# Stop with one line when the scripts' Python is missing or lacks a requirement (genet.core.launch says what to do).
 genet_check_python() {
     local python=$1 message
     command -v "$python" >/dev/null 2>&1 ||
         genet_die "no Python '$python': activate the project's environment (source .venv/bin/activate) or set PYTHON"
     message=$(PYTHONPATH="$genet_root${PYTHONPATH:+:$PYTHONPATH}" "$python" -c '
 import sys
-from genet.launch import check_requirements
+from genet.core.launch import check_requirements
 missing = check_requirements()
 if missing:
     print(missing)

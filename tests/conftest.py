@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from genet.checkpoint import save_checkpoint
-from genet.model import build_model
-from genet.variant import Variant
+from genet.model.checkpoint import save_checkpoint
+from genet.model.network import build_model
+from genet.model.variant import Variant
 
 REPO = Path(__file__).resolve().parent.parent
 # Keys and shapes of the reference implementation's state_dicts (BayesWatch/pytorch-GENet @ 3fbf99f),

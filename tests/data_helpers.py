@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genet.constants import CIFAR10_FOLDER, CIFAR10_MEAN, CIFAR10_STD, GENERATED_ARCHIVE
-from genet.synthetic import write_cifar10
+from genet.core.constants import CIFAR10_FOLDER, CIFAR10_MEAN, CIFAR10_STD, GENERATED_ARCHIVE
+from genet.data.synthetic import write_cifar10
 
 
 def make_datasets_path(root: Path, test: int = 120, train: int = 0, seed: int = 0, archive: bool = False) -> Path:

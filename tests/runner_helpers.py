@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from genet.dumps import dump_name, read_dump
-from genet.export import export_onnx, onnx_session
-from genet.info import InfoEntry, write_info
+from genet.convert.export import export_onnx, onnx_session
+from genet.formats.dumps import dump_name, read_dump
+from genet.formats.info import InfoEntry, write_info
 
 SHAPE = (3, 32, 32)
 

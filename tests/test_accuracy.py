@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genet.accuracy import rank_classes
 from genet.cli.acc_eval import main
-from genet.dumps import PACKED_DUMP, load_dumps, write_dump, write_packed
-from genet.errors import GenetError, run_cli
-from genet.labels import write_labels
-from genet.provenance import mark_generated
+from genet.core.errors import GenetError, run_cli
+from genet.data.provenance import mark_generated
+from genet.formats.dumps import PACKED_DUMP, load_dumps, write_dump, write_packed
+from genet.formats.labels import write_labels
+from genet.reports.accuracy import rank_classes
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_KEYS = ["Number of images", "Number of classes"] + [f"Top{k} accuracy" for k in range(1, 6)]

@@ -8,11 +8,11 @@ import os
 import numpy as np
 import pytest
 
-from genet.aisbench import likely_cause, translate_ais_bench
+from genet.bench.aisbench import likely_cause, translate_ais_bench
 from genet.cli.benchmark import main
 from genet.cli.parse import main as parse_main
-from genet.errors import GenetError, run_cli
-from genet.reports import read_throughput
+from genet.core.errors import GenetError, run_cli
+from genet.reports.read import read_throughput
 
 from runner_helpers import direct_onnx, tiny_onnx, write_bins
 

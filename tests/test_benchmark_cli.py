@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from genet.checkpoint import load_model
 from genet.cli.benchmark import main
-from genet.dumps import PACKED_DUMP, read_packed, scan_dumps
-from genet.errors import GenetError, Terminated, run_cli
-from genet.perf import PERF_FIELDS, parse_perf_txt, seed_interface_figure
+from genet.core.errors import GenetError, Terminated, run_cli
+from genet.formats.dumps import PACKED_DUMP, read_packed, scan_dumps
+from genet.formats.perf_report import PERF_FIELDS, parse_perf_txt, seed_interface_figure
+from genet.model.checkpoint import load_model
 from genet.runners.onnxrt import OnnxRuntimeRunner
 
 from conftest import REPO, TINY, run_script
@@ -118,7 +118,8 @@ def test_static_model_refuses_another_batch_size(tmp_path, models, small):
 def test_packed_and_per_image_inputs_give_identical_dumps(tmp_path, models, small, monkeypatch):
     info, data = small
     np.save(info.parent / "prep_dataset" / "images.npy", data)
-    monkeypatch.setattr("genet.bench.check_packed", lambda packed, bins: None, raising=False)    # proven identical
+    # proven identical
+    monkeypatch.setattr("genet.bench.engine.check_packed", lambda packed, bins: None, raising=False)
     runs = {
         "bins": ["-input_text_path=" + str(info), "--no-packed"],
         "auto": ["-input_text_path=" + str(info)],
@@ -148,7 +149,7 @@ def test_a_packed_file_not_proven_identical_is_not_used(tmp_path, models, small,
     np.save(packed, changed)
     seen = []
     if verdict == "unproven":
-        monkeypatch.setattr("genet.bench.check_packed",
+        monkeypatch.setattr("genet.bench.engine.check_packed",
                             lambda path, bins: seen.append((path, list(bins))) or "no manifest", raising=False)
     assert main(seed_args(models["dynamic"], info, 16) + ["--output-dir", str(tmp_path / "r")]) == 0
     note = capsys.readouterr().err
@@ -511,7 +512,7 @@ def test_disk_full_names_the_file(tmp_path, models, small, monkeypatch, where):
     if where == "dump writer":
         def full(path, data):
             raise OSError(28, "No space left on device")
-        monkeypatch.setattr("genet.dumps.write_file", full)
+        monkeypatch.setattr("genet.formats.dumps.write_file", full)
         fragment = "dumpOutput_device0/00000_1.txt: cannot write: No space left"
     else:
         def full(self, text, encoding=None):

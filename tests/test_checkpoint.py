@@ -11,10 +11,10 @@ import onnx
 import pytest
 import torch
 
-from genet.checkpoint import load_model
-from genet.errors import GenetError
-from genet.model import build_model
-from genet.variant import Variant
+from genet.core.errors import GenetError
+from genet.model.checkpoint import load_model
+from genet.model.network import build_model
+from genet.model.variant import Variant
 
 from conftest import TINY
 

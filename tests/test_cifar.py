@@ -10,9 +10,17 @@ import tarfile
 import numpy as np
 import pytest
 
-from genet.cifar import CifarSource, download_archive, find_source, load_split, parse_batch, read_split, verify_archive
-from genet.constants import CIFAR10_ARCHIVE, CIFAR10_ARCHIVE_MD5, CIFAR10_FOLDER, GENERATED_ARCHIVE
-from genet.errors import GenetError
+from genet.core.constants import CIFAR10_ARCHIVE, CIFAR10_ARCHIVE_MD5, CIFAR10_FOLDER, GENERATED_ARCHIVE
+from genet.core.errors import GenetError
+from genet.data.cifar import (
+    CifarSource,
+    download_archive,
+    find_source,
+    load_split,
+    parse_batch,
+    read_split,
+    verify_archive,
+)
 
 from data_helpers import (
     archive_only_copy,

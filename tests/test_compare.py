@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from genet.cli.compare_outputs import main
-from genet.compare import Tolerance, compare_dumps
-from genet.dumps import PACKED_DUMP, load_dumps, write_dump, write_packed
-from genet.errors import GenetError, run_cli
+from genet.core.errors import GenetError, run_cli
+from genet.formats.dumps import PACKED_DUMP, load_dumps, write_dump, write_packed
+from genet.reports.compare import Tolerance, compare_dumps
 
 REPO = Path(__file__).resolve().parents[1]
 

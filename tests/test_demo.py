@@ -13,9 +13,9 @@ import pytest
 
 from genet.cli import demo
 from genet.cli.demo import batch_sizes, child_env, format_table, main, two_decimals
-from genet.errors import GenetError, Terminated, run_cli
-from genet.provenance import GENERATED_NOTE, mark_generated
-from genet.synthetic import write_cifar10
+from genet.core.errors import GenetError, Terminated, run_cli
+from genet.data.provenance import GENERATED_NOTE, mark_generated
+from genet.data.synthetic import write_cifar10
 
 from conftest import REPO
 

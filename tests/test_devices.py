@@ -1,4 +1,4 @@
-"""Several devices (genet.devices): one worker per device, per-device reports, a total on one shared clock."""
+"""Several devices (genet.bench.devices): one worker per device, per-device reports, a total on one shared clock."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import genet.devices as devices_module
-from genet.bench import BenchConfig
+import genet.bench.devices as devices_module
+from genet.bench.devices import DeviceRun, MultiDevice, check_devices, parse_device_ids, shares
+from genet.bench.engine import BenchConfig
 from genet.cli.benchmark import main
-from genet.devices import DeviceRun, MultiDevice, check_devices, parse_device_ids, shares
-from genet.errors import GenetError, run_cli
+from genet.core.errors import GenetError, run_cli
 from genet.runners import RunnerOptions
 
 from runner_helpers import direct_onnx, read_dumps, tiny_onnx, write_bins

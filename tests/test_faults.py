@@ -20,9 +20,9 @@ from typing import Sequence
 
 import pytest
 
-import genet.preprocess
+import genet.data.preprocess
 from genet.cli.preprocess import main as preprocess_main
-from genet.errors import GenetError
+from genet.core.errors import GenetError
 
 from conftest import REPO
 from data_helpers import make_datasets_path
@@ -151,7 +151,7 @@ def test_sigterm_while_writing_leaves_nothing_and_sigkill_leftovers_go_with_the_
 def test_disk_full_at_a_random_image_keeps_the_old_output(tmp_path, prep_case, monkeypatch, seed):
     datasets, new, old = prep_case
     fail_at = random.Random(seed).randrange(IMAGES)
-    real_write = genet.preprocess._write_file
+    real_write = genet.data.preprocess._write_file
     written = []
 
     def write(path, image):
@@ -160,7 +160,7 @@ def test_disk_full_at_a_random_image_keeps_the_old_output(tmp_path, prep_case, m
         written.append(path)
         real_write(path, image)
 
-    monkeypatch.setattr(genet.preprocess, "_write_file", write)
+    monkeypatch.setattr(genet.data.preprocess, "_write_file", write)
     out = fresh_target(tmp_path, old)
     with pytest.raises(GenetError, match=f"cannot write {fail_at:05d}.bin: No space left"):
         preprocess_main([str(datasets), str(out), "--quiet"])
@@ -173,7 +173,7 @@ def test_disk_full_while_saving_the_packed_array_keeps_the_old_output(tmp_path, 
     def full(path, array):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(genet.preprocess.np, "save", full)
+    monkeypatch.setattr(genet.data.preprocess.np, "save", full)
     out = fresh_target(tmp_path, old)
     with pytest.raises(GenetError, match="cannot write images.npy: No space left"):
         preprocess_main([str(datasets), str(out), "--packed", "--limit", "20", "--quiet"])

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from genet.cli.benchmark import main
-from genet.errors import Terminated, run_cli
+from genet.core.errors import Terminated, run_cli
 from genet.runners.onnxrt import OnnxRuntimeRunner
 
 from conftest import REPO
@@ -65,7 +65,7 @@ class Fault(Exception):
 
 def inject(monkeypatch, target: str, after: int, kind: str) -> None:
     """Raise ``kind`` (Terminated or a full disk) at call ``after`` of ``target``, before or once it ran."""
-    owner, name = {"runner": (OnnxRuntimeRunner, "run_timed"), "dump": ("genet.dumps", "write_file"),
+    owner, name = {"runner": (OnnxRuntimeRunner, "run_timed"), "dump": ("genet.formats.dumps", "write_file"),
                    "rename": (os, "rename"), "replace": (os, "replace")}[target]
     if isinstance(owner, str):
         owner = importlib.import_module(owner)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genet.dumps import format_row, read_dump, scan_dumps, write_dump
-from genet.errors import GenetError
-from genet.info import InfoEntry, format_info, read_info
-from genet.labels import read_labels, write_labels
-from genet.perf import PerfReport, parse_perf_txt, seed_interface_figure
+from genet.core.errors import GenetError
+from genet.formats.dumps import format_row, read_dump, scan_dumps, write_dump
+from genet.formats.info import InfoEntry, format_info, read_info
+from genet.formats.labels import read_labels, write_labels
+from genet.formats.perf_report import PerfReport, parse_perf_txt, seed_interface_figure
 
 SEED_PERF = """[e2e] throughputRate: 132.777, latency: 75314.4
 [data read] throughputRate: 134.331, moduleLatency: 7.44429

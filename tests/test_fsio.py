@@ -1,4 +1,4 @@
-"""Safe output (genet.fsio): whole or nothing, never replace what genet did not write, no leftovers."""
+"""Safe output (genet.core.fsio): whole or nothing, never replace what genet did not write, no leftovers."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import genet.fsio
-from genet.errors import GenetError
-from genet.fsio import atomic_dir, atomic_files, atomic_path, remove_dead_leftovers
+import genet.core.fsio
+from genet.core.errors import GenetError
+from genet.core.fsio import atomic_dir, atomic_files, atomic_path, remove_dead_leftovers
 
 
 def write_folder(path, **files):
@@ -126,7 +126,7 @@ def test_atomic_path_keeps_the_old_file_on_failure(tmp_path):
 
 CONCURRENT_WRITER = """
 import sys
-from genet.fsio import atomic_dir
+from genet.core.fsio import atomic_dir
 with atomic_dir(sys.argv[1], ours=lambda name: name.endswith(".bin")) as tmp:
     for i in range(200):
         (tmp / f"{i:05d}.bin").write_text(sys.argv[2])
@@ -157,10 +157,10 @@ def interrupt_after(real):
 @pytest.mark.parametrize("kind", ["dir", "files"])
 def test_a_signal_right_after_the_temporary_is_created_leaves_nothing(tmp_path, monkeypatch, kind):
     if kind == "dir":
-        monkeypatch.setattr(genet.fsio.tempfile, "mkdtemp", interrupt_after(tempfile.mkdtemp))
+        monkeypatch.setattr(genet.core.fsio.tempfile, "mkdtemp", interrupt_after(tempfile.mkdtemp))
         writer = atomic_dir(tmp_path / "out")
     else:
-        monkeypatch.setattr(genet.fsio.tempfile, "mkstemp", interrupt_after(tempfile.mkstemp))
+        monkeypatch.setattr(genet.core.fsio.tempfile, "mkstemp", interrupt_after(tempfile.mkstemp))
         writer = atomic_files([tmp_path / "a.json"])
     with pytest.raises(KeyboardInterrupt):
         with writer:
@@ -177,7 +177,7 @@ def test_a_signal_right_after_the_old_folder_is_moved_aside_puts_it_back(tmp_pat
         if Path(destination).name == "x":                    # the old folder, just moved aside
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(genet.fsio.os, "rename", rename)
+    monkeypatch.setattr(genet.core.fsio.os, "rename", rename)
     with pytest.raises(KeyboardInterrupt):
         write_folder(tmp_path / "out", a="new")
     assert os.listdir(tmp_path) == ["out"] and (tmp_path / "out" / "a").read_text() == "old"

@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from genet.cli.get_info import main
-from genet.errors import GenetError, run_cli
-from genet.info import InfoEntry, read_info
-from genet.listing import list_bins
+from genet.core.errors import GenetError, run_cli
+from genet.formats.info import InfoEntry, read_info
+from genet.formats.listing import list_bins
 
 from conftest import run_script
 from data_helpers import fails_within

@@ -3,10 +3,10 @@
 import onnx
 import pytest
 
-from genet.export import export_onnx
+from genet.convert.export import export_onnx
 from genet.layers.names import layer_of_node, model_module_names, module_names_of_nodes
-from genet.model import build_model
-from genet.variant import Variant
+from genet.model.network import build_model
+from genet.model.variant import Variant
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from genet.errors import GenetError
-from genet.model import build_model, count_parameters
-from genet.variant import Variant, detect_variant
+from genet.core.errors import GenetError
+from genet.model.network import build_model, count_parameters
+from genet.model.variant import Variant, detect_variant
 
 from conftest import randomize_batchnorm
 
@@ -68,7 +68,7 @@ def _bn(x, state, prefix):
 
 
 def _reference_gather(out, state, prefix, variant, spatial):
-    """The reference's gather, written out with functional ops (independent of genet.model)."""
+    """The reference's gather, written out with functional ops (independent of genet.model.network)."""
     channels = out.shape[1]
     if not variant.extra_params:
         g = F.adaptive_avg_pool2d(out, 1 if variant.extent == 0 else spatial // variant.extent)

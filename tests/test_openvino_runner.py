@@ -1,6 +1,6 @@
 """The optional OpenVINO backend: same logits as ONNX Runtime for fp32, int8 read from the model,
 benchmark.py --backend openvino, streams in order, and its bad inputs. Data: random or generated
-by genet.synthetic, not CIFAR-10."""
+by genet.data.synthetic, not CIFAR-10."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 from onnx import TensorProto, helper
 
 from genet.cli.benchmark import main
-from genet.errors import GenetError, run_cli
+from genet.core.errors import GenetError, run_cli
+from genet.data.synthetic import write_cifar10
 from genet.runners import RunnerOptions, open_runner
-from genet.synthetic import write_cifar10
 
 from runner_helpers import direct_onnx, read_dumps, tiny_onnx, write_bins
 
@@ -25,7 +25,7 @@ pytest.importorskip("openvino", reason="the openvino package is not installed (p
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """A tiny fp32 model and its int8 version (calibrated on generated images)."""
-    from genet.quantize import QuantizeSettings, quantize_model
+    from genet.convert.quantize import QuantizeSettings, quantize_model
 
     folder = tmp_path_factory.mktemp("ov")
     fp32 = tiny_onnx(folder / "genet_gpu.onnx")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from genet.cli.perf_compare import main
-from genet.errors import GenetError, run_cli
-from genet.perf import PerfReport, write_perf
-from genet.perf_table import load_devices, make_table, seed_verdict
+from genet.core.errors import GenetError, run_cli
+from genet.formats.perf_report import PerfReport, write_perf
+from genet.reports.perf_table import load_devices, make_table, seed_verdict
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = Path(__file__).resolve().parent / "samples"

@@ -11,15 +11,15 @@ import sys
 import numpy as np
 import pytest
 
-import genet.preprocess
+import genet.data.preprocess
 from genet.cli.preprocess import main
-from genet.constants import CIFAR10_ARCHIVE, CIFAR10_FOLDER, GENERATED_ARCHIVE
-from genet.errors import GenetError, run_cli
-from genet.labels import read_labels
-from genet.launch import launch
-from genet.packed import check_packed
-from genet.preprocess import image_stem, normalize
-from genet.provenance import GENERATED_MARK, is_generated
+from genet.core.constants import CIFAR10_ARCHIVE, CIFAR10_FOLDER, GENERATED_ARCHIVE
+from genet.core.errors import GenetError, run_cli
+from genet.core.launch import launch
+from genet.data.preprocess import image_stem, normalize
+from genet.data.provenance import GENERATED_MARK, is_generated
+from genet.formats.labels import read_labels
+from genet.formats.packed import check_packed
 
 from conftest import run_script
 from data_helpers import (
@@ -112,7 +112,7 @@ def test_limit_and_train_split(datasets, tmp_path):
 
 
 def test_blocks_of_images_are_written_in_order(datasets, tmp_path, monkeypatch):
-    monkeypatch.setattr(genet.preprocess, "WRITE_BLOCK", 7)          # 120 images: 17 full blocks and one of 1
+    monkeypatch.setattr(genet.data.preprocess, "WRITE_BLOCK", 7)          # 120 images: 17 full blocks and one of 1
     assert main([str(datasets), str(tmp_path / "blocks"), "--quiet"]) == 0
     assert_seed_output(tmp_path / "blocks", *read_test_batch(datasets))
 
@@ -203,7 +203,7 @@ def test_subprocess_error_is_one_line(tmp_path):
 @pytest.fixture
 def disk_full_after(monkeypatch):
     """Make the n-th .bin write fail as a full disk would."""
-    real_write = genet.preprocess._write_file
+    real_write = genet.data.preprocess._write_file
 
     def arm(n):
         written = []
@@ -213,7 +213,7 @@ def disk_full_after(monkeypatch):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))     # as a failed write: no file name
             written.append(path)
             real_write(path, image)
-        monkeypatch.setattr(genet.preprocess, "_write_file", write)
+        monkeypatch.setattr(genet.data.preprocess, "_write_file", write)
     return arm
 
 
@@ -244,7 +244,7 @@ def test_failed_rerun_keeps_the_old_output_and_a_good_one_replaces_it(datasets, 
 def test_interrupted_run_leaves_nothing(datasets, tmp_path, monkeypatch):
     def interrupt(path, image):
         raise KeyboardInterrupt
-    monkeypatch.setattr(genet.preprocess, "_write_file", interrupt)
+    monkeypatch.setattr(genet.data.preprocess, "_write_file", interrupt)
     with pytest.raises(KeyboardInterrupt):
         main([str(datasets), str(tmp_path / "prep"), "--quiet"])
     assert list(tmp_path.iterdir()) == []

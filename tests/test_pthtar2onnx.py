@@ -11,12 +11,12 @@ import onnx
 import pytest
 import torch
 
-from genet.checkpoint import load_model
 from genet.cli.pthtar2onnx import main
-from genet.errors import run_cli
-from genet.export import onnx_session
-from genet.model import build_model
-from genet.variant import Variant
+from genet.convert.export import onnx_session
+from genet.core.errors import run_cli
+from genet.model.checkpoint import load_model
+from genet.model.network import build_model
+from genet.model.variant import Variant
 
 from conftest import TINY, run_script
 
@@ -58,7 +58,7 @@ def test_theta_minus_extent_comes_from_the_flag(make_checkpoint, tmp_path):
     assert "AveragePool" in ops and "Resize" in ops
 
 
-# Written here, independently of genet.export: the ops a GENet graph is made of, and ops that
+# Written here, independently of genet.convert.export: the ops a GENet graph is made of, and ops that
 # must never reach a deployed graph.
 GENET_OPS = {"Conv", "BatchNormalization", "Relu", "Add", "Mul", "Sigmoid", "GlobalAveragePool", "Gemm", "Flatten"}
 OPTIONAL_OPS = {"Identity", "Constant", "Resize", "AveragePool", "Reshape", "Shape", "Gather", "Unsqueeze",

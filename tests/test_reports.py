@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genet.accuracy import Accuracy, accuracy_payload, write_accuracy_json
 from genet.cli.parse import main
-from genet.errors import GenetError, run_cli
-from genet.perf import PerfReport, write_perf
-from genet.reports import read_report
+from genet.core.errors import GenetError, run_cli
+from genet.formats.perf_report import PerfReport, write_perf
+from genet.reports.accuracy import Accuracy, accuracy_payload, write_accuracy_json
+from genet.reports.read import read_report
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = Path(__file__).resolve().parent / "samples"
@@ -86,7 +86,7 @@ PERF = PerfReport(100.0, 1000.0, 110.0, 9.0, 120.0, 8.0, 130.0, 4321.5, 0.23, 14
 
 
 def test_runner_perf_json_gives_throughput_and_percentiles(tmp_path, capsys):
-    # As genet.bench writes it: the device time per batch under batch_latency_ms.device.
+    # As genet.bench.engine writes it: the device time per batch under batch_latency_ms.device.
     stats = {"min": 3.1, "mean": 3.5, "p50": 3.4, "p90": 3.9, "p99": 4.4, "max": 5.0}
     details = {"images": 10000, "backend": "onnxruntime", "precision": "fp32", "device": "CPU: x86_64 (2 cores)",
                "batch_latency_ms": {"device": stats, "call": {"min": 9.0}}}

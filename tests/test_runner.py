@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from genet.bench import (
+from genet.bench.engine import (
     BenchConfig,
     DumpWriter,
     StageTimer,
@@ -23,11 +23,11 @@ from genet.bench import (
     run_pipeline,
     union_seconds,
 )
-from genet.checkpoint import load_model
-from genet.dumps import PACKED_DUMP, read_packed
-from genet.errors import GenetError, Terminated
-from genet.info import read_numbered_info
-from genet.inputs import BinFiles, PackedImages, Prefetcher, RandomImages, plan_batches, read_batches
+from genet.bench.sources import BinFiles, PackedImages, Prefetcher, RandomImages, plan_batches, read_batches
+from genet.core.errors import GenetError, Terminated
+from genet.formats.dumps import PACKED_DUMP, read_packed
+from genet.formats.info import read_numbered_info
+from genet.model.checkpoint import load_model
 from genet.runners import CallTimes, Runner, RunnerOptions, backend_for, open_runner
 from genet.runners.ascend import AscendRunner
 

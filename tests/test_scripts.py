@@ -24,9 +24,9 @@ import torch
 from genet.cli.get_info import main as get_info_main
 from genet.cli.preprocess import main as preprocess_main
 from genet.cli.pthtar2onnx import main as pthtar2onnx_main
-from genet.perf import read_perf_txt
-from genet.synthetic import write_cifar10
-from genet.train import TrainSettings, train_checkpoint
+from genet.data.synthetic import write_cifar10
+from genet.formats.perf_report import read_perf_txt
+from genet.model.train import TrainSettings, train_checkpoint
 
 from conftest import REPO, TINY
 

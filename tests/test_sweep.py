@@ -1,4 +1,4 @@
-"""Batch sweeps (genet.sweep): one model load, a perf report per batch size, the sweep files, --best, timings."""
+"""Batch sweeps (genet.bench.sweep): one model load, a perf report per batch size, the sweep files, --best, timings."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import os
 import numpy as np
 import pytest
 
-import genet.sweep as sweep_module
+import genet.bench.sweep as sweep_module
+from genet.bench.sweep import is_out_of_memory, search_best
 from genet.cli.benchmark import main
-from genet.errors import run_cli
-from genet.perf_table import load_devices
-from genet.sweep import is_out_of_memory, search_best
+from genet.core.errors import run_cli
+from genet.reports.perf_table import load_devices
 
 from runner_helpers import direct_onnx, read_dumps, tiny_onnx, write_bins
 

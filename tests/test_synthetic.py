@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from genet.cifar import parse_batch
 from genet.cli.synthetic import main
-from genet.constants import CIFAR10_CLASSES, CIFAR10_FOLDER, GENERATED_ARCHIVE
-from genet.errors import GenetError
-from genet.model import build_model
-from genet.preprocess import normalize
-from genet.provenance import GENERATED_MARK, is_generated
-from genet.synthetic import generate_batches, write_cifar10
+from genet.core.constants import CIFAR10_CLASSES, CIFAR10_FOLDER, GENERATED_ARCHIVE
+from genet.core.errors import GenetError
+from genet.data.cifar import parse_batch
+from genet.data.preprocess import normalize
+from genet.data.provenance import GENERATED_MARK, is_generated
+from genet.data.synthetic import generate_batches, write_cifar10
+from genet.model.network import build_model
 
 from conftest import TINY, run_script
 
@@ -186,7 +186,7 @@ def test_command_line(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_the_library_does_not_import_the_command_line():
-    code = "import sys, genet.synthetic; print(any(m.startswith('genet.cli') for m in sys.modules))"
+    code = "import sys, genet.data.synthetic; print(any(m.startswith('genet.cli') for m in sys.modules))"
     result = run_script("-c", code)
     assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr
 
@@ -196,7 +196,7 @@ def test_module_command_line(tmp_path):
     result = run_script("-m", "genet.cli.synthetic", str(tmp_path / "ds"), "--train", "0", "--test", "12")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "ds" / CIFAR10_FOLDER / "test_batch").is_file()
-    old = run_script("-m", "genet.synthetic", str(tmp_path / "old"))          # the library: says where to go
+    old = run_script("-m", "genet.data.synthetic", str(tmp_path / "old"))          # the library: says where to go
     assert old.returncode == 2 and "genet.cli.synthetic" in old.stderr and not (tmp_path / "old").exists()
     bad = run_script("-m", "genet.cli.synthetic", str(tmp_path / "bad"), "--test", "0")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "error: need train" in bad.stderr

@@ -7,13 +7,13 @@ import pytest
 import torch
 from torch import nn
 
-from genet.checkpoint import load_model
-from genet.errors import GenetError
-from genet.fold import fold_batchnorm
-from genet.model import build_model
+from genet.core.errors import GenetError
+from genet.model.checkpoint import load_model
+from genet.model.fold import fold_batchnorm
+from genet.model.network import build_model
+from genet.model.variant import Variant
 from genet.runners import CallTimes, RunnerOptions, open_runner
 from genet.runners.torch_runner import TorchRunner, call_times, compile_mode
-from genet.variant import Variant
 
 from conftest import TINY, randomize_batchnorm
 

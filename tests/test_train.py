@@ -1,4 +1,4 @@
-"""The quick trainer (train.py, genet.train): learns generated data, writes the reference's checkpoint."""
+"""The quick trainer (train.py, genet.model.train): learns generated data, writes the reference's checkpoint."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from genet.checkpoint import load_model
-from genet.cifar import load_split
 from genet.cli.preprocess import main as preprocess_main
 from genet.cli.train import main as train_main
-from genet.errors import GenetError
-from genet.model import build_model
-from genet.synthetic import write_cifar10
-from genet.train import TrainSettings, to_model_input, train_checkpoint, train_model
-from genet.variant import Variant
+from genet.core.errors import GenetError
+from genet.data.cifar import load_split
+from genet.data.synthetic import write_cifar10
+from genet.model.checkpoint import load_model
+from genet.model.network import build_model
+from genet.model.train import TrainSettings, to_model_input, train_checkpoint, train_model
+from genet.model.variant import Variant
 
 from conftest import TINY, run_script
 

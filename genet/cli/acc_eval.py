@@ -6,13 +6,13 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
-from ..accuracy import accuracy_json, accuracy_payload, evaluate, match_labels, plot_confusion, summary_line
-from ..dumps import load_dumps
-from ..errors import GenetError, run_cli
-from ..fsio import atomic_files, check_output_file
-from ..labels import read_labels
-from ..provenance import is_generated
-from .common import Parser, add_quiet, positive_int
+from genet.cli.common import Parser, add_quiet, positive_int
+from genet.core.errors import GenetError, run_cli
+from genet.core.fsio import atomic_files, check_output_file
+from genet.data.provenance import is_generated
+from genet.formats.dumps import load_dumps
+from genet.formats.labels import read_labels
+from genet.reports.accuracy import accuracy_json, accuracy_payload, evaluate, match_labels, plot_confusion, summary_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Match each dump ({stem}_1.txt or .bin) to the label of {stem}.bin and write top-1..top-5 "
                     "accuracy in the seed's JSON format, with Error@1 and Error@5. Every labelled image must "
                     "have exactly one dump and every dump a label. Equal logits rank the lower class index first. "
-                    "Figures on images made by genet.synthetic are marked \"data\": \"generated (NOT CIFAR-10)\".",
+                    "Figures on images made by genet.data.synthetic are marked \"data\": \"generated (NOT CIFAR-10)\".",
         epilog="example: python3 cifar10_acc_eval.py result/dumpOutput_device0/ ./prep_dataset/val_label.txt "
                "./ result_bs1.json")
     parser.add_argument("dumps", help="the dump folder (result/dumpOutput_device0/), or a packed logits .npz")

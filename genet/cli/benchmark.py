@@ -8,7 +8,7 @@ Takes the seed's command lines unchanged (single-dash ``-key=value`` flags)::
 
 and writes the same files: ``result/dumpOutput_device{id}/{stem}_1.txt`` (or ``.bin``) and
 ``result/perf_vision_batchsize_{bs}_device_{id}.txt``, plus a ``.json`` twin with details.
-The figures are defined in ``genet.bench``. Settings are checked once, by ``BenchConfig`` and
+The figures are defined in ``genet.bench.engine``. Settings are checked once, by ``BenchConfig`` and
 ``RunnerOptions``; this module only maps their fields to the flags the user typed.
 """
 
@@ -19,16 +19,16 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from ..aisbench import translate_ais_bench
-from ..bench import BenchConfig, BenchResult, run_benchmark
-from ..calltimes import write_call_times
-from ..console import stderr_log
-from ..errors import GenetError, run_cli
-from ..runners import BACKENDS, DEVICES, GRAPH_OPT_LEVELS, PRECISIONS, RunnerOptions, SettingError
-from ..runners.base import option_flag
-from ..sweep import parse_batch_list
-from .common import Parser, add_quiet
-from .plans import add_sweep_flags, parse_device_list, plan_from_args, run_plan
+from genet.bench.aisbench import translate_ais_bench
+from genet.bench.engine import BenchConfig, BenchResult, run_benchmark
+from genet.bench.sweep import parse_batch_list
+from genet.cli.common import Parser, add_quiet
+from genet.cli.plans import add_sweep_flags, parse_device_list, plan_from_args, run_plan
+from genet.core.console import stderr_log
+from genet.core.errors import GenetError, run_cli
+from genet.formats.calltimes import write_call_times
+from genet.runners import BACKENDS, DEVICES, GRAPH_OPT_LEVELS, PRECISIONS, RunnerOptions, SettingError
+from genet.runners.base import option_flag
 
 #: Exit status of a run whose model produced NaN or infinite outputs (without --allow-non-finite).
 EXIT_NON_FINITE = 3
@@ -71,11 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "list, a name with {bs} (genet_bs{bs}_tuned.om) gives one static model per batch size")
     seed.add_argument("-batch_size", type=parse_batch_list, default=(1,), metavar="N[,N...]",
                       help="images per model call (a static-batch model must have this batch); default 1; a "
-                           "list (1,4,8,16,32,64) sweeps them on one loaded model (genet.sweep)")
+                           "list (1,4,8,16,32,64) sweeps them on one loaded model (genet.bench.sweep)")
     seed.add_argument("-device_id", type=parse_device_list, default=(0,), metavar="ID[,ID...]",
                       help="device number: the GPU (CUDA) or NPU to use; also names the dump folder "
                            "dumpOutput_device{ID} and the perf file; default 0; a list runs one worker per "
-                           "device (genet.devices)")
+                           "device (genet.bench.devices)")
     seed.add_argument("-input_text_path", type=Path, metavar="INFO",
                       help="info file listing the inputs ('<index> <path> <width> <height>' per .bin; relative "
                            "paths are read from the current folder, as the seed's tool does), or a packed "

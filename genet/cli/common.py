@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import GenetError
+from genet.core.errors import GenetError
 
 
 class Parser(argparse.ArgumentParser):

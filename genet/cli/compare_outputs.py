@@ -6,11 +6,11 @@ import argparse
 import json
 from typing import Sequence
 
-from ..compare import WORST_SHOWN, Tolerance, compare_dumps, comparison_payload, report_lines
-from ..dumps import load_dumps
-from ..errors import GenetError, run_cli
-from ..fsio import check_output_file, write_text_atomic
-from .common import Parser, non_negative_int
+from genet.cli.common import Parser, non_negative_int
+from genet.core.errors import GenetError, run_cli
+from genet.core.fsio import check_output_file, write_text_atomic
+from genet.formats.dumps import load_dumps
+from genet.reports.compare import WORST_SHOWN, Tolerance, compare_dumps, comparison_payload, report_lines
 
 EXIT_DIFFERENT = 1
 

@@ -37,14 +37,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..constants import IMAGE_SIZE
-from ..errors import GenetError, Terminated, run_cli
-from ..fsio import write_text_atomic
-from ..launch import check_requirements
-from ..perf import perf_stem, read_perf_txt
-from ..provenance import GENERATED_NOTE, is_generated
-from ..reports import AccuracySummary, read_report
-from .common import Parser, non_negative_int, positive_int
+from genet.cli.common import Parser, non_negative_int, positive_int
+from genet.core.constants import IMAGE_SIZE
+from genet.core.errors import GenetError, Terminated, run_cli
+from genet.core.fsio import write_text_atomic
+from genet.core.launch import check_requirements
+from genet.data.provenance import GENERATED_NOTE, is_generated
+from genet.formats.perf_report import perf_stem, read_perf_txt
+from genet.reports.read import AccuracySummary, read_report
 
 DEFAULT_WORKDIR = Path("demo_run")
 DEFAULT_BATCH_SIZES = "1 16"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from ..errors import GenetError, run_cli
-from ..fsio import check_output_file
-from ..info import INFO_LINE_FORMAT, write_info
-from ..listing import list_bins, list_jpgs
-from .common import Parser
+from genet.cli.common import Parser
+from genet.core.errors import GenetError, run_cli
+from genet.core.fsio import check_output_file
+from genet.formats.info import INFO_LINE_FORMAT, write_info
+from genet.formats.listing import list_bins, list_jpgs
 
 
 def build_parser() -> argparse.ArgumentParser:

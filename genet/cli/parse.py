@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from ..errors import run_cli
-from ..reports import CHIPS_PER_CARD, AccuracySummary, accuracy_lines, read_report, throughput_lines
-from .common import Parser, positive_int
+from genet.cli.common import Parser, positive_int
+from genet.core.errors import run_cli
+from genet.reports.read import CHIPS_PER_CARD, AccuracySummary, accuracy_lines, read_report, throughput_lines
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import run_cli
-from ..fsio import atomic_files, check_output_file
-from ..perf_table import csv_text, load_devices, make_table, markdown, parse_chips, plot, seed_verdict
-from .common import Parser
+from genet.cli.common import Parser
+from genet.core.errors import run_cli
+from genet.core.fsio import atomic_files, check_output_file
+from genet.reports.perf_table import csv_text, load_devices, make_table, markdown, parse_chips, plot, seed_verdict
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,7 @@
 """benchmark.py's runs beyond one batch size on one device: sweeps, ``--best``, several devices, ais_bench.
 
 ``benchmark.py`` parses its flags, then hands the run here when ``-batch_size`` or ``-device_id``
-is a list, ``--best`` is given, or the command line is ais_bench's (``genet.aisbench``).
+is a list, ``--best`` is given, or the command line is ais_bench's (``genet.bench.aisbench``).
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..aisbench import AisRequest, run_ais_bench, summary_lines
-from ..bench import BenchConfig, BenchResult
-from ..calltimes import check_export_path, write_call_times
-from ..console import Log
-from ..devices import device_call_times, parse_device_ids, run_devices
-from ..errors import GenetError
-from ..sweep import run_sweep, sweep_lines, write_sweep
+from genet.bench.aisbench import AisRequest, run_ais_bench, summary_lines
+from genet.bench.devices import device_call_times, parse_device_ids, run_devices
+from genet.bench.engine import BenchConfig, BenchResult
+from genet.bench.sweep import run_sweep, sweep_lines, write_sweep
+from genet.core.console import Log
+from genet.core.errors import GenetError
+from genet.formats.calltimes import check_export_path, write_call_times
 
 
 def parse_device_list(text: str) -> tuple[int, ...]:
@@ -28,7 +28,7 @@ def parse_device_list(text: str) -> tuple[int, ...]:
 
 
 def add_sweep_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("sweeps, timing export (genet.sweep, genet.devices, genet.aisbench)")
+    group = parser.add_argument_group("sweeps, several devices, timing export")
     group.add_argument("--best", action="store_true",
                        help="search the best batch size (doubling from the smallest -batch_size, then a local "
                             "step) and say why the search stopped; needs a dynamic-batch model")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from ..cifar import SPLIT_BATCHES
-from ..console import stderr_log
-from ..constants import (
+from genet.cli.common import Parser, add_quiet
+from genet.core.console import stderr_log
+from genet.core.constants import (
     CIFAR10_ARCHIVE,
     CIFAR10_FOLDER,
     CIFAR10_MEAN,
@@ -18,9 +18,9 @@ from ..constants import (
     PACKED_LABELS,
     PACKED_MANIFEST,
 )
-from ..errors import run_cli
-from ..preprocess import preprocess
-from .common import Parser, add_quiet
+from genet.core.errors import run_cli
+from genet.data.cifar import SPLIT_BATCHES
+from genet.data.preprocess import preprocess
 
 
 def build_parser() -> argparse.ArgumentParser:

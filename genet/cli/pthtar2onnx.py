@@ -8,9 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from ..checkpoint import load_model
-from ..errors import GenetError, run_cli
-from ..export import (
+from genet.cli.common import Parser
+from genet.convert.export import (
     ATC_MAX_OPSET,
     DEFAULT_OPSET,
     MAX_STATIC_BATCH,
@@ -21,9 +20,10 @@ from ..export import (
     verify_batches,
     verify_onnx,
 )
-from ..fsio import atomic_path, check_output_file
-from ..variant import EXTENTS
-from .common import Parser
+from genet.core.errors import GenetError, run_cli
+from genet.core.fsio import atomic_path, check_output_file
+from genet.model.checkpoint import load_model
+from genet.model.variant import EXTENTS
 
 
 def build_parser() -> argparse.ArgumentParser:

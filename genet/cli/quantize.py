@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from ..console import stderr_log
-from ..errors import run_cli
-from ..quantize import (
+from genet.cli.common import Parser, add_quiet
+from genet.convert.quantize import (
     CALIBRATION_METHODS,
     CALIBRATION_SPLITS,
     BelowThreshold,
@@ -17,7 +16,8 @@ from ..quantize import (
     quantize_model,
     report_path,
 )
-from .common import Parser, add_quiet
+from genet.core.console import stderr_log
+from genet.core.errors import run_cli
 
 DEFAULTS = QuantizeSettings()
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from ..constants import CIFAR10_FOLDER, GENERATED_ARCHIVE
-from ..errors import run_cli
-from ..synthetic import write_cifar10
-from .common import Parser, add_quiet
+from genet.cli.common import Parser, add_quiet
+from genet.core.constants import CIFAR10_FOLDER, GENERATED_ARCHIVE
+from genet.core.errors import run_cli
+from genet.data.synthetic import write_cifar10
 
 
 def build_parser() -> argparse.ArgumentParser:

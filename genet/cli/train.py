@@ -1,4 +1,4 @@
-"""``train.py <datasets_path>``: train a small GENet on a CIFAR-10-format data set (see genet.train)."""
+"""``train.py <datasets_path>``: train a small GENet on a CIFAR-10-format data set (see genet.model.train)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Sequence
 
 import torch
 
-from ..errors import GenetError, run_cli
-from ..train import AUTOCAST_DTYPES, DEVICES, TrainSettings, train_checkpoint
-from ..variant import Variant
-from .common import Parser, add_quiet
+from genet.cli.common import Parser, add_quiet
+from genet.core.errors import GenetError, run_cli
+from genet.model.train import AUTOCAST_DTYPES, DEVICES, TrainSettings, train_checkpoint
+from genet.model.variant import Variant
 
 DEFAULTS = TrainSettings()
 

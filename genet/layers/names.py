@@ -1,6 +1,6 @@
 """One name per layer for every run: the PyTorch module path.
 
-A GENet layer is named by the path of the module that computes it in ``genet.model`` (the reference's
+A GENet layer is named by the path of the module that computes it in ``genet.model.network`` (the reference's
 parameter names): ``conv1``, ``block2.layer.0.conv1``, ``block2.layer.0.downop``, ``fc``. An operation
 that a module's ``forward`` computes with a function rather than a submodule (the ReLUs, the excite's
 sigmoid and product, the residual sum) is named by its module and the op: ``block2.layer.0/Sigmoid``;

@@ -1,6 +1,6 @@
 """Inference backends behind one interface: ONNX Runtime, PyTorch, Ascend (ais_bench), OpenVINO (optional)."""
 
-from .base import (
+from genet.runners.base import (
                    BACKENDS,
                    DEVICES,
                    GRAPH_OPT_LEVELS,

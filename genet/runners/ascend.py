@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import GenetError
-from .base import CallTimes, Runner, RunnerOptions, base_versions, static_shape
+from genet.core.errors import GenetError
+from genet.runners.base import CallTimes, Runner, RunnerOptions, base_versions, static_shape
 
 NEEDS_ASCEND = ("runs only on an Ascend host with CANN and the ais_bench Python package "
                 "(ais_bench + aclruntime wheels); here, run the .onnx model (ONNX Runtime) or the .pth.tar "

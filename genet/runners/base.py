@@ -20,9 +20,9 @@ from typing import Callable
 
 import numpy as np
 
-from ..console import Log
-from ..errors import GenetError
-from ..launch import missing_requirement
+from genet.core.console import Log
+from genet.core.errors import GenetError
+from genet.core.launch import missing_requirement
 
 BACKENDS = ("onnxruntime", "torch", "ascend", "openvino")
 PRECISIONS = ("fp32", "fp16", "bf16")

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from ..errors import GenetError, first_line
-from .base import CallTimes, Runner, RunnerOptions, base_versions, cpu_name, static_shape, usable_cpus
+from genet.core.errors import GenetError, first_line
+from genet.runners.base import CallTimes, Runner, RunnerOptions, base_versions, cpu_name, static_shape, usable_cpus
 
 PROVIDER_ALIASES = {
     "cpu": "CPUExecutionProvider",

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import GenetError, first_line
-from .base import CallTimes, Runner, RunnerOptions, base_versions, cpu_name, static_shape, usable_cpus
-from .onnxrt import OnnxFile
+from genet.core.errors import GenetError, first_line
+from genet.runners.base import CallTimes, Runner, RunnerOptions, base_versions, cpu_name, static_shape, usable_cpus
+from genet.runners.onnxrt import OnnxFile
 
 try:
     import openvino as ov

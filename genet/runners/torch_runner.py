@@ -1,7 +1,7 @@
 """PyTorch backend: a GENet checkpoint (.pth/.pth.tar) on the CPU or a CUDA GPU.
 
 The model is loaded in eval mode with its foldable BatchNorms folded into the convolutions
-before them (``genet.fold``), then cast to fp32/fp16/bf16 and, if asked, to channels-last.
+before them (``genet.model.fold``), then cast to fp32/fp16/bf16 and, if asked, to channels-last.
 
 On CUDA each call runs on a *lane*: its own CUDA stream, pinned host buffers and, per batch
 shape, a device input buffer and (``--cuda-graphs``) a captured CUDA graph. A call copies the
@@ -27,32 +27,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import load_model
-from ..constants import CHANNELS, IMAGE_SIZE
-from ..errors import GenetError
-from ..fold import fold_batchnorm
-from .base import PRECISIONS, CallTimes, Runner, RunnerOptions, base_versions, cpu_name
+from genet.core.constants import CHANNELS, IMAGE_SIZE
+from genet.core.errors import GenetError
+from genet.model.checkpoint import load_model
+from genet.model.device import resolve_device
+from genet.model.fold import fold_batchnorm
+from genet.runners.base import PRECISIONS, CallTimes, Runner, RunnerOptions, base_versions, cpu_name
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 _WARMUP_CALLS = 3     # calls before a CUDA graph capture (torch's CUDA-graph notes), and before timing a compile
 # One compiled graph per batch shape: a sweep over 1…2048 needs 12, above dynamo's default limit
 # of 8, past which it would silently run the model eagerly.
 _RECOMPILE_LIMIT = 64
-
-
-def resolve_device(choice: str, device_id: int, where: object) -> torch.device:
-    """cpu, or cuda:{device_id} for 'cuda' (an error where there is none) and for 'auto' where there is."""
-    if choice == "cpu":
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        if choice == "cuda":
-            raise GenetError(f"{where}: --device cuda asked for, but torch {torch.__version__} sees no CUDA "
-                             f"device on this machine")
-        return torch.device("cpu")
-    count = torch.cuda.device_count()
-    if device_id >= count:
-        raise GenetError(f"{where}: -device_id={device_id}, but this machine has {count} CUDA device(s)")
-    return torch.device("cuda", device_id)
 
 
 def compile_mode(on_cuda: bool, cuda_graphs: bool) -> str | None:

@@ -1,0 +1,299 @@
+"""Where the runner's images come from, cut into batches and read ahead on a thread.
+
+Three sources, one interface (``count``, ``stems``, ``read_into``):
+
+- ``BinFiles``: the info file's per-image ``.bin`` files (raw float32 C×H×W), every one
+  checked up front (exists, size = C×H×W×4 bytes, listed size = the model's), so a bad
+  line stops the run before any inference;
+- ``PackedImages``: ``images.npy`` (N×C×H×W float32) from ``preprocess.py --packed``,
+  memory-mapped; row ``i`` is the image whose stem is the decimal ``i`` (``00042`` → row 42),
+  which is how preprocess names its files;
+- ``RandomImages``: standard-normal images for pure-inference mode (not zeros, so the
+  model sees data-dependent work).
+
+``plan_batches`` cuts ``count`` images into batches; a static-batch model gets its last
+partial batch padded with zero images, whose outputs the caller drops.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, Iterable, Iterator, Protocol, Sequence, TypeVar
+
+import numpy as np
+
+from genet.core.errors import GenetError
+from genet.data.preprocess import image_stem
+from genet.formats.info import NumberedEntry
+
+_PACKED_SAMPLES = 3          # rows compared against their .bin files before the packed array is trusted
+
+ImageShape = tuple[int, int, int]    # channels, height, width
+
+
+class ImageSource(Protocol):
+    kind: str                 # "bin files" | "packed" | "random"
+    description: str          # what was read, for the report
+    count: int
+    stems: Sequence[str]      # one per image; empty for random images
+
+    def read_into(self, start: int, stop: int, out: np.ndarray) -> None:
+        """Fill ``out[:stop - start]`` with images ``start .. stop - 1``."""
+
+
+def image_bytes(shape: ImageShape) -> int:
+    channels, height, width = shape
+    return channels * height * width * 4
+
+
+def check_unique_stems(info: Path, numbered: Sequence[NumberedEntry]) -> None:
+    """Two inputs with one stem would write one dump file: an error naming both lines."""
+    first_line: dict[str, NumberedEntry] = {}
+    for item in numbered:
+        earlier = first_line.setdefault(item.entry.stem, item)
+        if earlier is not item:
+            raise GenetError(f"{info}:{item.line}: {item.entry.path} has the same name as line {earlier.line} "
+                             f"({earlier.entry.path}); their dumps would overwrite each other")
+
+
+class BinFiles:
+    """Per-image raw float32 files listed in an info file."""
+
+    kind = "bin files"
+
+    def __init__(self, info: Path, numbered: Sequence[NumberedEntry], shape: ImageShape):
+        self.description = str(info)
+        self.count = len(numbered)
+        self.stems = [item.entry.stem for item in numbered]
+        self._paths = [item.entry.path for item in numbered]
+        self._bytes = image_bytes(shape)
+        self._where = [f"{info}:{item.line}" for item in numbered]
+        self._check(numbered, shape)
+
+    def _check(self, numbered: Sequence[NumberedEntry], shape: ImageShape) -> None:
+        channels, height, width = shape
+        for item, where in zip(numbered, self._where):
+            entry = item.entry
+            if (entry.width, entry.height) != (width, height):
+                raise GenetError(f"{where}: lists a {entry.width}×{entry.height} image, but the run is for "
+                                 f"{width}×{height} inputs (-input_width/-input_height, the model's size)")
+            try:
+                size = os.stat(entry.path).st_size
+            except FileNotFoundError:
+                raise GenetError(f"{where}: input file {entry.path} not found") from None
+            except OSError as exc:
+                raise GenetError(f"{where}: cannot read input file {entry.path}: {exc.strerror}") from None
+            if size != self._bytes:
+                raise GenetError(f"{where}: {entry.path} is {size} bytes, expected {self._bytes} "
+                                 f"(float32 {channels}×{height}×{width})")
+
+    def read_into(self, start: int, stop: int, out: np.ndarray) -> None:
+        rows = out.reshape(len(out), -1).view(np.uint8)
+        for row, i in enumerate(range(start, stop)):
+            try:
+                with open(self._paths[i], "rb") as fh:
+                    got = fh.readinto(rows[row])
+            except OSError as exc:
+                raise GenetError(f"{self._where[i]}: cannot read input file {self._paths[i]}: "
+                                 f"{exc.strerror}") from None
+            if got != self._bytes:
+                raise GenetError(f"{self._where[i]}: {self._paths[i]} changed during the run "
+                                 f"(read {got} bytes, expected {self._bytes})")
+
+
+def default_stems(count: int) -> list[str]:
+    return [image_stem(index, count) for index in range(count)]
+
+
+def load_packed_array(path: Path, shape: ImageShape) -> np.ndarray:
+    """Memory-map a packed N×C×H×W float32 array; anything else is an error naming the file."""
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise GenetError(f"{path}: packed image file not found") from None
+    except (OSError, ValueError) as exc:
+        raise GenetError(f"{path}: not a packed image array (.npy): {exc}") from None
+    if array.ndim != 4 or tuple(array.shape[1:]) != tuple(shape) or array.dtype != np.float32:
+        raise GenetError(f"{path}: holds {array.dtype} {list(array.shape)}, expected float32 "
+                         f"N×{shape[0]}×{shape[1]}×{shape[2]}")
+    if not len(array):
+        raise GenetError(f"{path}: packed image array is empty")
+    return array
+
+
+class PackedImages:
+    """Rows of a memory-mapped ``images.npy``."""
+
+    kind = "packed"
+
+    def __init__(self, path: Path, array: np.ndarray, stems: Sequence[str], rows: np.ndarray | None = None,
+                 offset: int = 0):
+        self.description = str(path)
+        self.count = len(stems)
+        self.stems = list(stems)
+        self._array = array
+        self._rows = rows          # None: image i is row offset + i
+        self._offset = offset
+
+    @classmethod
+    def alone(cls, path: Path, shape: ImageShape) -> "PackedImages":
+        """Every row of the array, named as preprocess names them (00000, 00001, ...)."""
+        array = load_packed_array(path, shape)
+        return cls(path, array, default_stems(len(array)))
+
+    @classmethod
+    def for_info(cls, path: Path, info: Path, numbered: Sequence[NumberedEntry], shape: ImageShape) -> "PackedImages":
+        """The rows of the info file's images, found by stem; sampled rows must equal their .bin files."""
+        array = load_packed_array(path, shape)
+        rows = []
+        for item in numbered:
+            stem = item.entry.stem
+            if not stem.isdigit() or int(stem) >= len(array):
+                raise GenetError(f"{info}:{item.line}: {item.entry.path} has no row in {path} "
+                                 f"({len(array)} rows, named 0 .. {len(array) - 1})")
+            rows.append(int(stem))
+        rows = np.asarray(rows)
+        picks = sorted({0, len(numbered) // 2, len(numbered) - 1})[:_PACKED_SAMPLES]
+        for pick in picks:
+            entry = numbered[pick].entry
+            if os.path.isfile(entry.path) and os.path.getsize(entry.path) == image_bytes(shape):
+                if not np.array_equal(np.fromfile(entry.path, dtype=np.float32), array[rows[pick]].ravel()):
+                    raise GenetError(f"{path}: row {rows[pick]} differs from {entry.path}: the packed file is "
+                                     f"not from the same preprocess run")
+        stems = [item.entry.stem for item in numbered]
+        if np.array_equal(rows, np.arange(rows[0], rows[0] + len(rows))):
+            return cls(path, array, stems, offset=int(rows[0]))     # a plain slice per batch
+        return cls(path, array, stems, rows=rows)
+
+    def read_into(self, start: int, stop: int, out: np.ndarray) -> None:
+        if self._rows is None:
+            out[:stop - start] = self._array[self._offset + start:self._offset + stop]
+        else:
+            out[:stop - start] = self._array[self._rows[start:stop]]
+
+
+class RandomImages:
+    """Standard-normal float32 images, reproducible for a seed: a pool of ``POOL`` drawn once, used in turn.
+
+    Drawing fresh normals costs about 30 µs per image on the prefetch thread, which on a small machine
+    takes CPU from the model it is timing; copying pool rows costs a memcpy.
+    """
+
+    kind = "random"
+    stems: Sequence[str] = ()
+    POOL = 256
+
+    def __init__(self, count: int, seed: int = 0):
+        self.description = f"{count} random standard-normal images (seed {seed}; {min(count, self.POOL)} distinct)"
+        self.count = count
+        self._generator = np.random.default_rng(seed)
+        self._pool: np.ndarray | None = None
+
+    def read_into(self, start: int, stop: int, out: np.ndarray) -> None:
+        if self._pool is None:
+            self._pool = self._generator.standard_normal((min(self.count, self.POOL), *out.shape[1:]),
+                                                         dtype=np.float32)
+        rows = np.arange(start, stop) % len(self._pool)
+        np.take(self._pool, rows, axis=0, out=out[:stop - start])
+
+
+@dataclass(frozen=True)
+class BatchSpan:
+    start: int
+    stop: int
+    rows: int            # the model's batch: stop - start, or the static batch size (padding)
+
+    @property
+    def real(self) -> int:
+        return self.stop - self.start
+
+
+def plan_batches(count: int, batch_size: int, pad_to_batch: bool) -> list[BatchSpan]:
+    """Batches of ``batch_size``; the last partial one padded to it when ``pad_to_batch``."""
+    return [BatchSpan(start, min(start + batch_size, count),
+                      batch_size if pad_to_batch else min(batch_size, count - start))
+            for start in range(0, count, batch_size)]
+
+
+@dataclass
+class Batch:
+    number: int
+    stems: Sequence[str]       # of the real images (empty for random images)
+    images: np.ndarray         # rows×C×H×W float32; rows past ``real`` are padding
+    real: int
+    read_start: float          # perf_counter() stamps of the data-read and preprocess stages
+    read_end: float
+    prep_end: float
+
+
+def read_batches(source: ImageSource, spans: Iterable[BatchSpan], shape: ImageShape) -> Iterator[Batch]:
+    """Read each span into a fresh array (data read), then zero its padding rows (preprocess)."""
+    for number, span in enumerate(spans):
+        read_start = time.perf_counter()
+        images = np.empty((span.rows, *shape), dtype=np.float32)
+        source.read_into(span.start, span.stop, images)
+        read_end = time.perf_counter()
+        if span.rows > span.real:
+            images[span.real:] = 0.0
+        yield Batch(number, source.stems[span.start:span.stop], images, span.real, read_start, read_end,
+                    time.perf_counter())
+
+
+T = TypeVar("T")
+_END = object()
+
+
+class Prefetcher(Generic[T]):
+    """Run an iterator on a thread, ``depth`` items ahead of the consumer.
+
+    An exception in the producer is re-raised in the consumer; closing early (the consumer
+    failed) stops the producer at its next item.
+    """
+
+    def __init__(self, items: Iterable[T], depth: int = 8):
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, args=(items,), name="genet-prefetch", daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self, items: Iterable[T]) -> None:
+        try:
+            for item in items:
+                if not self._put(item):
+                    return
+            self._put(_END)
+        except BaseException as exc:     # handed to the consumer, which re-raises it
+            self._put(exc)
+
+    def __iter__(self) -> Iterator[T]:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def __enter__(self) -> "Prefetcher[T]":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,328 @@
+"""Batch-size sweeps: the model loaded once, then run at each batch size of a list (the guide's section 7).
+
+``benchmark.py -batch_size=1,4,8,16,32,64 -round=30`` writes, for each batch size, the usual
+``perf_vision_batchsize_{bs}_device_{id}.txt`` (+ JSON), then ``sweep_device_{id}.json``, ``.csv``
+and ``.png``: Interface and e2e img/s and the device-time percentiles per batch, the best batch
+(highest Interface throughputRate) marked. With ``-input_text_path`` every batch size runs the
+whole dataset and keeps its dumps apart (``dumpOutput_device0_bs16/``).
+
+``--best`` searches the batch size instead (``search_best``): doubling from the smallest batch
+given until a batch does not beat the best so far by ``PLATEAU`` (plateau), does not fit in
+memory, or reaches ``BEST_LIMIT``; then one local step between the best and its neighbours.
+
+A static-batch model runs one batch size only; a set of static models, one per batch size, is
+swept by naming them with ``{bs}`` in ``-om_path`` (``genet_bs{bs}_tuned.om``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+from genet.bench.engine import BenchConfig, BenchResult, run_benchmark
+from genet.core.console import Log
+from genet.core.errors import GenetError
+from genet.core.fsio import atomic_files
+from genet.formats.sweep_file import SWEEP_KIND, sweep_stem
+from genet.runners import Runner, open_runner
+
+PLATEAU = 0.05          # a doubling must gain 5 % Interface throughput to go on
+BEST_LIMIT = 4096       # largest batch --best tries
+MODEL_BATCH_FIELD = "{bs}"
+
+
+def parse_batch_list(text: str) -> tuple[int, ...]:
+    """``-batch_size`` as given: one positive integer or a comma-separated list of distinct ones."""
+    sizes: list[int] = []
+    for item in (part.strip() for part in text.split(",")):
+        try:
+            size = int(item)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"-batch_size={text}: {item!r} is not an integer batch size") from None
+        if size < 1:
+            shown = "" if text.strip() == item else f" batch size {size}"
+            raise argparse.ArgumentTypeError(f"-batch_size={text}:{shown} must be ≥ 1")
+        if size in sizes:
+            raise argparse.ArgumentTypeError(f"-batch_size={text}: batch size {size} is given twice")
+        sizes.append(size)
+    return tuple(sizes)
+
+
+def model_for_batch(model_path: Path, batch_size: int) -> Path:
+    """The model file of one batch size: ``-om_path`` with ``{bs}`` filled in, or the one model."""
+    if MODEL_BATCH_FIELD in model_path.name:
+        return model_path.with_name(model_path.name.replace(MODEL_BATCH_FIELD, str(batch_size)))
+    return model_path
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """A failure that means the batch does not fit (host or device memory), whatever the backend says."""
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or "out of memory" in text or "failed to allocate" in text
+
+
+@dataclass
+class Search:
+    """What ``--best`` tried (batch → Interface img/s), the best batch, and why it stopped."""
+
+    tried: dict[int, float] = field(default_factory=dict)
+    best: int | None = None
+    reason: str = ""
+
+
+def search_best(measure: Callable[[int], float], start: int = 1, limit: int = BEST_LIMIT,
+                plateau: float = PLATEAU) -> Search:
+    """Doubling from ``start``, then one local step; ``measure(bs)`` gives img/s (MemoryError: too big)."""
+    search = Search()
+
+    def attempt(batch: int) -> bool:
+        try:
+            search.tried[batch] = measure(batch)
+        except MemoryError:
+            return False
+        if search.best is None or search.tried[batch] > search.tried[search.best]:
+            search.best = batch
+        return True
+
+    batch = start
+    while True:
+        best_before = search.tried.get(search.best, 0.0) if search.best is not None else None
+        if not attempt(batch):
+            search.reason = f"memory: batch {batch} does not fit"
+            break
+        if best_before is not None and not (search.tried[batch] >= best_before * (1.0 + plateau)):
+            search.reason = (f"plateau: batch {batch} gave {search.tried[batch]:.1f} img/s, not {plateau:.0%} "
+                             f"above the best before it ({best_before:.1f} img/s)")
+            break
+        if batch * 2 > limit:
+            search.reason = f"limit: batch {batch * 2} would exceed {limit}"
+            break
+        batch *= 2
+    if search.best is None:
+        return search
+    best = search.best
+    for neighbour in (best + best // 2, best - best // 4):
+        if neighbour >= 1 and neighbour not in search.tried and neighbour <= limit:
+            attempt(neighbour)
+    return search
+
+
+@dataclass
+class SweepPoint:
+    batch_size: int
+    interface_throughput: float
+    e2e_throughput: float
+    device_latency_ms: dict[str, float]
+    perf_json: str
+    calls: list[dict] = field(default_factory=list, repr=False)
+    result: BenchResult | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def of(cls, batch_size: int, result: BenchResult) -> "SweepPoint":
+        return cls(batch_size, result.report.interface_throughput, result.report.e2e_throughput,
+                   result.details["batch_latency_ms"]["device"], str(result.perf_json), result.calls, result)
+
+
+@dataclass
+class Sweep:
+    config: BenchConfig
+    points: list[SweepPoint]
+    details: dict                  # the first run's details (backend, device, versions, …)
+    load_seconds: float
+    search: Search | None = None
+
+    @property
+    def best(self) -> SweepPoint:
+        return max(self.points, key=lambda p: (p.interface_throughput, -p.batch_size))
+
+    def to_json(self) -> dict:
+        data = "random images (pure inference)" if self.config.pure_inference else self.details["input"]["source"]
+        return {
+            "kind": SWEEP_KIND, "device_id": self.config.device_id, "model": str(self.config.model_path),
+            "backend": self.details["backend"], "device": self.details["device"],
+            "precision": self.details["precision"], "mode": self.details["mode"], "data": data,
+            "rounds": self.config.rounds, "model_load_seconds": self.load_seconds,
+            "best_batch": self.best.batch_size,
+            "search": None if self.search is None else {
+                "stop_reason": self.search.reason, "tried": {str(k): v for k, v in self.search.tried.items()}},
+            "points": [{"batch_size": p.batch_size, "interface_throughput": p.interface_throughput,
+                        "e2e_throughput": p.e2e_throughput, "device_latency_ms": p.device_latency_ms,
+                        "perf_json": p.perf_json} for p in self.points],
+            "versions": self.details["versions"], "command_line": list(self.config.command_line),
+        }
+
+
+_CSV_HEADER = ("batch_size", "interface_img_per_s", "e2e_img_per_s", "device_ms_median", "device_ms_p90",
+               "device_ms_p95", "device_ms_p99", "best")
+
+
+def sweep_csv(sweep: Sweep) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(_CSV_HEADER)
+    best = sweep.best.batch_size
+    for p in sweep.points:
+        lat = p.device_latency_ms
+        writer.writerow([p.batch_size, f"{p.interface_throughput:.3f}", f"{p.e2e_throughput:.3f}",
+                         *(f"{lat[k]:.4f}" for k in ("median", "p90", "p95", "p99")),
+                         "best" if p.batch_size == best else ""])
+    return out.getvalue()
+
+
+def plot_sweep(sweep: Sweep, path: Path) -> None:
+    """img/s (left) and device ms per batch (right) against batch size; the best batch ringed."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = sorted(sweep.points, key=lambda p: p.batch_size)
+    batches = [p.batch_size for p in points]
+    best = sweep.best
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    left.plot(batches, [p.interface_throughput for p in points], marker="o", label="Interface (device-only)")
+    left.plot(batches, [p.e2e_throughput for p in points], marker="s", label="e2e")
+    left.plot([best.batch_size], [best.interface_throughput], marker="o", markersize=14, fillstyle="none",
+              color="red", label=f"best: bs{best.batch_size}")
+    left.set(xlabel="batch size", ylabel="images/s", title="Throughput")
+    for key in ("median", "p90", "p95", "p99"):
+        right.plot(batches, [p.device_latency_ms[key] for p in points], marker=".", label=key)
+    right.set(xlabel="batch size", ylabel="device ms per batch", title="Latency per batch")
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(batches, [str(b) for b in batches])
+        ax.minorticks_off()
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.suptitle(f"{sweep.details['backend']} {sweep.details['precision']} on {sweep.details['device']}"
+                 + (" (random images)" if sweep.config.pure_inference else ""), fontsize=9)
+    fig.tight_layout()
+    try:
+        fig.savefig(path, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+
+
+def write_sweep(sweep: Sweep) -> list[Path]:
+    """``sweep_device_{id}.json``, ``.csv`` and ``.png``, replaced together."""
+    stem = Path(sweep.config.output_dir) / sweep_stem(sweep.config.device_id)
+    paths = [stem.with_suffix(suffix) for suffix in (".json", ".csv", ".png")]
+    with atomic_files(paths, suffixes=[".json", ".csv", ".png"]) as (js, table, png):
+        js.write_text(json.dumps(sweep.to_json(), indent=2) + "\n", encoding="utf-8")
+        table.write_text(sweep_csv(sweep), encoding="utf-8")
+        plot_sweep(sweep, png)
+    return paths
+
+
+class _Models:
+    """The open runner of a batch size: the one dynamic model, or for ``{bs}`` paths that size's model
+    (the previous one closed first, so that one model at a time holds device memory)."""
+
+    def __init__(self, config: BenchConfig):
+        self._config = config
+        self._path: Path | None = None
+        self._runner: Runner | None = None
+        self.load_seconds = 0.0
+
+    def runner(self, batch_size: int) -> Runner:
+        path = model_for_batch(self._config.model_path, batch_size)
+        if path != self._path or self._runner is None:
+            self.close()
+            start = time.perf_counter()
+            self._runner = open_runner(path, self._config.backend, self._config.options)
+            self._path = path
+            self.load_seconds += time.perf_counter() - start
+        return self._runner
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
+
+
+def _check_static(config: BenchConfig, runner: Runner, batch_sizes: Sequence[int], best: bool) -> None:
+    if runner.static_batch is None or MODEL_BATCH_FIELD in config.model_path.name:
+        return
+    if best:
+        raise GenetError(f"{config.model_path}: --best needs a dynamic-batch model; this one has a fixed batch "
+                         f"of {runner.static_batch} (a static-batch model cannot be searched: convert one per "
+                         f"batch size and give -om_path=NAME{{bs}}.om with a -batch_size list)")
+    raise GenetError(f"{config.model_path}: the model has a fixed batch of {runner.static_batch}, but "
+                     f"-batch_size={','.join(map(str, batch_sizes))}; sweep static models with one file per batch "
+                     f"size: -om_path=genet_bs{{bs}}_tuned.om")
+
+
+def _check_model_files(config: BenchConfig, batch_sizes: Sequence[int]) -> None:
+    if MODEL_BATCH_FIELD not in config.model_path.name:
+        return
+    missing = [str(model_for_batch(config.model_path, bs)) for bs in batch_sizes
+               if not model_for_batch(config.model_path, bs).is_file()]
+    if missing:
+        raise GenetError(f"{missing[0]}: model file not found (-om_path={config.model_path} names one model per "
+                         f"batch size{'' if len(missing) == 1 else f'; {len(missing)} are missing'})")
+
+
+def _run_one(models: _Models, config: BenchConfig, batch_size: int, log: Log) -> BenchResult:
+    runner = models.runner(batch_size)
+    suffix = "" if config.pure_inference else f"_bs{batch_size}"
+    one = replace(config, batch_size=batch_size, dump_suffix=suffix, progress=False,
+                  model_path=model_for_batch(config.model_path, batch_size))
+    log(f"batch {batch_size}: running")
+    return run_benchmark(one, log, runner=runner)
+
+
+def run_sweep(config: BenchConfig, batch_sizes: Sequence[int], log: Log, best: bool = False) -> Sweep:
+    """Run every batch size of the list (or ``--best``'s search from the smallest) on one loaded model."""
+    if best and MODEL_BATCH_FIELD in config.model_path.name:
+        raise GenetError(f"-om_path={config.model_path}: --best needs one dynamic-batch model, not one model per "
+                         f"batch size")
+    if not best:
+        _check_model_files(config, batch_sizes)
+    models = _Models(config)
+    try:
+        _check_static(config, models.runner(batch_sizes[0]), batch_sizes, best)
+        points: list[SweepPoint] = []
+        details: dict = {}
+
+        def measure(batch_size: int) -> float:
+            try:
+                result = _run_one(models, config, batch_size, log)
+            except Exception as exc:
+                if best and is_out_of_memory(exc):
+                    raise MemoryError(str(exc)) from None
+                raise
+            details.update(details or result.details)
+            points.append(SweepPoint.of(batch_size, result))
+            return result.report.interface_throughput
+
+        search = None
+        if best:
+            search = search_best(measure, start=min(batch_sizes), limit=BEST_LIMIT)
+            if search.best is None:
+                raise GenetError(f"{config.model_path}: --best: batch {min(batch_sizes)} already does not fit "
+                                 f"({search.reason})")
+            log(f"--best: batch {search.best} ({search.tried[search.best]:.1f} img/s); stopped on {search.reason}")
+        else:
+            for batch_size in batch_sizes:
+                measure(batch_size)
+        points.sort(key=lambda p: p.batch_size)
+        return Sweep(config, points, details, models.load_seconds, search)
+    finally:
+        models.close()
+
+
+def sweep_lines(sweep: Sweep) -> list[str]:
+    """The table printed on stdout."""
+    lines = [f"{'batch':>6} {'Interface img/s':>16} {'e2e img/s':>11} {'device ms p50':>14} {'p99':>9}"]
+    for p in sweep.points:
+        mark = "  <- best" if p is sweep.best else ""
+        lines.append(f"{p.batch_size:>6} {p.interface_throughput:>16.2f} {p.e2e_throughput:>11.2f} "
+                     f"{p.device_latency_ms['median']:>14.4f} {p.device_latency_ms['p99']:>9.4f}{mark}")
+    if sweep.search is not None:
+        lines.append(f"--best stopped on {sweep.search.reason}")
+    return lines

@@ -1,0 +1,265 @@
+"""Safe output: a result appears whole or not at all, and nothing genet did not write is ever replaced.
+
+Files are written under a temporary name beside the target and renamed onto it once complete
+(``atomic_path``, ``atomic_files``); folders are built beside the target and swapped in
+(``atomic_dir``). The temporary names carry the writer's process id,
+``.{name}.{pid}.{random}.tmp`` (and ``.old`` for a folder being swapped out), so that a later
+run can remove what a killed run left behind — only when that process is gone
+(``remove_dead_leftovers``).
+
+An existing folder is replaced only when it is empty or holds nothing but the names the caller
+says its kind of output has (``ours``: ``00000.bin`` and ``val_label.txt`` for preprocess.py, …):
+a folder with anything else in it is the user's. Never the current folder or one above it, nor a
+folder that is, holds, or lies inside one of the run's inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from genet.core.errors import GenetError
+
+_SWAP_TRIES = 20            # concurrent writers of one folder: each try moves the other's result aside
+
+
+def _ensure_parent(path: Path) -> Path:
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise GenetError(f"{path}: output folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise GenetError(f"{path}: output folder {parent} is not writable")
+    return parent
+
+
+def _temp_prefix(target: Path) -> str:
+    return f".{target.name}.{os.getpid()}."
+
+
+def temp_name(target: Path, kind: str = "tmp") -> Path:
+    """A fresh name beside ``target`` of the pattern ``remove_dead_leftovers`` knows (``kind``: tmp or old)."""
+    return target.parent / f"{_temp_prefix(target)}{secrets.token_hex(4)}.{kind}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:         # someone else's process: alive
+        return True
+    return True
+
+
+def remove_dead_leftovers(target: Path) -> None:
+    """Remove the temporary files and folders of ``target`` that killed runs left beside it.
+
+    Only names of our own pattern (``.{name}.{pid}.{random}.tmp…`` / ``.old``) whose process no
+    longer exists are removed; those of a run still going are left alone.
+    """
+    parent = target.parent if str(target.parent) else Path(".")
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.[A-Za-z0-9_]+\.(tmp|old)(\.[A-Za-z0-9.]+)?")
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        found = pattern.fullmatch(name)
+        if not found or int(found.group(1)) == os.getpid() or _pid_alive(int(found.group(1))):
+            continue
+        leftover = parent / name
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+
+def check_output_file(path: str | os.PathLike) -> Path:
+    """Refuse an output file path that cannot be written: a folder, or a parent that is missing or read-only."""
+    target = Path(path)
+    if target.is_dir():
+        raise GenetError(f"{target}: is a folder; give a file name for this output")
+    if target.exists() and not target.is_file():
+        raise GenetError(f"{target}: exists and is not a regular file")
+    _ensure_parent(target)
+    return target
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    On any exception (Ctrl-C and SIGTERM included) the temporary file is removed and ``path`` is
+    left untouched. ``suffix`` keeps an extension on the temporary name for tools that look at it.
+    """
+    with atomic_files([path], [suffix]) as (tmp,):
+        yield tmp
+
+
+@contextlib.contextmanager
+def atomic_files(paths: Sequence[str | os.PathLike], suffixes: Sequence[str] | None = None) -> Iterator[list[Path]]:
+    """Temporary paths for several outputs of one run, renamed onto ``paths`` together at the end.
+
+    Every path is checked before the caller writes anything; on failure none is replaced.
+    """
+    targets = [check_output_file(p) for p in paths]
+    suffixes = list(suffixes or [""] * len(targets))
+    temps: list[Path] = []
+    try:
+        for target, suffix in zip(targets, suffixes):
+            remove_dead_leftovers(target)
+            try:
+                fd, name = tempfile.mkstemp(prefix=_temp_prefix(target), suffix=f".tmp{suffix}",
+                                            dir=target.parent if str(target.parent) else ".")
+            except OSError as exc:
+                raise GenetError(f"{target}: cannot write: {exc.strerror}") from None
+            os.close(fd)
+            temps.append(Path(name))
+        yield temps
+        for tmp, target in zip(temps, targets):
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+    except BaseException:
+        for target in targets:
+            _remove_own_temps(target)
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def _overlaps(a: Path, b: Path) -> bool:
+    return a == b or a in b.parents or b in a.parents
+
+
+def check_apart(output: str | os.PathLike, inputs: Sequence[str | os.PathLike]) -> None:
+    """Refuse an output folder that is, holds, or lies inside one of the run's inputs."""
+    resolved = Path(output).resolve()
+    for item in inputs:
+        source = Path(item).resolve()
+        if _overlaps(resolved, source):
+            relation = ("is" if resolved == source else "holds" if resolved in source.parents else "lies inside")
+            raise GenetError(f"{output}: the output folder {relation} the input {item}; give another output folder")
+
+
+def check_replaceable_dir(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = (),
+                          ours: Callable[[str], bool] | None = None) -> Path:
+    """Refuse a folder that ``atomic_dir`` must not replace (see the module docstring); return it."""
+    target = Path(path)
+    if target.name in ("", ".", ".."):
+        raise GenetError(f"{path}: give the output folder a name of its own (not . or ..)")
+    resolved = target.resolve()
+    cwd = Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise GenetError(f"{path}: is the current folder or holds it; give another output folder")
+    check_apart(target, inputs)
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise GenetError(f"{target}: exists and is not a folder")
+    if target.is_dir():
+        try:
+            names = os.listdir(target)
+        except OSError as exc:
+            raise GenetError(f"{target}: cannot read the existing folder: {exc.strerror}") from None
+        if names and not (ours and all(ours(name) for name in names)):
+            strangers = sorted(name for name in names if not (ours and ours(name)))
+            raise GenetError(f"{target}: exists and holds files genet did not write ({', '.join(strangers[:3])}"
+                             f"{', ...' if len(strangers) > 3 else ''}); give a new or empty output folder")
+    return target
+
+
+def _swap_in(tmp: Path, target: Path, parent: Path) -> None:
+    """Rename ``tmp`` onto ``target``, moving an existing ``target`` aside first; the last writer wins.
+
+    If the rename fails or is interrupted once the old folder is aside, the old folder is put back
+    (decided from what is on disk, not from a flag a signal could interrupt before it is set).
+    """
+    for _ in range(_SWAP_TRIES):
+        try:
+            os.rename(tmp, target)          # succeeds when target is missing (or an empty folder)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+        aside = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".old", dir=parent))
+        try:
+            with contextlib.suppress(FileNotFoundError):      # gone: another run moved it aside first
+                os.rename(target, aside / "x")
+            os.rename(tmp, target)
+        except BaseException as exc:
+            _put_back(aside, target)
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                continue                    # another run's folder came in between: move it aside too
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
+        return
+    raise GenetError(f"{target}: other runs keep replacing this folder; run one at a time")
+
+
+def _put_back(aside: Path, target: Path) -> None:
+    """Move the old folder in ``aside`` back to ``target`` unless a new one is in place; remove ``aside``."""
+    if os.path.lexists(aside / "x") and not os.path.lexists(target):
+        with contextlib.suppress(OSError):
+            os.rename(aside / "x", target)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _remove_own_temps(target: Path) -> None:
+    """Remove this process's temporaries of ``target``, found by name (pid in it).
+
+    A signal can arrive after ``mkdtemp``/``mkstemp`` created a name and before the caller holds
+    it; looking on disk finds it all the same. An ``.old`` folder's contents go back first.
+    """
+    parent = target.parent if str(target.parent) else Path(".")
+    pattern = re.compile(rf"{re.escape(_temp_prefix(target))}[A-Za-z0-9_]+\.(tmp|old)(\.[A-Za-z0-9.]+)?")
+    with contextlib.suppress(OSError):
+        for name in os.listdir(parent):
+            found = pattern.fullmatch(name)
+            if not found:
+                continue
+            leftover = parent / name
+            if found.group(1) == "old" and leftover.is_dir():
+                _put_back(leftover, target)
+            elif leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = (),
+               ours: Callable[[str], bool] | None = None) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``path``; swap it in for ``path`` on success.
+
+    ``path`` is checked first (``check_replaceable_dir``: ``inputs`` are the run's inputs, ``ours``
+    tells the names of files this kind of output holds). An existing ``path`` is replaced only once
+    the new one is complete; on failure, Ctrl-C and SIGTERM included, the temporary folder is
+    removed and ``path`` keeps its old contents.
+    """
+    target = check_replaceable_dir(path, inputs, ours)
+    parent = _ensure_parent(target)
+    remove_dead_leftovers(target)
+    try:
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".tmp", dir=parent))
+        except OSError as exc:
+            raise GenetError(f"{target}: cannot write: {exc.strerror}") from None
+        yield tmp
+        os.chmod(tmp, 0o755)
+        _swap_in(tmp, target, parent)
+    except BaseException:
+        _remove_own_temps(target)
+        raise

@@ -1,0 +1,306 @@
+"""The device comparison of the seed's section 7.4: throughput per batch size per device.
+
+Each input is ``LABEL:PATH`` (a perf report, pure-inference report, ais_bench log or summary JSON,
+trtexec log, genet perf JSON, or a benchmark.py sweep file ``sweep_device_{id}.json``, which gives
+the whole column; shell patterns are expanded) or ``LABEL:BS=FPS[,BS=FPS...]``
+(card figures typed in). NPU reports give one chip's figure: under a label ``310`` it is
+multiplied by 4 (the 310 card's chips), under ``710``/``310P`` taken as it is; ``--chips``
+overrides that for any label. CPU and GPU figures (a report our runner measured there) are
+never multiplied, whatever the label, and a note says so; a column whose figures come from
+different devices or model files gets a warning.
+
+The seed's acceptance rule, applied when a 710 (or 310P) column and a 310 or T4 column are
+present: the 710's best-batch figure >= 1.2 x the 310's best and >= 1.6 x the T4's best.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from genet.core.console import Log
+from genet.core.errors import GenetError
+from genet.formats.sweep_file import is_sweep_file, read_sweep
+from genet.reports.read import CHIPS_PER_CARD, Throughput, check_throughput, format_fps, read_throughput
+
+RULE_VS_310 = 1.2
+RULE_VS_T4 = 1.6
+_FIGURES = re.compile(r"^\s*\d+\s*=\s*[^,=]+(?:,\s*\d+\s*=\s*[^,=]+)*\s*$")
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def is_710(label: str) -> bool:
+    return re.fullmatch(r"(?:ascend)?(?:710|310p\d*)", label.strip(), re.IGNORECASE) is not None
+
+
+def is_310(label: str) -> bool:
+    return re.fullmatch(r"(?:ascend)?310", label.strip(), re.IGNORECASE) is not None
+
+
+def is_t4(label: str) -> bool:
+    return re.search(r"(?<![a-z0-9])t4(?![0-9])", label, re.IGNORECASE) is not None
+
+
+def label_chips(label: str) -> int | None:
+    """Chips per card that a label implies, None when it implies nothing."""
+    if is_310(label):
+        return CHIPS_PER_CARD["310"]
+    if is_710(label):
+        return CHIPS_PER_CARD["710"]
+    return None
+
+
+@dataclass
+class Device:
+    label: str
+    fps: dict[int, float] = field(default_factory=dict)       # batch size -> card throughput
+    sources: dict[int, str] = field(default_factory=dict)     # batch size -> where it came from
+    measured_on: set[str] = field(default_factory=set)        # devices the reports name
+    models: set[str] = field(default_factory=set)             # model files the reports name
+
+    def add(self, batch: int, fps: float, source: str) -> None:
+        if batch in self.fps:
+            raise GenetError(f"{source}: {self.label} bs{batch} is already given by {self.sources[batch]}")
+        check_throughput(fps, f"{source}: {self.label} bs{batch}")
+        self.fps[batch] = fps
+        self.sources[batch] = source
+
+    def mixture(self) -> str | None:
+        """A warning when this column's reports come from several devices or model files."""
+        parts = []
+        if len(self.measured_on) > 1:
+            parts.append(f"devices {', '.join(sorted(self.measured_on))}")
+        if len(self.models) > 1:
+            parts.append(f"models {', '.join(sorted(self.models))}")
+        return f"warning: column {self.label!r} mixes {' and '.join(parts)}" if parts else None
+
+    @property
+    def best_batch(self) -> int:
+        return max(self.fps, key=lambda bs: (self.fps[bs], -bs))
+
+    @property
+    def best(self) -> float:
+        return self.fps[self.best_batch]
+
+
+def split_spec(spec: str) -> tuple[str, str]:
+    label, sep, rest = spec.partition(":")
+    if not sep or not label.strip() or not rest.strip():
+        raise GenetError(f"{spec!r}: expected LABEL:PATH or LABEL:BS=FPS[,BS=FPS...], e.g. 310:result/"
+                         "perf_vision_batchsize_1_device_0.txt or 710:1=2580.59,4=6962.42")
+    return label.strip(), rest.strip()
+
+
+def _parse_figures(spec: str, figures: str) -> list[tuple[int, float]]:
+    pairs = []
+    for item in figures.split(","):
+        batch, _, fps = item.partition("=")
+        try:
+            pairs.append((int(batch), float(fps)))
+        except ValueError:
+            raise GenetError(f"{spec!r}: {item.strip()!r} is not BS=FPS") from None
+        if pairs[-1][0] < 1:
+            raise GenetError(f"{spec!r}: batch size {pairs[-1][0]} is not positive")
+    return pairs
+
+
+def _expand(spec: str, pattern: str) -> list[str]:
+    if os.path.exists(pattern) or not _GLOB_CHARS.search(pattern):
+        return [pattern]
+    paths = sorted(glob.glob(pattern))
+    if not paths:
+        raise GenetError(f"{spec!r}: no file matches {pattern}")
+    return paths
+
+
+def load_devices(specs: Sequence[str], chips: dict[str, int] | None = None,
+                 note: Log = lambda _: None) -> list[Device]:
+    """One Device per label, in the order labels first appear; a label may be given many times."""
+    chips = chips or {}
+    devices: dict[str, Device] = {}
+    for spec in specs:
+        label, rest = split_spec(spec)
+        device = devices.setdefault(label, Device(label))
+        if not os.path.exists(rest) and _FIGURES.match(rest):
+            for batch, fps in _parse_figures(spec, rest):
+                device.add(batch, fps, spec)
+            continue
+        for path in _expand(spec, rest):
+            if is_sweep_file(path):
+                _add_sweep(device, path, chips.get(label, label_chips(label)))
+                continue
+            _add_report(device, read_throughput(path), chips.get(label, label_chips(label)), note)
+    for device in devices.values():
+        warning = device.mixture()
+        if warning:
+            note(warning)
+    return list(devices.values())
+
+
+def _add_report(device: Device, report: Throughput, factor: int | None, note: Log) -> None:
+    if report.per_chip and factor is None:
+        note(f"note: {report.source}: NPU chip figure under label {device.label!r} taken x1 "
+             f"(--chips {device.label}=4 for a 310 card)")
+    if not report.per_chip and (factor or 1) > 1:
+        note(f"note: {report.source}: measured on {report.device}, not an NPU chip: taken as it is, "
+             f"not x{factor}")
+    device.add(report.batch_size, report.card_fps(factor or 1), report.source)
+    device.measured_on.add(report.device)
+    if report.model:
+        device.models.add(report.model)
+
+
+def _add_sweep(device: Device, path: str, factor: int | None) -> None:
+    """Every batch size of a benchmark.py sweep file (``sweep_device_{id}.json``) into one column."""
+    points, per_chip = read_sweep(path)
+    for batch, fps in sorted(points.items()):
+        device.add(batch, fps * (factor or 1) if per_chip else fps, f"{path} (bs{batch})")
+
+
+def parse_chips(items: Sequence[str]) -> dict[str, int]:
+    chips = {}
+    for item in items:
+        label, _, count = item.partition("=")
+        if not label or not count.isdigit() or int(count) < 1:
+            raise GenetError(f"--chips {item!r}: expected LABEL=N with N >= 1, e.g. 310=4")
+        chips[label] = int(count)
+    return chips
+
+
+@dataclass
+class Check:
+    other: Device
+    factor: float
+
+    @property
+    def threshold(self) -> float:
+        return self.factor * self.other.best
+
+
+@dataclass
+class Verdict:
+    candidate: Device
+    checks: list[Check]
+    unchecked: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return all(self.candidate.best >= c.threshold for c in self.checks)
+
+    def line(self) -> str:
+        c = self.candidate
+        parts = [f"{c.label} best {format_fps(c.best)} (bs{c.best_batch}) "
+                 f"{'>=' if c.best >= k.threshold else '<'} {k.factor} x {k.other.label} best "
+                 f"{format_fps(k.other.best)} (bs{k.other.best_batch}) = {format_fps(k.threshold)}"
+                 for k in self.checks]
+        text = f"verdict (seed 7.4): {'PASS' if self.passed else 'FAIL'}: " + "; ".join(parts)
+        if self.unchecked:
+            text += f" (not checked: no {' or '.join(self.unchecked)} column)"
+        return text
+
+
+def seed_verdict(devices: Sequence[Device]) -> Verdict | None:
+    """The seed's rule, or None when there is no 710 column or nothing to hold it against."""
+    candidate = next((d for d in devices if is_710(d.label)), None)
+    if candidate is None:
+        return None
+    checks, unchecked = [], []
+    for name, matches, factor in (("310", is_310, RULE_VS_310), ("T4", is_t4, RULE_VS_T4)):
+        other = next((d for d in devices if matches(d.label)), None)
+        if other is None:
+            unchecked.append(name)
+        else:
+            checks.append(Check(other, factor))
+    return Verdict(candidate, checks, unchecked) if checks else None
+
+
+@dataclass
+class Table:
+    devices: list[Device]
+    candidate: Device
+
+    @property
+    def batches(self) -> list[int]:
+        return sorted({bs for d in self.devices for bs in d.fps})
+
+    @property
+    def others(self) -> list[Device]:
+        return [d for d in self.devices if d is not self.candidate]
+
+    def header(self) -> list[str]:
+        return ["batch"] + [d.label for d in self.devices] + [f"{self.candidate.label}/{o.label}" for o in self.others]
+
+    def _ratio(self, a: float | None, b: float | None) -> str:
+        return f"{a / b:.3f}" if a is not None and b is not None else ""
+
+    def rows(self, with_best_batch: bool) -> list[list[str]]:
+        """Cells as text: one row per batch size, then the best-batch row."""
+        c = self.candidate
+        rows = [[str(bs)] + [format_fps(d.fps[bs]) if bs in d.fps else "" for d in self.devices]
+                + [self._ratio(c.fps.get(bs), o.fps.get(bs)) for o in self.others] for bs in self.batches]
+        best = [format_fps(d.best) + (f" (bs{d.best_batch})" if with_best_batch else "") for d in self.devices]
+        rows.append(["best"] + best + [self._ratio(c.best, o.best) for o in self.others])
+        return rows
+
+
+def make_table(devices: Sequence[Device], candidate: str | None = None) -> Table:
+    devices = [d for d in devices if d.fps]
+    if not devices:
+        raise GenetError("no throughput figures to compare")
+    if candidate is not None:
+        chosen = next((d for d in devices if d.label == candidate), None)
+        if chosen is None:
+            raise GenetError(f"--candidate {candidate!r} is not one of the labels: "
+                             f"{', '.join(d.label for d in devices)}")
+    else:
+        chosen = next((d for d in devices if is_710(d.label)), devices[0])
+    return Table(list(devices), chosen)
+
+
+def markdown(table: Table) -> str:
+    header = table.header()
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell or "-" for cell in row) + " |" for row in table.rows(with_best_batch=True)]
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(table: Table) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(table.header())
+    writer.writerows(table.rows(with_best_batch=False))
+    writer.writerow(["best batch"] + [str(d.best_batch) for d in table.devices] + [""] * len(table.others))
+    return out.getvalue()
+
+
+def plot(table: Table, path: str | os.PathLike) -> None:
+    """Throughput against batch size, log-scale batch axis, one line per device, best batch ringed.
+
+    ``path`` is written in place: the caller makes it one of the run's atomic outputs.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for device in table.devices:
+        batches = sorted(device.fps)
+        line, = ax.plot(batches, [device.fps[bs] for bs in batches], marker="o", label=device.label)
+        ax.plot([device.best_batch], [device.best], marker="o", markersize=12, fillstyle="none",
+                color=line.get_color())
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(table.batches, [str(bs) for bs in table.batches])
+    ax.minorticks_off()
+    ax.set(xlabel="batch size", ylabel="throughput (images/s per card)", title="Throughput against batch size")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    try:
+        fig.savefig(path, format="png", dpi=120)
+    finally:
+        plt.close(fig)
