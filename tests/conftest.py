@@ -18,7 +18,8 @@ from genet.model.variant import Variant
 REPO = Path(__file__).resolve().parent.parent
 # Keys and shapes of the reference implementation's state_dicts (BayesWatch/pytorch-GENet @ 3fbf99f),
 # one entry per variant: copied into the repository so that the tests stand alone.
-STATE_DICTS_JSON = Path(__file__).resolve().parent / "data" / "genet_state_dicts.json"
+SAMPLES = REPO / "tests" / "samples"
+STATE_DICTS_JSON = SAMPLES / "genet_state_dicts.json"
 TINY = Variant(depth=10, width=1)
 
 

@@ -1,0 +1,289 @@
+"""The one-command pipeline (genet.cli.demo, test/eval_acc_perf.sh) on generated data, through ONNX Runtime."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from genet.cli import demo
+from genet.cli.demo import batch_sizes, child_env, format_table, main, two_decimals
+from genet.core.errors import GenetError, Terminated, run_cli
+from genet.data.provenance import GENERATED_NOTE, mark_generated
+from genet.data.synthetic import write_cifar10
+from tests.conftest import REPO
+
+CHANCE = 10.0
+
+
+def demo_env(tmp_path) -> dict[str, str]:
+    """No stub tools and no CANN: the pipeline must pick ONNX Runtime on its own."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ASCEND_TOOLKIT_HOME", "ASCEND_HOME_PATH")}
+    env.update(PYTHON=sys.executable, PYTHONUNBUFFERED="1", HOME=str(tmp_path))
+    return env
+
+
+def summary_rows(text: str) -> list[list[str]]:
+    rows = [line for line in text.splitlines() if line.startswith("|")][2:]
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows]
+
+
+@pytest.fixture
+def steps_run(monkeypatch):
+    """Record the steps instead of running them; the summary is not read."""
+    names: list[str] = []
+    monkeypatch.setattr(demo, "run_step", lambda step, number, total, workdir: names.append(step.name))
+    monkeypatch.setattr(demo.Pipeline, "summary", lambda self: "table\n")
+    return names
+
+
+@pytest.mark.slow
+def test_whole_pipeline_on_generated_data(tmp_path):
+    """The README's main job, small: generate, train, preprocess, export, infer and score at bs 1 and 16."""
+    work = tmp_path / "run"
+    done = subprocess.run(["bash", str(REPO / "test" / "eval_acc_perf.sh"), "--train-images", "500",
+                           "--test-images", "100", "--workdir", str(work)],
+                          cwd=tmp_path, env=demo_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    names = [line.split("] ", 1)[1] for line in done.stdout.splitlines() if line.startswith("==> [")]
+    assert names == ["generate data", "train", "preprocess", "info file", "export ONNX", "quantize int8",
+                     "inference bs1", "accuracy bs1", "int8 inference bs1", "int8 accuracy bs1",
+                     "inference bs16", "accuracy bs16", "int8 inference bs16", "int8 accuracy bs16",
+                     "pure-inference sweep fp32", "pure-inference sweep int8"]
+    assert "inference with benchmark.py on ONNX Runtime" in done.stderr
+    assert done.stdout.count("NOT CIFAR-10") >= 3       # announced first, in the table's title and under it
+    summary = (work / "summary.md").read_text()
+    assert summary in done.stdout
+    accuracy, sweep = summary.split("## Pure inference")
+    rows = summary_rows(accuracy)
+    assert [row[0] for row in rows] == ["1", "16", "1", "16"]
+    for row, precision in zip(rows, ["fp32", "fp32", "int8", "int8"], strict=True):
+        assert row[1] == "100"
+        assert row[2].endswith("%") and len(row[2].split(".")[1]) == 3       # two decimals: 98.70%
+        assert float(row[2].rstrip("%")) > 4 * CHANCE
+        assert float(row[4]) > 0 and float(row[5]) > 0
+        assert row[6].startswith(f"onnxruntime {precision} on CPU")
+    assert "int8: quantize.py's check on 100 test images" in accuracy
+    sweep_rows = summary_rows(sweep)
+    assert [row[0] for row in sweep_rows] == ["1", "4", "8", "16", "32", "64"]
+    for column in (1, 3):                           # fp32 and int8 device fps, the best of each marked once
+        assert sum(row[column].endswith(" *") for row in sweep_rows) == 1
+        assert all(float(row[column].rstrip(" *")) > 0 for row in sweep_rows)
+    for name in ("genet.pth.tar", "genet_gpu.onnx", "genet_prep_bin.info", "result_bs1.json", "result_bs16.json"):
+        assert (work / name).is_file(), name
+    assert len(list((work / "prep_dataset").glob("*.bin"))) == 100
+
+
+def test_dry_run_lists_the_steps_and_writes_nothing(tmp_path, capsys):
+    work = tmp_path / "run"
+    assert main(["--dry-run", "--backend", "onnxruntime", "--workdir", str(work), "--bs", "2,8"]) == 0
+    out = capsys.readouterr().out
+    assert "NOT CIFAR-10" in out
+    commands = [line for line in out.splitlines() if line and not line.startswith(("#", "cd ", "GENERATED"))]
+    int8 = ["benchmark.py", "cifar10_acc_eval.py"]
+    assert [c.split()[1].rsplit("/", 1)[-1] for c in commands] == [
+        "-m", "train.py", "preprocess.py", "get_info.py", "pthtar2onnx.py", "quantize.py",
+        "infer_bin.sh", "cifar10_acc_eval.py", *int8, "infer_bin.sh", "cifar10_acc_eval.py", *int8,
+        "benchmark.py", "benchmark.py"]
+    assert commands[0].split()[2] == "genet.cli.synthetic"
+    assert "result_int8_bs8.json" in commands[-3]
+    assert "-batch_size=1,4,8,16,32,64" in commands[-1] and "-om_path=genet_int8.onnx" in commands[-1]
+    assert not work.exists()
+
+
+def test_given_data_and_checkpoint_skip_generation_and_training(tmp_path, capsys):
+    checkpoint = tmp_path / "genet.pth.tar"
+    checkpoint.write_bytes(b"")
+    assert main(["--dry-run", "--backend", "torch", "--datasets_path", str(tmp_path),
+                 "--model_path", str(checkpoint), "--workdir", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "generate" not in out and "train.py" not in out and "NOT CIFAR-10" not in out
+    assert ("--backend torch --device_id 0 --info ./genet_prep_bin.info --onnx genet_gpu.onnx "
+            f"--model_path {checkpoint}") in out
+
+
+def test_generated_data_given_by_path_is_labelled(tmp_path, capsys, monkeypatch):
+    data = tmp_path / "data"
+    write_cifar10(data, train=0, test=10, seed=1)
+    mark_generated(data / "cifar-10-batches-py")
+    checkpoint = tmp_path / "genet.pth.tar"
+    checkpoint.write_bytes(b"")
+    args = ["--backend", "onnxruntime", "--datasets_path", str(data), "--model_path", str(checkpoint),
+            "--workdir", str(tmp_path / "run")]
+    assert main(["--dry-run", *args]) == 0
+    assert GENERATED_NOTE in capsys.readouterr().out
+    monkeypatch.setattr(demo, "summary_row", lambda workdir, accuracy, results, bs, device_id, tool: [
+        str(bs), "10", "98.70%", "100.00%", "1.0", "2.0", tool])
+    pipeline = demo.Pipeline(demo.build_parser().parse_args(args + ["--no-int8", "--sweep", ""]), REPO)
+    assert "NOT CIFAR-10" in pipeline.source_line()
+    assert GENERATED_NOTE in pipeline.summary()
+
+
+@pytest.mark.slow
+def test_a_failing_step_stops_the_pipeline_and_is_named(tmp_path):
+    write_cifar10(tmp_path / "data", train=0, test=20, seed=3)
+    not_a_checkpoint = tmp_path / "genet.pth.tar"
+    not_a_checkpoint.write_text("not a checkpoint\n")
+    done = subprocess.run([sys.executable, "-m", "genet.demo", "--datasets_path", str(tmp_path / "data"),
+                           "--model_path", str(not_a_checkpoint), "--backend", "onnxruntime",
+                           "--workdir", str(tmp_path / "run")],
+                          cwd=tmp_path, env=dict(demo_env(tmp_path), PYTHONPATH=str(REPO)), capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("python -m genet.demo: error: step 'export ONNX' failed (exit 2)")
+    assert "==> [3/" in done.stdout and "] export ONNX" in done.stdout and "inference" not in done.stdout
+    assert (tmp_path / "run" / "genet_prep_bin.info").is_file()
+    assert not (tmp_path / "run" / "summary.md").exists()
+
+
+# --- the work folder: never a user's file --------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["genet_gpu.onnx", "genet.pth.tar", "summary.md", "result", "prep_dataset",
+                                  "dataset", "result_bs16.json"])
+def test_a_users_file_in_the_work_folder_is_refused(name, tmp_path, steps_run):
+    work = tmp_path / "run"
+    (work / "result" if name == "result" else work).mkdir(parents=True)
+    users = work / name if name != "result" else work / "result" / "mine.txt"
+    users.write_text("the user's\n")
+    with pytest.raises(GenetError, match="which the demo did not write"):
+        main(["--backend", "onnxruntime", "--workdir", str(work)])
+    assert steps_run == []
+    assert users.read_text() == "the user's\n"
+    assert [p.name for p in work.iterdir()] == [name]
+
+
+@pytest.mark.parametrize("workdir", [".", "..", "{tmp}/run/"])
+def test_the_demo_runs_again_where_it_ran_and_beside_other_files(workdir, tmp_path, steps_run, monkeypatch):
+    (tmp_path / "run" / "sub").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "run" / "sub" if workdir == ".." else tmp_path / "run")
+    (tmp_path / "run" / "notes.txt").write_text("kept\n")
+    argv = ["--backend", "onnxruntime", "--workdir", workdir.format(tmp=tmp_path)]
+    assert main(argv) == 0
+    (tmp_path / "run" / "genet_gpu.onnx").write_text("written by the demo's first run\n")
+    assert main(argv) == 0
+    assert len(steps_run) == 2 * 16
+    assert (tmp_path / "run" / "notes.txt").read_text() == "kept\n"
+
+
+def test_a_work_folder_that_is_a_file_is_refused(tmp_path, steps_run):
+    (tmp_path / "run").write_text("")
+    with pytest.raises(GenetError, match="not a folder"):
+        main(["--backend", "onnxruntime", "--workdir", str(tmp_path / "run")])
+
+
+# --- child processes -----------------------------------------------------------------------------
+
+def test_children_find_this_checkout_without_an_install(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    assert child_env()["PYTHONPATH"].split(os.pathsep) == [str(REPO), "/elsewhere"]
+    monkeypatch.delenv("PYTHONPATH")
+    assert child_env()["PYTHONPATH"] == str(REPO)
+
+
+def test_sigterm_stops_the_steps_whole_process_tree(tmp_path):
+    """The step's shell starts a grandchild, then sends SIGTERM to the demo: neither may outlive it."""
+    pid_file = tmp_path / "grandchild.pid"
+    script = f"sleep 300 & echo $! > {pid_file}; kill -TERM $PPID; wait"
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(Terminated(signum)))
+    try:
+        with pytest.raises(Terminated):
+            demo.run_step(demo.Step("sleeper", ["bash", "-c", script]), 1, 1, tmp_path)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    grandchild = int(pid_file.read_text())
+    deadline = time.monotonic() + 30        # SIGKILL is sent by now; the kernel takes a moment to end it
+    while alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(grandchild)
+
+
+KILLED_DEMO = """
+import sys
+from pathlib import Path
+from genet.cli import demo
+demo.run_step(demo.Step("sleeper", ["bash", "-c", "echo $$ > " + sys.argv[1] + "; exec sleep 300"]), 1, 1, Path("."))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal is Linux's")
+def test_a_step_does_not_outlive_a_demo_killed_by_sigkill(tmp_path):
+    pid_file = tmp_path / "step.pid"
+    parent = subprocess.Popen([sys.executable, "-c", KILLED_DEMO, str(pid_file)], cwd=tmp_path,
+                              env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (pid_file.is_file() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    step = int(pid_file.read_text())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while alive(step) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(step)
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting for init to reap it counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def test_a_python_without_the_requirements_gets_one_line(tmp_path):
+    """python -S has no site-packages: no numpy, no torch."""
+    env = {k: v for k, v in demo_env(tmp_path).items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-S", "-m", "genet.demo", "--dry-run"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "python -m genet.demo: error: " in done.stderr
+    assert "lacks the module" in done.stderr and "source .venv/bin/activate" in done.stderr
+
+
+# --- bad input -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["--datasets_path", "{tmp}/nowhere"], "no such file or folder"),
+    (["--model_path", "{tmp}/missing.pth.tar"], "no such file"),
+    (["--bs", "1 0"], "'0' is not a positive integer"),
+    (["--bs", " "], "no batch size"),
+    (["--train-images", "0"], "must be at least 1"),
+    (["--test-images", "x"], "'x' is not an integer"),
+    (["--device_id", "-1"], "--device_id"),
+    (["--backend", "gpu"], "invalid choice"),
+])
+def test_bad_input(argv, message, tmp_path, capsys):
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    assert run_cli(main, ["--dry-run", "--backend", "onnxruntime", "--workdir", str(tmp_path / "run")] + argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_no_npu_tool_for_backend_npu(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    with pytest.raises(GenetError, match="no Ascend inference tool"):
+        main(["--dry-run", "--backend", "npu", "--workdir", str(tmp_path / "run")])
+
+
+def test_bad_input_is_one_line_from_the_shell_script(tmp_path):
+    done = subprocess.run(["bash", str(REPO / "test" / "eval_acc_perf.sh"), "--datasets_path=/nowhere/cifar"],
+                          cwd=tmp_path, env=demo_env(tmp_path), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "eval_acc_perf.sh: error: /nowhere/cifar: no such file or folder (--datasets_path)"]
+
+
+def test_batch_sizes_table_and_accuracy_format():
+    assert batch_sizes("1 16,4 16") == [1, 16, 4]
+    assert format_table(["batch", "fps"], [["1", "12.5"], ["16", "1234.0"]]) == [
+        "| batch |    fps |", "|------:|-------:|", "|     1 |   12.5 |", "|    16 | 1234.0 |"]
+    assert [two_decimals(text) for text in ("98.7%", "100%", "n/a")] == ["98.70%", "100.00%", "n/a"]

@@ -1,0 +1,1 @@
+"""Tests of genet.convert: ONNX export (pthtar2onnx.py) and int8 quantization (quantize.py)."""

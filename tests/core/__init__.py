@@ -1,0 +1,1 @@
+"""Tests of genet.core: safe file output, errors."""

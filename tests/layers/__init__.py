@@ -1,0 +1,1 @@
+"""Tests of genet.layers: one layer name per node for every run."""

@@ -1,0 +1,1 @@
+"""Tests of genet.model: the network, its variants, checkpoints and training."""

@@ -1,0 +1,1 @@
+"""Tests of genet.runners: each backend under the one Runner interface, and choosing one."""
