@@ -1,4 +1,7 @@
-"""The one-command pipeline (genet.cli.demo, test/eval_acc_perf.sh) on generated data, through ONNX Runtime."""
+"""The demo's step plan, work folder, child processes and command line, in process (genet.cli.demo).
+
+End to end: tests/pipelines/test_demo.py.
+"""
 
 from __future__ import annotations
 
@@ -18,20 +21,6 @@ from genet.data.provenance import GENERATED_NOTE, mark_generated
 from genet.data.synthetic import write_cifar10
 from tests.conftest import REPO
 
-CHANCE = 10.0
-
-
-def demo_env(tmp_path) -> dict[str, str]:
-    """No stub tools and no CANN: the pipeline must pick ONNX Runtime on its own."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ASCEND_TOOLKIT_HOME", "ASCEND_HOME_PATH")}
-    env.update(PYTHON=sys.executable, PYTHONUNBUFFERED="1", HOME=str(tmp_path))
-    return env
-
-
-def summary_rows(text: str) -> list[list[str]]:
-    rows = [line for line in text.splitlines() if line.startswith("|")][2:]
-    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows]
-
 
 @pytest.fixture
 def steps_run(monkeypatch):
@@ -40,43 +29,6 @@ def steps_run(monkeypatch):
     monkeypatch.setattr(demo, "run_step", lambda step, number, total, workdir: names.append(step.name))
     monkeypatch.setattr(demo.Pipeline, "summary", lambda self: "table\n")
     return names
-
-
-@pytest.mark.slow
-def test_whole_pipeline_on_generated_data(tmp_path):
-    """The README's main job, small: generate, train, preprocess, export, infer and score at bs 1 and 16."""
-    work = tmp_path / "run"
-    done = subprocess.run(["bash", str(REPO / "test" / "eval_acc_perf.sh"), "--train-images", "500",
-                           "--test-images", "100", "--workdir", str(work)],
-                          cwd=tmp_path, env=demo_env(tmp_path), capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    names = [line.split("] ", 1)[1] for line in done.stdout.splitlines() if line.startswith("==> [")]
-    assert names == ["generate data", "train", "preprocess", "info file", "export ONNX", "quantize int8",
-                     "inference bs1", "accuracy bs1", "int8 inference bs1", "int8 accuracy bs1",
-                     "inference bs16", "accuracy bs16", "int8 inference bs16", "int8 accuracy bs16",
-                     "pure-inference sweep fp32", "pure-inference sweep int8"]
-    assert "inference with benchmark.py on ONNX Runtime" in done.stderr
-    assert done.stdout.count("NOT CIFAR-10") >= 3       # announced first, in the table's title and under it
-    summary = (work / "summary.md").read_text()
-    assert summary in done.stdout
-    accuracy, sweep = summary.split("## Pure inference")
-    rows = summary_rows(accuracy)
-    assert [row[0] for row in rows] == ["1", "16", "1", "16"]
-    for row, precision in zip(rows, ["fp32", "fp32", "int8", "int8"], strict=True):
-        assert row[1] == "100"
-        assert row[2].endswith("%") and len(row[2].split(".")[1]) == 3       # two decimals: 98.70%
-        assert float(row[2].rstrip("%")) > 4 * CHANCE
-        assert float(row[4]) > 0 and float(row[5]) > 0
-        assert row[6].startswith(f"onnxruntime {precision} on CPU")
-    assert "int8: quantize.py's check on 100 test images" in accuracy
-    sweep_rows = summary_rows(sweep)
-    assert [row[0] for row in sweep_rows] == ["1", "4", "8", "16", "32", "64"]
-    for column in (1, 3):                           # fp32 and int8 device fps, the best of each marked once
-        assert sum(row[column].endswith(" *") for row in sweep_rows) == 1
-        assert all(float(row[column].rstrip(" *")) > 0 for row in sweep_rows)
-    for name in ("genet.pth.tar", "genet_gpu.onnx", "genet_prep_bin.info", "result_bs1.json", "result_bs16.json"):
-        assert (work / name).is_file(), name
-    assert len(list((work / "prep_dataset").glob("*.bin"))) == 100
 
 
 def test_dry_run_lists_the_steps_and_writes_nothing(tmp_path, capsys):
@@ -122,24 +74,6 @@ def test_generated_data_given_by_path_is_labelled(tmp_path, capsys, monkeypatch)
     pipeline = demo.Pipeline(demo.build_parser().parse_args(args + ["--no-int8", "--sweep", ""]), REPO)
     assert "NOT CIFAR-10" in pipeline.source_line()
     assert GENERATED_NOTE in pipeline.summary()
-
-
-@pytest.mark.slow
-def test_a_failing_step_stops_the_pipeline_and_is_named(tmp_path):
-    write_cifar10(tmp_path / "data", train=0, test=20, seed=3)
-    not_a_checkpoint = tmp_path / "genet.pth.tar"
-    not_a_checkpoint.write_text("not a checkpoint\n")
-    done = subprocess.run([sys.executable, "-m", "genet.demo", "--datasets_path", str(tmp_path / "data"),
-                           "--model_path", str(not_a_checkpoint), "--backend", "onnxruntime",
-                           "--workdir", str(tmp_path / "run")],
-                          cwd=tmp_path, env=dict(demo_env(tmp_path), PYTHONPATH=str(REPO)), capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 2
-    last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("python -m genet.demo: error: step 'export ONNX' failed (exit 2)")
-    assert "==> [3/" in done.stdout and "] export ONNX" in done.stdout and "inference" not in done.stdout
-    assert (tmp_path / "run" / "genet_prep_bin.info").is_file()
-    assert not (tmp_path / "run" / "summary.md").exists()
 
 
 # --- the work folder: never a user's file --------------------------------------------------------
@@ -237,16 +171,6 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def test_a_python_without_the_requirements_gets_one_line(tmp_path):
-    """python -S has no site-packages: no numpy, no torch."""
-    env = {k: v for k, v in demo_env(tmp_path).items() if k != "PYTHONPATH"}
-    done = subprocess.run([sys.executable, "-S", "-m", "genet.demo", "--dry-run"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.count("\n") == 1 and "python -m genet.demo: error: " in done.stderr
-    assert "lacks the module" in done.stderr and "source .venv/bin/activate" in done.stderr
-
-
 # --- bad input -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("argv, message", [
@@ -272,14 +196,6 @@ def test_no_npu_tool_for_backend_npu(tmp_path, monkeypatch):
     monkeypatch.delenv("PYTHONPATH", raising=False)
     with pytest.raises(GenetError, match="no Ascend inference tool"):
         main(["--dry-run", "--backend", "npu", "--workdir", str(tmp_path / "run")])
-
-
-def test_bad_input_is_one_line_from_the_shell_script(tmp_path):
-    done = subprocess.run(["bash", str(REPO / "test" / "eval_acc_perf.sh"), "--datasets_path=/nowhere/cifar"],
-                          cwd=tmp_path, env=demo_env(tmp_path), capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
-        "eval_acc_perf.sh: error: /nowhere/cifar: no such file or folder (--datasets_path)"]
 
 
 def test_batch_sizes_table_and_accuracy_format():

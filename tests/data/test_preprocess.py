@@ -1,12 +1,11 @@
-"""preprocess.py: exact normalization, the seed's files, packed arrays and their manifest, bad input,
-output safety, atomic output."""
+"""preprocess.py: exact normalization, the seed's files, packed arrays, bad input, output safety, atomic
+output."""
 
 from __future__ import annotations
 
 import errno
 import os
 import shutil
-import sys
 
 import numpy as np
 import pytest
@@ -15,11 +14,9 @@ import genet.data.preprocess
 from genet.cli.preprocess import main
 from genet.core.constants import CIFAR10_ARCHIVE, CIFAR10_FOLDER, GENERATED_ARCHIVE
 from genet.core.errors import GenetError, run_cli
-from genet.core.launch import launch
 from genet.data.preprocess import image_stem, normalize
 from genet.data.provenance import GENERATED_MARK, is_generated
 from genet.formats.labels import read_labels
-from genet.formats.packed import check_packed
 from tests.conftest import run_script
 from tests.data_helpers import (
     archive_only_copy,
@@ -304,56 +301,3 @@ def test_a_write_failure_names_the_file(datasets, tmp_path, disk_full_after):
     disk_full_after(3)
     with pytest.raises(GenetError, match="cannot write 00003.bin: No space left"):
         main([str(datasets), str(tmp_path / "prep"), "--quiet"])
-
-
-# --- the packed manifest ---------------------------------------------------------------------
-
-@pytest.fixture
-def packed_run(datasets, tmp_path):
-    out = tmp_path / "prep"
-    assert main([str(datasets), str(out), "--packed", "--limit", "20", "--quiet"]) == 0
-    return out, [str(out / f"{i:05d}.bin") for i in range(20)]
-
-
-def test_packed_manifest_proves_the_images_of_the_bin_files(packed_run):
-    out, bins = packed_run
-    assert check_packed(out / "images.npy", bins) is None
-    assert check_packed(out / "images.npy", bins[5:9]) is None                  # a subset, each at its row
-
-
-def change_one_row(path):
-    images = np.load(path)
-    images[7] += 1                                                               # same size, other content
-    np.save(path, images)
-
-
-@pytest.mark.parametrize("damage, reason", [
-    (lambda out, bins: change_one_row(out / "images.npy"), "SHA-256 differs"),
-    (lambda out, bins: os.utime(bins[3], ns=(0, 0)), "changed since it was written"),
-    (lambda out, bins: (out / "packed.json").unlink(), "no packed.json"),
-    (lambda out, bins: (out / "packed.json").write_text("{"), "unreadable"),
-    (lambda out, bins: bins.append(str(out / "00020.bin")), "not one of the .bin files"),
-    (lambda out, bins: bins.__setitem__(0, str(out.parent / "other" / "00000.bin")), "is not in"),
-    (lambda out, bins: ((out / "images.npy").unlink(), os.mkfifo(out / "images.npy")), "not a regular file"),
-])
-def test_packed_manifest_refuses_what_it_cannot_prove(packed_run, damage, reason):
-    out, bins = packed_run
-    (out.parent / "other").mkdir()
-    shutil.copy2(bins[0], out.parent / "other" / "00000.bin")                   # same name, size and mtime
-    damage(out, bins)
-    found = check_packed(out / "images.npy", bins)
-    assert found is not None and reason in found
-
-
-# --- launch: Ctrl-C while a library is being imported -----------------------------------------
-
-def test_ctrl_c_during_a_librarys_import_is_one_line(tmp_path, monkeypatch, capsys):
-    (tmp_path / "genet_fake_cli.py").write_text(
-        "try:\n    raise KeyboardInterrupt\nexcept KeyboardInterrupt:\n"
-        "    raise ImportError('numpy: C-extensions failed. This error can happen ...')\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(sys, "argv", ["preprocess.py"])
-    with pytest.raises(SystemExit) as exit_info:
-        launch("genet_fake_cli")
-    assert exit_info.value.code == 130
-    assert capsys.readouterr().err == "preprocess.py: interrupted\n"

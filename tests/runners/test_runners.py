@@ -1,37 +1,21 @@
-"""Runners (ONNX Runtime, PyTorch, Ascend adapter), input sources and batching."""
+"""Runners: the backend chosen by the model file, ONNX Runtime, PyTorch and the Ascend adapter (genet.runners)."""
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import sys
-import threading
 import types
 
 import numpy as np
 import pytest
 import torch
 
-from genet.bench.engine import (
-    BenchConfig,
-    DumpWriter,
-    StageTimer,
-    Timings,
-    calls_in_order,
-    deferred_signals,
-    run_benchmark,
-    run_pipeline,
-    union_seconds,
-)
-from genet.bench.sources import BinFiles, PackedImages, Prefetcher, RandomImages, plan_batches, read_batches
 from genet.core.errors import GenetError, Terminated
-from genet.formats.dumps import PACKED_DUMP, read_packed
-from genet.formats.info import read_numbered_info
 from genet.model.checkpoint import load_model
-from genet.runners import CallTimes, Runner, RunnerOptions, backend_for, open_runner
+from genet.runners import RunnerOptions, backend_for, open_runner
 from genet.runners.ascend import AscendRunner
 from tests.conftest import TINY
-from tests.runner_helpers import SHAPE, direct_onnx, tiny_onnx, write_bins
+from tests.runner_helpers import SHAPE, direct_onnx, tiny_onnx
 
 
 @pytest.fixture(scope="module")
@@ -214,229 +198,6 @@ def test_ascend_runner_speaks_the_ais_bench_interface(tmp_path, monkeypatch):
         open_runner(om, options=RunnerOptions(precision="fp16"))
 
 
-# --- inputs and batching --------------------------------------------------------------------
-
-@pytest.mark.parametrize("count, batch, pad, rows", [
-    (1000, 64, False, [64] * 15 + [40]),
-    (1000, 64, True, [64] * 16),
-    (10, 16, False, [10]),
-    (32, 16, True, [16, 16]),
-])
-def test_plan_covers_every_image_once(count, batch, pad, rows):
-    spans = plan_batches(count, batch, pad)
-    assert [s.rows for s in spans] == rows
-    covered = [i for s in spans for i in range(s.start, s.stop)]
-    assert covered == list(range(count))
-
-
-def test_bin_files_are_read_in_order_and_padded_with_zeros(tmp_path):
-    info, data = write_bins(tmp_path, 11)
-    numbered = read_numbered_info(info)
-    source = BinFiles(info, numbered, SHAPE)
-    batches = list(read_batches(source, plan_batches(11, 4, True), SHAPE))
-    assert [b.real for b in batches] == [4, 4, 3] and batches[-1].images.shape == (4, *SHAPE)
-    np.testing.assert_array_equal(np.concatenate([b.images[:b.real] for b in batches]), data)
-    assert not batches[-1].images[3:].any()
-    assert [s for b in batches for s in b.stems] == [f"{i:05d}" for i in range(11)]
-
-
-def test_info_line_numbers_skip_blank_lines(tmp_path):
-    info, _ = write_bins(tmp_path, 3)
-    info.write_text("\n" + info.read_text().replace("\n", "\n\n", 1))
-    (tmp_path / "prep_dataset" / "00002.bin").unlink()
-    with pytest.raises(GenetError, match=r"prep_bin\.info:5: input file .*00002\.bin not found"):
-        BinFiles(info, read_numbered_info(info), SHAPE)
-
-
-def test_packed_rows_follow_the_stems_and_must_match_the_bin_files(tmp_path):
-    info, data = write_bins(tmp_path, 12)
-    packed = tmp_path / "prep_dataset" / "images.npy"
-    np.save(packed, data)
-    lines = info.read_text().splitlines()
-    info.write_text("\n".join([lines[7], lines[2], lines[11]]) + "\n")       # a subset, out of order
-    source = PackedImages.for_info(packed, info, read_numbered_info(info), SHAPE)
-    out = np.empty((3, *SHAPE), np.float32)
-    source.read_into(0, 3, out)
-    np.testing.assert_array_equal(out, data[[7, 2, 11]])
-    np.save(packed, data[::-1].copy())                                          # stale: other rows
-    with pytest.raises(GenetError, match="differs from .*not from the same preprocess run"):
-        PackedImages.for_info(packed, info, read_numbered_info(info), SHAPE)
-    np.save(packed, data[:5])
-    with pytest.raises(GenetError, match=r"prep_bin\.info:1: .*00007\.bin has no row"):
-        PackedImages.for_info(packed, info, read_numbered_info(info), SHAPE)
-    np.save(packed, data.astype(np.float64))
-    with pytest.raises(GenetError, match="holds float64"):
-        PackedImages.alone(packed, SHAPE)
-
-
-def test_random_images_are_not_zeros_and_reproducible():
-    first, second = (np.empty((8, *SHAPE), np.float32) for _ in range(2))
-    RandomImages(8, seed=5).read_into(0, 8, first)
-    RandomImages(8, seed=5).read_into(0, 8, second)
-    np.testing.assert_array_equal(first, second)
-    assert 0.9 < first.std() < 1.1 and np.count_nonzero(first) == first.size
-
-
-def test_random_images_come_from_a_pool_drawn_once():
-    source = RandomImages(600)
-    batches = [np.empty((100, *SHAPE), np.float32) for _ in range(6)]
-    for i, batch in enumerate(batches):
-        source.read_into(100 * i, 100 * (i + 1), batch)
-    images = np.concatenate(batches)
-    pool = RandomImages.POOL
-    assert len(np.unique(images.reshape(600, -1), axis=0)) == pool          # every pool image, none twice in a row
-    np.testing.assert_array_equal(images[pool:2 * pool], images[:pool])      # image i is pool row i % POOL
-
-
-def test_prefetcher_forwards_producer_errors_and_stops_early():
-    def failing():
-        yield 1
-        raise GenetError("line 2 is bad")
-
-    with Prefetcher(failing(), depth=1) as items:
-        with pytest.raises(GenetError, match="line 2 is bad"):
-            list(items)
-    produced = []
-    gate = threading.Event()
-
-    def endless():
-        for i in range(10_000):
-            produced.append(i)
-            gate.set()
-            yield i
-
-    with Prefetcher(endless(), depth=2) as items:
-        assert next(iter(items)) == 0
-        gate.wait(5)
-    assert len(produced) < 10                  # the producer stopped once the consumer left
-
-
-def test_dump_writer_reports_a_failed_write_naming_the_folder(tmp_path):
-    writer = DumpWriter(tmp_path / "gone", tmp_path / "dumpOutput_device0", False, 1, StageTimer(), False)
-    try:
-        writer.submit(["00000"], np.zeros((1, 10), np.float32))
-        with pytest.raises(GenetError, match="dumpOutput_device0/00000_1.txt: cannot write: No such file"):
-            writer.finish()
-    finally:
-        writer.close()
-
-
-def test_dump_writer_keeps_order_in_the_packed_output(tmp_path):
-    timer = StageTimer()
-    writer = DumpWriter(tmp_path, tmp_path, True, 2, timer, True)
-    batches = [(["b", "a"], np.full((2, 3), 1.0, np.float32)), (["c"], np.full((1, 3), 2.0, np.float32))]
-    for stems, logits in batches:
-        writer.submit(stems, logits)
-    writer.finish()
-    writer.close()
-    stems, logits = read_packed(tmp_path / PACKED_DUMP)
-    assert stems == ["b", "a", "c"] and logits[:, 0].tolist() == [1.0, 1.0, 2.0]
-    assert writer.written == 3 and sorted(p.name for p in tmp_path.glob("*.bin")) == ["a_1.bin", "b_1.bin", "c_1.bin"]
-    assert timer.busy > 0 and timer.span > 0
-
-
-# --- streams: calls in flight at once -------------------------------------------------------
-
-class OverlapRunner(Runner):
-    """A runner whose calls prove they overlap, without timing anything.
-
-    The first ``streams`` calls meet at a barrier (so that many are in flight at once), and each
-    even call waits for the next call to finish first (so results come back out of order). A call
-    that waits in vain fails after a generous timeout, which only guards against a hang.
-    """
-
-    name = "test"
-    input_shape = (None, 3, 32, 32)
-    device_name = "test"
-
-    def __init__(self, streams: int, calls: int, fail_at: int | None = None, paired: bool = True):
-        super().__init__(types.SimpleNamespace(name="x"), RunnerOptions())
-        self.paired, self.overlapping, self.fail_at = paired, streams > 1, fail_at
-        self.in_flight = self.most_in_flight = 0
-        self._barrier = threading.Barrier(streams)
-        self._done = [threading.Event() for _ in range(calls)]
-        self._lock = threading.Lock()
-
-    def versions(self):
-        return {}
-
-    def run_timed(self, batch):
-        index = int(batch[0, 0, 0, 0])
-        with self._lock:
-            self.in_flight += 1
-            self.most_in_flight = max(self.most_in_flight, self.in_flight)
-        try:
-            if self.overlapping and index < self._barrier.parties:
-                self._barrier.wait(timeout=30)
-            after_failure = self.fail_at is not None and index > self.fail_at      # its partner may be cancelled
-            if self.paired and self.overlapping and index % 2 == 0 and index + 1 < len(self._done) \
-                    and not after_failure:
-                assert self._done[index + 1].wait(timeout=30), f"call {index + 1} never ran beside call {index}"
-            if index == self.fail_at:
-                raise GenetError(f"call {index} failed")
-            return np.full((len(batch), 10), index, np.float32), CallTimes(0.001)
-        finally:
-            with self._lock:
-                self.in_flight -= 1
-            self._done[index].set()
-
-
-@pytest.mark.parametrize("streams", [1, 2, 3])
-def test_calls_in_order_keeps_the_order_and_the_limit(streams):
-    runner = OverlapRunner(streams, calls=8)
-    batches = [np.full((2, 3, 32, 32), i, np.float32) for i in range(8)]
-    results = list(calls_in_order(runner, enumerate(batches), lambda item: item[1], streams))
-    assert [item[0] for item, _ in results] == list(range(8))
-    assert [int(call.logits[0, 0]) for _, call in results] == list(range(8))
-    assert all(call.end >= call.start for _, call in results)
-    assert runner.most_in_flight == streams
-
-
-def test_calls_in_order_raises_the_first_failure_and_stops_its_threads():
-    batches = [np.full((1, 3, 32, 32), i, np.float32) for i in range(8)]
-    with pytest.raises(GenetError, match="call 3 failed"):
-        with contextlib.closing(calls_in_order(OverlapRunner(2, 8, fail_at=3), batches, lambda images: images,
-                                               2)) as calls:
-            list(calls)
-    assert not [t.name for t in threading.enumerate() if t.name.startswith("genet-stream")]
-
-
-@pytest.mark.parametrize("spans, seconds", [
-    ([], 0.0),
-    ([(0, 1)], 1.0),
-    ([(0, 1), (2, 3)], 2.0),
-    ([(0, 2), (1, 3)], 3.0),
-    ([(1, 3), (0, 2), (1.5, 2.5)], 3.0),
-    ([(0, 4), (1, 2)], 4.0),
-])
-def test_union_seconds(spans, seconds):
-    assert union_seconds(spans) == pytest.approx(seconds)
-
-
-class PairedStreams(OverlapRunner):
-    streams = 2
-
-
-def test_overlapping_calls_count_once_in_the_interface_figure(tmp_path):
-    config = BenchConfig(model_path=tmp_path / "m", batch_size=4, rounds=10, output_dir=tmp_path / "r", warmup=0,
-                         progress=False)
-    runner = PairedStreams(2, calls=10)
-    # Number the batches (image value = batch index) so that the runner knows which call is which.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(RandomImages, "read_into", lambda self, start, stop, out: out.fill(start // 4))
-        result = run_benchmark(config, log=lambda message: None, runner=runner)
-    seconds = result.details["seconds"]
-    assert seconds["device"] < seconds["inference_call_busy"]       # paired calls overlapped: counted once
-    assert result.report.interface_throughput == pytest.approx(40 / seconds["device"])
-
-
-def test_device_seconds_of_overlapping_calls_are_their_union():
-    timings = Timings(call_spans=[(0.0, 2.0), (1.0, 3.0), (5.0, 6.0)], device_seconds=[2.0, 2.0, 1.0], streams=2)
-    assert timings.device_busy_seconds == pytest.approx(4.0)
-    timings.streams = 1
-    assert timings.device_busy_seconds == pytest.approx(5.0)
-
-
 @pytest.mark.parametrize("failure, expected", [
     (ModuleNotFoundError("No module named 'onnxruntime'", name="onnxruntime"), "lacks the module 'onnxruntime'"),
     ("interrupted", "SIGTERM"),
@@ -456,47 +217,3 @@ def test_a_backend_import_failure_is_one_line_or_the_interrupt(tmp_path, monkeyp
     monkeypatch.setattr("genet.runners.base.importlib.import_module", failing_import)
     with pytest.raises((GenetError, Terminated), match=expected):
         open_runner(model)
-
-
-class _FailingSink:
-    """A dump writer whose second batch fails (a full disk)."""
-
-    def __init__(self):
-        self.batches = 0
-
-    def submit(self, stems, logits):
-        self.batches += 1
-        if self.batches == 2:
-            raise GenetError("disk full")
-
-    def finish(self):
-        pass
-
-
-def test_a_failing_pipeline_stops_its_stream_threads_before_the_error_leaves_it():
-    runner = PairedStreams(2, calls=10, paired=False)
-    spans = plan_batches(40, 4, pad_to_batch=False)
-    source = RandomImages(40)
-    source.read_into = lambda start, stop, out: out.fill(start // 4)
-    with pytest.raises(GenetError, match="disk full") as caught:
-        run_pipeline(runner, source, spans, SHAPE, _FailingSink(), Timings(), 2,
-                     types.SimpleNamespace(update=lambda n: None))
-    assert caught.value.__traceback__ is not None        # the traceback (and its frames) are still alive here
-    assert not [t.name for t in threading.enumerate() if t.name.startswith("genet-stream")]
-
-
-def test_signals_during_the_commit_are_held_until_it_is_done():
-    def stop(signum, frame):
-        raise Terminated(signum)
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        finished = []
-        with pytest.raises(Terminated):
-            with deferred_signals():
-                signal.raise_signal(signal.SIGTERM)
-                finished.append("the renames after the signal")
-        assert finished == ["the renames after the signal"]
-        assert signal.getsignal(signal.SIGTERM) is stop
-    finally:
-        signal.signal(signal.SIGTERM, previous)
