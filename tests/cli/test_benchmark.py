@@ -9,12 +9,15 @@ import shutil
 import signal
 import sys
 import threading
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+import genet.bench.engine as engine
+import genet.formats.dumps as dumps
 from genet.cli.benchmark import main
 from genet.core.errors import GenetError, Terminated, run_cli
 from genet.formats.dumps import PACKED_DUMP, read_packed, scan_dumps
@@ -118,7 +121,7 @@ def test_packed_and_per_image_inputs_give_identical_dumps(tmp_path, models, smal
     info, data = small
     np.save(info.parent / "prep_dataset" / "images.npy", data)
     # proven identical
-    monkeypatch.setattr("genet.bench.engine.check_packed", lambda packed, bins: None, raising=False)
+    monkeypatch.setattr(engine, "check_packed", lambda packed, bins: None)
     runs = {
         "bins": ["-input_text_path=" + str(info), "--no-packed"],
         "auto": ["-input_text_path=" + str(info)],
@@ -148,8 +151,7 @@ def test_a_packed_file_not_proven_identical_is_not_used(tmp_path, models, small,
     np.save(packed, changed)
     seen = []
     if verdict == "unproven":
-        monkeypatch.setattr("genet.bench.engine.check_packed",
-                            lambda path, bins: seen.append((path, list(bins))) or "no manifest", raising=False)
+        monkeypatch.setattr(engine, "check_packed", lambda path, bins: seen.append((path, list(bins))) or "no manifest")
     assert main(seed_args(models["dynamic"], info, 16) + ["--output-dir", str(tmp_path / "r")]) == 0
     note = capsys.readouterr().err
     assert "note: not using" in note and "reading the .bin files" in note
@@ -511,12 +513,12 @@ def test_disk_full_names_the_file(tmp_path, models, small, monkeypatch, where):
     if where == "dump writer":
         def full(path, data):
             raise OSError(28, "No space left on device")
-        monkeypatch.setattr("genet.formats.dumps.write_file", full)
+        monkeypatch.setattr(dumps, "write_file", full)
         fragment = "dumpOutput_device0/00000_1.txt: cannot write: No space left"
     else:
         def full(self, text, encoding=None):
             raise OSError(28, "No space left on device")
-        monkeypatch.setattr("pathlib.Path.write_text", full)
+        monkeypatch.setattr(Path, "write_text", full)
         fragment = "perf_vision_batchsize_16_device_0.json: cannot write: No space left"
     with pytest.raises(GenetError, match=fragment):
         main(seed_args(models["dynamic"], small[0], 16) + ["--quiet", "--output-dir", str(out)])

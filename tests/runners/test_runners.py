@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+import genet.runners.base as runners_base
+import genet.runners.onnxrt as onnxrt
 from genet.core.errors import GenetError, Terminated
 from genet.model.checkpoint import load_model
 from genet.runners import RunnerOptions, backend_for, open_runner
@@ -88,12 +90,12 @@ def test_onnxruntime_option_errors(models, options, message):
 
 
 def test_onnxruntime_streams_and_threads_on_the_cpu(models, monkeypatch):
-    monkeypatch.setattr("genet.runners.onnxrt.usable_cpus", lambda: 8)
+    monkeypatch.setattr(onnxrt, "usable_cpus", lambda: 8)
     with open_runner(models["dynamic"]) as runner:
         assert runner.streams == 2 and runner.settings()["intra_op_threads"] == 4
     with open_runner(models["dynamic"], options=RunnerOptions(streams=3, threads=1)) as runner:
         assert runner.streams == 3 and runner.settings()["intra_op_threads"] == 1
-    monkeypatch.setattr("genet.runners.onnxrt.usable_cpus", lambda: 1)
+    monkeypatch.setattr(onnxrt, "usable_cpus", lambda: 1)
     with open_runner(models["dynamic"]) as runner:
         assert runner.streams == 1 and runner.settings()["intra_op_threads"] == "default"
 
@@ -214,6 +216,6 @@ def test_a_backend_import_failure_is_one_line_or_the_interrupt(tmp_path, monkeyp
         except Terminated as exc:
             raise ImportError("initialization failed") from exc
 
-    monkeypatch.setattr("genet.runners.base.importlib.import_module", failing_import)
+    monkeypatch.setattr(runners_base.importlib, "import_module", failing_import)
     with pytest.raises((GenetError, Terminated), match=expected):
         open_runner(model)
