@@ -17,8 +17,6 @@ swept by naming them with ``{bs}`` in ``-om_path`` (``genet_bs{bs}_tuned.om``).
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import time
 from dataclasses import dataclass, field, replace
@@ -29,6 +27,7 @@ from genet.bench.engine import BenchConfig, BenchResult, run_benchmark
 from genet.core.console import Log
 from genet.core.errors import GenetError
 from genet.core.fsio import atomic_files
+from genet.core.render import Panel, Series, csv_text, plot_by_batch
 from genet.formats.sweep_file import SWEEP_KIND, sweep_stem
 from genet.runners import Runner, open_runner
 
@@ -163,49 +162,26 @@ _CSV_HEADER = ("batch_size", "interface_img_per_s", "e2e_img_per_s", "device_ms_
 
 
 def sweep_csv(sweep: Sweep) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(_CSV_HEADER)
     best = sweep.best.batch_size
-    for p in sweep.points:
-        lat = p.device_latency_ms
-        writer.writerow([p.batch_size, f"{p.interface_throughput:.3f}", f"{p.e2e_throughput:.3f}",
-                         *(f"{lat[k]:.4f}" for k in ("median", "p90", "p95", "p99")),
-                         "best" if p.batch_size == best else ""])
-    return out.getvalue()
+    rows = [[p.batch_size, f"{p.interface_throughput:.3f}", f"{p.e2e_throughput:.3f}",
+             *(f"{p.device_latency_ms[k]:.4f}" for k in ("median", "p90", "p95", "p99")),
+             "best" if p.batch_size == best else ""] for p in sweep.points]
+    return csv_text(_CSV_HEADER, rows)
 
 
 def plot_sweep(sweep: Sweep, path: Path) -> None:
     """img/s (left) and device ms per batch (right) against batch size; the best batch ringed."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    points = sorted(sweep.points, key=lambda p: p.batch_size)
-    batches = [p.batch_size for p in points]
     best = sweep.best
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    left.plot(batches, [p.interface_throughput for p in points], marker="o", label="Interface (device-only)")
-    left.plot(batches, [p.e2e_throughput for p in points], marker="s", label="e2e")
-    left.plot([best.batch_size], [best.interface_throughput], marker="o", markersize=14, fillstyle="none",
-              color="red", label=f"best: bs{best.batch_size}")
-    left.set(xlabel="batch size", ylabel="images/s", title="Throughput")
-    for key in ("median", "p90", "p95", "p99"):
-        right.plot(batches, [p.device_latency_ms[key] for p in points], marker=".", label=key)
-    right.set(xlabel="batch size", ylabel="device ms per batch", title="Latency per batch")
-    for ax in (left, right):
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(batches, [str(b) for b in batches])
-        ax.minorticks_off()
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-    fig.suptitle(f"{sweep.details['backend']} {sweep.details['precision']} on {sweep.details['device']}"
-                 + (" (random images)" if sweep.config.pure_inference else ""), fontsize=9)
-    fig.tight_layout()
-    try:
-        fig.savefig(path, format="png", dpi=110)
-    finally:
-        plt.close(fig)
+    throughput = Panel("batch size", "images/s", "Throughput", [
+        Series("Interface (device-only)", {p.batch_size: p.interface_throughput for p in sweep.points},
+               ring=best.batch_size, ring_label=f"best: bs{best.batch_size}", ring_color="red", ring_size=14),
+        Series("e2e", {p.batch_size: p.e2e_throughput for p in sweep.points}, marker="s")])
+    latency = Panel("batch size", "device ms per batch", "Latency per batch",
+                    [Series(key, {p.batch_size: p.device_latency_ms[key] for p in sweep.points}, marker=".")
+                     for key in ("median", "p90", "p95", "p99")])
+    title = (f"{sweep.details['backend']} {sweep.details['precision']} on {sweep.details['device']}"
+             + (" (random images)" if sweep.config.pure_inference else ""))
+    plot_by_batch(path, [throughput, latency], size=(11, 4.2), dpi=110, title=title)
 
 
 def write_sweep(sweep: Sweep) -> list[Path]:

@@ -24,6 +24,7 @@ import numpy as np
 from genet.core.constants import CIFAR10_CLASSES
 from genet.core.errors import GenetError, name_some
 from genet.core.fsio import write_text_atomic
+from genet.core.render import png_figure
 from genet.formats.dumps import DumpSet
 
 TOP_K = 5
@@ -151,26 +152,17 @@ def summary_line(acc: Accuracy, generated: bool = False) -> str:
 def plot_confusion(acc: Accuracy, path: str | os.PathLike, title: str = "Confusion matrix (top-1)") -> None:
     """A heat map of the confusion matrix, counts written in the cells, written in place to ``path``
     (the caller makes it one of the run's atomic outputs)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     names = class_names(acc.classes)
     size = max(5.0, 0.6 * acc.classes + 2)
-    fig, ax = plt.subplots(figsize=(size, size * 0.85))
-    image = ax.imshow(acc.confusion, cmap="Blues", vmin=0)
-    fig.colorbar(image, ax=ax, label="images")
-    ax.set(xticks=range(acc.classes), yticks=range(acc.classes), xlabel="predicted class",
-           ylabel="true class", title=title)
-    ax.set_xticklabels(names, rotation=45, ha="right")
-    ax.set_yticklabels(names)
-    if acc.classes <= 20:
-        threshold = acc.confusion.max() / 2
-        for (row, col), count in np.ndenumerate(acc.confusion):
-            ax.text(col, row, str(count), ha="center", va="center", fontsize=7,
-                    color="white" if count > threshold else "black")
-    fig.tight_layout()
-    try:
-        fig.savefig(path, format="png", dpi=120)
-    finally:
-        plt.close(fig)
+    with png_figure(path, dpi=120, figsize=(size, size * 0.85)) as (fig, ax):
+        image = ax.imshow(acc.confusion, cmap="Blues", vmin=0)
+        fig.colorbar(image, ax=ax, label="images")
+        ax.set(xticks=range(acc.classes), yticks=range(acc.classes), xlabel="predicted class",
+               ylabel="true class", title=title)
+        ax.set_xticklabels(names, rotation=45, ha="right")
+        ax.set_yticklabels(names)
+        if acc.classes <= 20:
+            threshold = acc.confusion.max() / 2
+            for (row, col), count in np.ndenumerate(acc.confusion):
+                ax.text(col, row, str(count), ha="center", va="center", fontsize=7,
+                        color="white" if count > threshold else "black")

@@ -15,16 +15,16 @@ present: the 710's best-batch figure >= 1.2 x the 310's best and >= 1.6 x the T4
 
 from __future__ import annotations
 
-import csv
 import glob
-import io
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from genet.core import render
 from genet.core.console import Log
 from genet.core.errors import GenetError
+from genet.core.render import Panel, Series, markdown_table, plot_by_batch
 from genet.formats.sweep_file import is_sweep_file, read_sweep
 from genet.reports.read import CHIPS_PER_CARD, Throughput, check_throughput, format_fps, read_throughput
 
@@ -263,19 +263,12 @@ def make_table(devices: Sequence[Device], candidate: str | None = None) -> Table
 
 
 def markdown(table: Table) -> str:
-    header = table.header()
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell or "-" for cell in row) + " |" for row in table.rows(with_best_batch=True)]
-    return "\n".join(lines) + "\n"
+    return "\n".join(markdown_table(table.header(), table.rows(with_best_batch=True), empty="-")) + "\n"
 
 
 def csv_text(table: Table) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(table.header())
-    writer.writerows(table.rows(with_best_batch=False))
-    writer.writerow(["best batch"] + [str(d.best_batch) for d in table.devices] + [""] * len(table.others))
-    return out.getvalue()
+    best = ["best batch"] + [str(d.best_batch) for d in table.devices] + [""] * len(table.others)
+    return render.csv_text(table.header(), [*table.rows(with_best_batch=False), best])
 
 
 def plot(table: Table, path: str | os.PathLike) -> None:
@@ -283,24 +276,6 @@ def plot(table: Table, path: str | os.PathLike) -> None:
 
     ``path`` is written in place: the caller makes it one of the run's atomic outputs.
     """
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for device in table.devices:
-        batches = sorted(device.fps)
-        line, = ax.plot(batches, [device.fps[bs] for bs in batches], marker="o", label=device.label)
-        ax.plot([device.best_batch], [device.best], marker="o", markersize=12, fillstyle="none",
-                color=line.get_color())
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(table.batches, [str(bs) for bs in table.batches])
-    ax.minorticks_off()
-    ax.set(xlabel="batch size", ylabel="throughput (images/s per card)", title="Throughput against batch size")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    try:
-        fig.savefig(path, format="png", dpi=120)
-    finally:
-        plt.close(fig)
+    lines = [Series(d.label, d.fps, ring=d.best_batch) for d in table.devices]
+    plot_by_batch(path, [Panel("batch size", "throughput (images/s per card)", "Throughput against batch size",
+                               lines)], size=(7, 4.5), dpi=120)
