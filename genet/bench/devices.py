@@ -31,6 +31,7 @@ from genet.bench.engine import BenchConfig, BenchResult, run_benchmark
 from genet.core.console import Log
 from genet.core.errors import GenetError
 from genet.core.fsio import write_text_atomic
+from genet.formats.devices_report import DEVICES_KIND, devices_report_name
 from genet.formats.info import read_numbered_info, write_info
 from genet.runners import Runner, backend_for, open_runner
 
@@ -119,7 +120,7 @@ class MultiDevice:
 
     def to_json(self) -> dict:
         return {
-            "kind": "genet several devices", "batch_size": self.config.batch_size,
+            "kind": DEVICES_KIND, "batch_size": self.config.batch_size,
             "model": str(self.config.model_path),
             "total": {"images": self.images, "wall_seconds": self.wall_seconds,
                       "throughput": self.total_throughput, "sum_of_device_rates": self.sum_of_device_rates,
@@ -211,7 +212,7 @@ def run_devices(config: BenchConfig, device_ids: Sequence[int], log: Log) -> Mul
         multi = MultiDevice(config, [w.run_result for w in workers])
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-    multi.report_path = Path(config.output_dir) / f"devices_batchsize_{config.batch_size}.json"
+    multi.report_path = Path(config.output_dir) / devices_report_name(config.batch_size)
     write_text_atomic(multi.report_path, json.dumps(multi.to_json(), indent=2) + "\n")
     return multi
 

@@ -7,7 +7,8 @@ from typing import Sequence
 
 from genet.cli.common import Parser, positive_int
 from genet.core.errors import run_cli
-from genet.reports.read import CHIPS_PER_CARD, AccuracySummary, accuracy_lines, read_report, throughput_lines
+from genet.reports.figures import CHIPS_PER_CARD, AccuracySummary
+from genet.reports.read import accuracy_lines, read_report, throughput_lines
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,10 +14,10 @@ from genet.convert.quantize import (
     BelowThreshold,
     QuantizeSettings,
     quantize_model,
-    report_path,
 )
 from genet.core.console import stderr_log
 from genet.core.errors import run_cli
+from genet.formats.quantize_report import quantize_report_path
 
 DEFAULTS = QuantizeSettings()
 
@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not passed:
         print(f"WARNING: agreement below --min-agreement {settings.min_agreement:.2f}%; kept as asked "
               f"(--keep-below)", file=sys.stderr)
-    print(f"wrote {args.output} and {report_path(args.output)}")
+    print(f"wrote {args.output} and {quantize_report_path(args.output)}")
     return 0
 
 

@@ -30,6 +30,7 @@ from genet.core.errors import GenetError, first_line
 from genet.core.fsio import atomic_files
 from genet.data.cifar import load_split
 from genet.data.preprocess import normalize
+from genet.formats.quantize_report import is_quantize_report, quantize_report_path
 from genet.runners import RunnerOptions, open_runner
 from genet.runners.onnxrt import QUANTIZED_OPS
 
@@ -276,17 +277,12 @@ def passes(check: CheckResult, settings: QuantizeSettings) -> bool:
     return check.agreement >= settings.min_agreement and math.isfinite(check.max_abs_diff)
 
 
-def report_path(model_path: str | os.PathLike) -> Path:
-    """``genet_int8.onnx`` → ``genet_int8.json``: the check's figures beside the model."""
-    return Path(model_path).with_suffix(".json")
-
-
 def check_report_replaceable(path: Path) -> None:
     """The JSON beside the model is implied, not named by the user: replace only a report of ours."""
     if not path.exists():
         return
     try:
-        ours = {"calibration", "check", "passed"} <= set(json.loads(path.read_text()))
+        ours = is_quantize_report(json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
         ours = False
     if not ours:
@@ -324,14 +320,14 @@ def quantize_model(source: str | os.PathLike, datasets_path: str | os.PathLike, 
         raise GenetError(f"{output}: the int8 model's name must end in .onnx (benchmark.py picks the backend by it)")
     if output.exists() and source.exists() and output.resolve() == source.resolve():
         raise GenetError(f"{output}: is the fp32 input model; give another -o")
-    check_report_replaceable(report_path(output))
+    check_report_replaceable(quantize_report_path(output))
     model, static_batch = load_fp32_model(source)
     if static_batch and settings.calib % static_batch:
         raise GenetError(f"{source}: --calib {settings.calib} is not a multiple of the model's static batch "
                          f"{static_batch}: give a multiple, or export with a dynamic batch")
     calibration = calibration_images(datasets_path, settings, log)
     held_out, labels = check_images(datasets_path, settings.check, log)
-    with atomic_files([output, report_path(output)], [".onnx", ".json"]) as (model_tmp, json_tmp):
+    with atomic_files([output, quantize_report_path(output)], [".onnx", ".json"]) as (model_tmp, json_tmp):
         log(f"calibrating on {settings.calib} {settings.calib_split} images ({settings.method})")
         quantize_static_int8(model, model_tmp, calibration, settings.method, static_batch)
         check = compare_models(source, model_tmp, held_out, labels, static_batch, quiet)

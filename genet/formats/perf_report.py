@@ -65,6 +65,16 @@ class PerfReport:
         return "\n".join(lines) + "\n"
 
 
+# The one rule of which figures are one NPU chip's (docs/metrics.md, "Chips and cards"): those of genet's Ascend
+# runner (its backend name, genet.runners.ascend) and of the Ascend tools' own reports (which have no backend).
+NPU_BACKENDS = ("ascend",)
+
+
+def is_npu_chip(backend: str) -> bool:
+    """Whether a figure that ``backend`` measured (a perf JSON's, sweep file's or ais_bench summary's) is one chip's."""
+    return backend in NPU_BACKENDS
+
+
 def perf_stem(batch_size: int, device_id: int) -> str:
     return f"perf_vision_batchsize_{batch_size}_device_{device_id}"
 

@@ -5,11 +5,12 @@ Written by genet.bench.sweep; read here, so that reading one never loads the run
 
 from __future__ import annotations
 
-import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from genet.core.errors import GenetError
+from genet.formats.perf_report import is_npu_chip
 
 SWEEP_KIND = "genet batch sweep"
 
@@ -18,24 +19,41 @@ def sweep_stem(device_id: int) -> str:
     return f"sweep_device_{device_id}"
 
 
-def read_sweep(path: str | os.PathLike) -> tuple[dict[int, float], bool]:
-    """Batch → Interface img/s of a ``sweep_device_{id}.json``, and whether they are NPU chip figures."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        points = {int(p["batch_size"]): float(p["interface_throughput"]) for p in data["points"]}
-        backend = str(data.get("backend", ""))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise GenetError(f"{path}: not a readable genet sweep file ({exc})") from None
-    if not points:
-        raise GenetError(f"{path}: sweep file holds no batch sizes")
-    return points, backend == "ascend"
+@dataclass
+class SweepFile:
+    """What a sweep file holds, per batch size."""
+
+    path: str
+    interface: dict[int, float]                 # batch → Interface img/s
+    per_chip: bool                              # one NPU chip's figures (docs/metrics.md, "Chips and cards")
+    best_batch: int | None = None               # as the sweep marked it
+    device_latency_ms: dict[int, dict[str, float]] = field(default_factory=dict)    # batch → device ms per batch
+
+    def p99_ms(self, batch: int) -> float:
+        try:
+            return float(self.device_latency_ms[batch]["p99"])
+        except (KeyError, TypeError, ValueError):
+            raise GenetError(f"{self.path}: sweep file gives no device p99 for batch {batch}") from None
 
 
-def is_sweep_file(path: str | os.PathLike) -> bool:
-    """A JSON object whose ``kind`` is a genet sweep."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
+def is_sweep(data: object) -> bool:
+    """A parsed JSON object whose ``kind`` is a genet sweep."""
     return isinstance(data, dict) and data.get("kind") == SWEEP_KIND
+
+
+def parse_sweep(path: str | os.PathLike, data: dict) -> SweepFile:
+    """The figures of a sweep file's parsed JSON (GenetError naming ``path`` when they are not readable)."""
+    try:
+        points = data["points"]
+        interface = {int(p["batch_size"]): float(p["interface_throughput"]) for p in points}
+        latency = {int(p["batch_size"]): dict(p.get("device_latency_ms") or {}) for p in points}
+        best = data.get("best_batch")
+        best = int(best) if best is not None else None
+        backend = str(data.get("backend", ""))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise GenetError(f"{Path(path)}: not a readable genet sweep file ({exc})") from None
+    if not interface:
+        raise GenetError(f"{Path(path)}: sweep file holds no batch sizes")
+    if best is not None and best not in interface:
+        raise GenetError(f"{Path(path)}: sweep file marks batch {best} best, but holds no such batch size")
+    return SweepFile(str(path), interface, is_npu_chip(backend), best, latency)

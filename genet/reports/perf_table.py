@@ -25,8 +25,9 @@ from genet.core import render
 from genet.core.console import Log
 from genet.core.errors import GenetError
 from genet.core.render import Panel, Series, markdown_table, plot_by_batch
-from genet.formats.sweep_file import is_sweep_file, read_sweep
-from genet.reports.read import CHIPS_PER_CARD, Throughput, check_throughput, format_fps, read_throughput
+from genet.formats.sweep_file import SweepFile
+from genet.reports.figures import CHIPS_PER_CARD, Throughput, check_throughput, format_fps
+from genet.reports.read import read_report
 
 RULE_VS_310 = 1.2
 RULE_VS_T4 = 1.6
@@ -131,10 +132,12 @@ def load_devices(specs: Sequence[str], chips: dict[str, int] | None = None,
                 device.add(batch, fps, spec)
             continue
         for path in _expand(spec, rest):
-            if is_sweep_file(path):
-                _add_sweep(device, path, chips.get(label, label_chips(label)))
-                continue
-            _add_report(device, read_throughput(path), chips.get(label, label_chips(label)), note)
+            found = read_report(path, accept=(Throughput, SweepFile), wanted="a throughput report or sweep file")
+            factor = chips.get(label, label_chips(label))
+            if isinstance(found, SweepFile):
+                _add_sweep(device, found, factor)
+            else:
+                _add_report(device, found, factor, note)
     for device in devices.values():
         warning = device.mixture()
         if warning:
@@ -155,11 +158,10 @@ def _add_report(device: Device, report: Throughput, factor: int | None, note: Lo
         device.models.add(report.model)
 
 
-def _add_sweep(device: Device, path: str, factor: int | None) -> None:
+def _add_sweep(device: Device, sweep: SweepFile, factor: int | None) -> None:
     """Every batch size of a benchmark.py sweep file (``sweep_device_{id}.json``) into one column."""
-    points, per_chip = read_sweep(path)
-    for batch, fps in sorted(points.items()):
-        device.add(batch, fps * (factor or 1) if per_chip else fps, f"{path} (bs{batch})")
+    for batch, fps in sorted(sweep.interface.items()):
+        device.add(batch, fps * (factor or 1) if sweep.per_chip else fps, f"{sweep.path} (bs{batch})")
 
 
 def parse_chips(items: Sequence[str]) -> dict[str, int]:

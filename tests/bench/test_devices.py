@@ -15,6 +15,8 @@ from genet.bench.devices import DeviceRun, MultiDevice, check_devices, parse_dev
 from genet.bench.engine import BenchConfig
 from genet.cli.benchmark import main
 from genet.core.errors import GenetError, run_cli
+from genet.formats.devices_report import DevicesReport, devices_report_name
+from genet.reports.read import read_report
 from genet.runners import RunnerOptions
 from tests.runner_helpers import direct_onnx, read_dumps, tiny_onnx, write_bins
 
@@ -91,6 +93,9 @@ def test_cpu_workers_split_the_rounds_and_report_each_device(tmp_path, model, ca
     assert total["throughput"] == pytest.approx(10 / total["wall_seconds"])
     assert total["sum_of_device_rates"] == pytest.approx(sum(d["interface_throughput"] for d in per_device))
     assert "shared wall-clock" in capsys.readouterr().out
+    found = read_report(out / devices_report_name(2), accept=(DevicesReport,))
+    assert (found.throughput, found.sum_of_device_rates, found.device_ids) == (
+        total["throughput"], total["sum_of_device_rates"], [0, 1])
 
 
 def test_cpu_workers_over_a_dataset_write_each_share_dumps(tmp_path, model):

@@ -13,7 +13,9 @@ import genet.bench.sweep as sweep_module
 from genet.bench.sweep import is_out_of_memory, search_best
 from genet.cli.benchmark import main
 from genet.core.errors import run_cli
+from genet.formats.sweep_file import SweepFile, sweep_stem
 from genet.reports.perf_table import load_devices
+from genet.reports.read import read_report
 from tests.conftest import REPO
 from tests.runner_helpers import direct_onnx, read_dumps, tiny_onnx, write_bins
 
@@ -160,6 +162,10 @@ def test_sweep_file_is_one_column_of_perf_compare(tmp_path, models):
     (device,) = load_devices([f"cpu:{out / 'sweep_device_0.json'}"])
     sweep = json.loads((out / "sweep_device_0.json").read_text())
     assert device.fps == {p["batch_size"]: p["interface_throughput"] for p in sweep["points"]}
+    found = read_report(out / f"{sweep_stem(0)}.json", accept=(SweepFile,))       # what the demo's summary reads
+    assert found.best_batch == sweep["best_batch"] and not found.per_chip
+    assert {bs: found.p99_ms(bs) for bs in (1, 4)} == {p["batch_size"]: p["device_latency_ms"]["p99"]
+                                                        for p in sweep["points"]}
 
 
 def test_perf_json_timing_breakdown_and_export_times(tmp_path, models):

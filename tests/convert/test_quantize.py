@@ -20,6 +20,8 @@ from genet.cli.quantize import main
 from genet.convert.quantize import CheckResult
 from genet.core.errors import run_cli
 from genet.data.synthetic import write_cifar10
+from genet.formats.quantize_report import QuantizeReport, quantize_report_path
+from genet.reports.read import read_report
 from genet.runners import open_runner
 from tests.conftest import REPO, run_script
 from tests.runner_helpers import tiny_onnx
@@ -63,6 +65,8 @@ def test_int8_model_and_report_are_written_together(work):
     assert report["check"]["split"] == "test" and report["check"]["images"] == 100
     assert report["passed"] is True and report["check"]["agreement"] >= 99.0
     assert 0.0 <= report["check"]["max_abs_diff"] < 1.0
+    found = read_report(quantize_report_path(work / "int8.onnx"), accept=(QuantizeReport,))
+    assert (found.check_images, found.agreement, found.passed) == (100, report["check"]["agreement"], True)
 
 
 def test_printed_figures_are_those_of_the_report(work, tmp_path, capsys):
