@@ -18,17 +18,15 @@ genet_gpu.onnx, result/, result_bs1.json, ...):
 
 It stops at the first step that fails, naming it. It replaces only files it wrote itself: their
 names are kept in the work folder's ``.genet-demo`` list, and a work folder holding any other
-file of the same name is refused.
+file of the same name is refused (genet.core.fsio.claim_folder). Each step runs in a process group
+that is stopped with the demo (genet.core.process); the summary is read back from the steps' reports
+(genet.reports.summary). This module is the step plan.
 """
 
 from __future__ import annotations
 
-import ctypes
-import functools
-import json
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import tempfile
@@ -38,13 +36,25 @@ from pathlib import Path
 from typing import Sequence
 
 from genet.cli.common import Parser, non_negative_int, positive_int
-from genet.core.constants import IMAGE_SIZE
-from genet.core.errors import GenetError, Terminated, run_cli
-from genet.core.fsio import write_text_atomic
+from genet.core.constants import IMAGE_SIZE, LABEL_FILE
+from genet.core.errors import GenetError, run_cli
+from genet.core.fsio import claim_folder, write_text_atomic
 from genet.core.launch import check_requirements
+from genet.core.process import run_in_group
 from genet.data.provenance import GENERATED_NOTE, is_generated
-from genet.formats.perf_report import perf_stem, read_perf_txt
-from genet.reports.read import AccuracySummary, read_report
+from genet.formats.dumps import dump_folder
+from genet.formats.perf_report import perf_paths
+from genet.formats.quantize_report import quantize_report_path
+from genet.formats.sweep_file import sweep_stem
+from genet.reports.summary import (
+    RunFiles,
+    Section,
+    accuracy_section,
+    generated_section,
+    int8_section,
+    render,
+    sweep_section,
+)
 
 DEFAULT_WORKDIR = Path("demo_run")
 DEFAULT_BATCH_SIZES = "1 16"
@@ -54,8 +64,6 @@ QUICK_DEPTH, QUICK_WIDTH, QUICK_TRAIN_IMAGES, QUICK_EPOCHS = 10, 1, 2500, 3
 NPU_TOOLS = ("benchmark", "ais_bench")  # what test/infer_bin.sh --which names for an Ascend host
 BACKENDS = ("auto", "npu", "onnxruntime", "torch")
 SOCS = ("Ascend310", "Ascend310P3", "Ascend710")
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-STOP_GRACE_S = 10                       # a stopped step's processes get this long to clean up, then are killed
 
 # Seed file names, relative to the work folder.
 DATASET_DIR = "dataset"
@@ -64,6 +72,7 @@ PREP_DIR = "prep_dataset"
 INFO_FILE = "genet_prep_bin.info"
 ONNX_FILE = "genet_gpu.onnx"
 INT8_FILE = "genet_int8.onnx"           # quantize.py's model, and its report genet_int8.json beside it
+OM_FILES = "genet_bs{bs}_tuned.om"      # test/onnx2om.sh's models, one per batch size ({bs}: benchmark.py's too)
 INT8_CHECK_IMAGES = 1000                # quantize.py's default --check
 RESULT_DIR = "result"
 INT8_RESULT_DIR = "result_int8"
@@ -127,23 +136,6 @@ def resolve_tool(root: Path, backend: str, workdir: Path) -> str:
     return done.stdout.strip()
 
 
-def claim_workdir(workdir: Path, names: Sequence[str]) -> None:
-    """Refuse a work folder where one of ``names`` exists but was not written by the demo; then record them.
-
-    The demo replaces its own outputs from an earlier run (listed in ``DEMO_LIST``), never a user's file.
-    """
-    if workdir.exists() and not workdir.is_dir():
-        raise GenetError(f"{workdir}: exists and is not a folder (--workdir)")
-    listing = workdir / DEMO_LIST
-    ours = set(listing.read_text(encoding="utf-8").split("\n")) if listing.is_file() else set()
-    strangers = [name for name in names if os.path.lexists(workdir / name) and name not in ours]
-    if strangers:
-        raise GenetError(f"{workdir}: holds {', '.join(strangers)}, which the demo did not write and would replace; "
-                         "move them or give a new or empty --workdir")
-    workdir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(listing, "\n".join(sorted(ours | set(names))) + "\n")
-
-
 class Pipeline:
     def __init__(self, args, root: Path):
         self.args = args
@@ -166,7 +158,7 @@ class Pipeline:
         if not self.sweep or self.tool == "benchmark":      # the Ascend tool runs one process per batch size
             return []
         if self.tool == "ais_bench":
-            return [("om", "genet_bs{bs}_tuned.om", SWEEP_DIR)]
+            return [("om", OM_FILES, SWEEP_DIR)]
         fp32 = [("fp32", str(self.model) if self.tool == "torch" else ONNX_FILE, SWEEP_DIR)]
         return fp32 + ([("int8", INT8_FILE, f"{SWEEP_DIR}_int8")] if self.int8 else [])
 
@@ -211,8 +203,8 @@ class Pipeline:
             Step(f"inference bs{bs}", self._shell("infer_bin.sh", "--bs", bs, "--backend", backend, "--device_id",
                                                   device, "--info", f"./{INFO_FILE}", "--onnx", ONNX_FILE,
                                                   "--model_path", self.model)),
-            Step(f"accuracy bs{bs}", self._script("cifar10_acc_eval.py", f"{RESULT_DIR}/dumpOutput_device{device}/",
-                                                  f"./{PREP_DIR}/val_label.txt", "./", f"result_bs{bs}.json")),
+            Step(f"accuracy bs{bs}", self._script("cifar10_acc_eval.py", f"{dump_folder(RESULT_DIR, device)}/",
+                                                  f"./{PREP_DIR}/{LABEL_FILE}", "./", accuracy_json(bs))),
         ] + (self.int8_steps(bs) if self.int8 else [])
 
     def int8_steps(self, bs: int) -> list[Step]:
@@ -224,8 +216,8 @@ class Pipeline:
                 f"-input_height={IMAGE_SIZE}", "-output_binary=False", "-useDvpp=False", "--output-dir",
                 INT8_RESULT_DIR, "--quiet")),
             Step(f"int8 accuracy bs{bs}", self._script(
-                "cifar10_acc_eval.py", f"{INT8_RESULT_DIR}/dumpOutput_device{device}/", f"./{PREP_DIR}/val_label.txt",
-                "./", f"result_int8_bs{bs}.json")),
+                "cifar10_acc_eval.py", f"{dump_folder(INT8_RESULT_DIR, device)}/", f"./{PREP_DIR}/{LABEL_FILE}",
+                "./", accuracy_json(bs, int8=True))),
         ]
 
     def sweep_steps(self) -> list[Step]:
@@ -241,18 +233,18 @@ class Pipeline:
     def outputs(self) -> list[str]:
         """The names the steps write in the work folder."""
         names = [PREP_DIR, INFO_FILE, ONNX_FILE, RESULT_DIR, SUMMARY_FILE]
-        names += [f"result_bs{bs}.json" for bs in self.sizes]
+        names += [accuracy_json(bs) for bs in self.sizes]
         if self.args.datasets_path is None:
             names.append(DATASET_DIR)
         if self.args.model_path is None:
             names.append(CHECKPOINT)
         if self.tool in NPU_TOOLS:
-            names += [f"genet_bs{bs}_tuned.om" for bs in self.sizes]
+            names += [OM_FILES.format(bs=bs) for bs in self.sizes]
         if self.int8:
-            names += [INT8_FILE, INT8_FILE.replace(".onnx", ".json"), INT8_RESULT_DIR]
-            names += [f"result_int8_bs{bs}.json" for bs in self.sizes]
+            names += [INT8_FILE, str(quantize_report_path(INT8_FILE)), INT8_RESULT_DIR]
+            names += [accuracy_json(bs, int8=True) for bs in self.sizes]
         if self.tool == "ais_bench":
-            names += [f"genet_bs{bs}_tuned.om" for bs in self.sweep]
+            names += [OM_FILES.format(bs=bs) for bs in self.sweep]
         names += [folder for _, _, folder in self.sweep_models()]
         return list(dict.fromkeys(names))
 
@@ -264,7 +256,7 @@ class Pipeline:
             for step in steps:
                 print(f"# {step.name}\n{step.command_line()}")
             return
-        claim_workdir(self.workdir, self.outputs())
+        claim_folder(self.workdir, self.outputs(), DEMO_LIST, owner="the demo", option="--workdir")
         started = time.perf_counter()
         for number, step in enumerate(steps, 1):
             run_step(step, number, len(steps), self.workdir)
@@ -274,29 +266,27 @@ class Pipeline:
               f"files in {self.workdir}, this table in {self.workdir / SUMMARY_FILE}")
 
     def summary(self) -> str:
-        device = self.args.device_id
-        rows = [summary_row(self.workdir, f"result_bs{bs}.json", RESULT_DIR, bs, device, self.tool)
-                for bs in self.sizes]
+        return render(self.summary_sections())
+
+    def summary_sections(self) -> list[Section]:
+        """summary.md, section by section; a new section (another stage's figures) goes in this list."""
+        runs = [self.run_files(bs, int8=False) for bs in self.sizes]
+        runs += [self.run_files(bs, int8=True) for bs in self.sizes] if self.int8 else []
+        sections = [accuracy_section(runs, self.tool, self.source_line())]
         if self.int8:
-            rows += [summary_row(self.workdir, f"result_int8_bs{bs}.json", INT8_RESULT_DIR, bs, device, self.tool)
-                     for bs in self.sizes]
-        header = ["batch", "images", "top-1", "top-5", "e2e fps", "device fps", "run by"]
-        lines = [f"## Accuracy and throughput per batch size ({self.source_line()})", ""]
-        lines += format_table(header, rows)
-        lines += ["", "e2e fps and device fps: see docs/metrics.md (device fps is one NPU chip for an Ascend "
-                      "tool: x4 for a 310 card)."]
-        if self.int8:
-            lines += ["", int8_note(self.workdir / INT8_FILE.replace(".onnx", ".json"))]
+            sections.append(int8_section(self.workdir / quantize_report_path(INT8_FILE)))
         if self.sweep_models():
-            lines += ["", f"## Pure inference by batch size (the guide's section 7; {SWEEP_ROUNDS} batches of "
-                          "random images per size, one process per model)", ""]
-            lines += sweep_table([(label, self.workdir / folder / f"sweep_device_{device}.json")
-                                  for label, _, folder in self.sweep_models()])
-            lines += ["", "device fps: Interface throughputRate (see docs/metrics.md); p99 ms: the 99th percentile "
-                          "of the device-only time of one batch; * the best batch size of that model."]
+            device = self.args.device_id
+            sweeps = [(label, self.workdir / folder / f"{sweep_stem(device)}.json")
+                      for label, _, folder in self.sweep_models()]
+            sections.append(sweep_section(sweeps, SWEEP_ROUNDS))
         if self.generated:
-            lines += ["", GENERATED_NOTE]
-        return "\n".join(lines) + "\n"
+            sections.append(generated_section())
+        return sections
+
+    def run_files(self, bs: int, int8: bool) -> RunFiles:
+        perf_txt, _ = perf_paths(self.workdir / (INT8_RESULT_DIR if int8 else RESULT_DIR), bs, self.args.device_id)
+        return RunFiles(bs, self.workdir / accuracy_json(bs, int8), perf_txt)
 
     def source_line(self) -> str:
         data = "generated data, NOT CIFAR-10" if self.generated else "data set"
@@ -307,131 +297,20 @@ class Pipeline:
         return f"{data}; {model}"
 
 
-PR_SET_PDEATHSIG = 1                    # linux/prctl.h
-
-
-def _prepare_step(demo_pid: int) -> None:
-    """In the step's process, before it runs: take the stop signals again, and on Linux have the kernel send
-    it SIGTERM when the demo dies, even by SIGKILL, so that no step outlives the demo."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != demo_pid:        # the demo died before the request was made
-            os._exit(128 + signal.SIGTERM)
-
-
-def stop_group(process: subprocess.Popen, signum: int) -> None:
-    """Pass ``signum`` to the step's whole process group; kill what is left after ``STOP_GRACE_S``."""
-    try:
-        os.killpg(process.pid, signum)
-        process.wait(STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        pass
-    except ProcessLookupError:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait()
+def accuracy_json(bs: int, int8: bool = False) -> str:
+    """The accuracy result of one batch size (the guide's ``result_bs1.json``)."""
+    return f"result_{'int8_' if int8 else ''}bs{bs}.json"
 
 
 def run_step(step: Step, number: int, total: int, workdir: Path) -> None:
     """Run one step in a process group of its own, so that stopping the demo stops everything it started."""
     print(f"\n==> [{number}/{total}] {step.name}\n+ {step.command_line()}", flush=True)
     started = time.perf_counter()
-    process = None
-    # A signal that comes while the step is being started is held until `process` is known.
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        try:
-            process = subprocess.Popen(step.argv, cwd=workdir, env=child_env(), start_new_session=True,
-                                       preexec_fn=functools.partial(_prepare_step, os.getpid()))
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
-        returncode = process.wait()
-    except BaseException as exc:
-        if process is not None:
-            stop_group(process, exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
-        raise
+    returncode = run_in_group(step.argv, workdir, child_env())
     if returncode:
         raise GenetError(f"step '{step.name}' failed (exit {returncode}); its messages are above. "
                          f"Command, run in {workdir}: {step.command_line()}")
     print(f"    {step.name}: done in {time.perf_counter() - started:.1f} s", flush=True)
-
-
-def two_decimals(percent: str) -> str:
-    """``98.7%`` as ``98.70%``; anything else as it is."""
-    try:
-        return f"{float(percent.rstrip('%')):.2f}%"
-    except ValueError:
-        return percent
-
-
-def summary_row(workdir: Path, accuracy_json: str, result_dir: str, bs: int, device_id: int, tool: str) -> list[str]:
-    accuracy = read_report(workdir / accuracy_json)
-    if not isinstance(accuracy, AccuracySummary):
-        raise GenetError(f"{workdir / accuracy_json}: not an accuracy result")
-    perf_txt = workdir / result_dir / f"{perf_stem(bs, device_id)}.txt"
-    perf = read_perf_txt(perf_txt)
-    return [str(bs), accuracy.images or "?", two_decimals(accuracy.top[0]),
-            two_decimals(accuracy.top[min(4, len(accuracy.top) - 1)]),
-            f"{perf.e2e_throughput:.1f}", f"{perf.interface_throughput:.1f}", run_by(perf_txt, tool)]
-
-
-def run_by(perf_txt: Path, tool: str) -> str:
-    """The tool and device behind a perf report, from benchmark.py's JSON twin when there is one."""
-    if tool == "benchmark":
-        return "Ascend benchmark tool"
-    try:
-        details = json.loads(perf_txt.with_suffix(".json").read_text(encoding="utf-8"))
-        return f"{details['backend']} {details['precision']} on {details['device']}"
-    except (OSError, ValueError, KeyError, TypeError):
-        return tool
-
-
-def int8_note(report: Path) -> str:
-    """What quantize.py found: the int8 model's agreement with fp32, and whether it passed its gate."""
-    try:
-        found = json.loads(report.read_text(encoding="utf-8"))
-        check = found["check"]
-        verdict = "passed" if found["passed"] else "REFUSED (kept with --keep-below: do not trust its figures)"
-        return (f"int8: quantize.py's check on {check['images']} test images: top-1 agreement with fp32 "
-                f"{check['agreement']:.2f}%, {verdict} ({report.name}).")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise GenetError(f"{report}: not quantize.py's report ({exc})") from None
-
-
-def sweep_table(sweeps: Sequence[tuple[str, Path]]) -> list[str]:
-    """One row per batch size, device fps and p99 latency per model, the best batch of each marked."""
-    columns = {}
-    for label, path in sweeps:
-        try:
-            found = json.loads(path.read_text(encoding="utf-8"))
-            columns[label] = ({p["batch_size"]: p for p in found["points"]}, found["best_batch"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise GenetError(f"{path}: not a benchmark.py sweep file ({exc})") from None
-    sizes = sorted({bs for points, _ in columns.values() for bs in points})
-    header = ["batch"] + [f"{label} {what}" for label in columns for what in ("device fps", "p99 ms")]
-    rows = []
-    for bs in sizes:
-        row = [str(bs)]
-        for points, best in columns.values():
-            point = points.get(bs)
-            row += ([f"{point['interface_throughput']:.1f}{' *' if bs == best else ''}",
-                     f"{point['device_latency_ms']['p99']:.3f}"] if point else ["-", "-"])
-        rows.append(row)
-    return format_table(header, rows)
-
-
-def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """A Markdown table whose columns line up in a terminal too."""
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(cell.rjust(width) for cell, width in zip(cells, widths, strict=True)) + " |"
-
-    return [line(header), "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|", *map(line, rows)]
 
 
 def build_parser() -> Parser:

@@ -11,6 +11,9 @@ An existing folder is replaced only when it is empty or holds nothing but the na
 says its kind of output has (``ours``: ``00000.bin`` and ``val_label.txt`` for preprocess.py, …):
 a folder with anything else in it is the user's. Never the current folder or one above it, nor a
 folder that is, holds, or lies inside one of the run's inputs.
+
+A work folder that several runs of one command write into (the demo's) is claimed name by name
+(``claim_folder``): a name in it that the command did not write itself is refused.
 """
 
 from __future__ import annotations
@@ -263,3 +266,21 @@ def atomic_dir(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = ()
     except BaseException:
         _remove_own_temps(target)
         raise
+
+
+def claim_folder(folder: Path, names: Sequence[str], listing: str, owner: str, option: str) -> None:
+    """Refuse a work folder where one of ``names`` exists but was not written by ``owner``; then record them.
+
+    ``owner`` (the demo) keeps the names it writes in the folder's ``listing`` file, one a line: it replaces its
+    own outputs of an earlier run, never a user's file. ``option`` is the command-line option naming the folder.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise GenetError(f"{folder}: exists and is not a folder ({option})")
+    record = folder / listing
+    ours = set(record.read_text(encoding="utf-8").split("\n")) if record.is_file() else set()
+    strangers = [name for name in names if os.path.lexists(folder / name) and name not in ours]
+    if strangers:
+        raise GenetError(f"{folder}: holds {', '.join(strangers)}, which {owner} did not write and would replace; "
+                         f"move them or give a new or empty {option}")
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(record, "\n".join(sorted(ours | set(names))) + "\n")

@@ -6,19 +6,15 @@ End to end: tests/pipelines/test_demo.py.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
 from genet.cli import demo
-from genet.cli.demo import batch_sizes, child_env, format_table, main, two_decimals
-from genet.core.errors import GenetError, Terminated, run_cli
+from genet.cli.demo import batch_sizes, child_env, main
+from genet.core.errors import GenetError, run_cli
 from genet.data.provenance import GENERATED_NOTE, mark_generated
 from genet.data.synthetic import write_cifar10
+from genet.reports import summary
 from tests.conftest import REPO
 
 
@@ -69,8 +65,8 @@ def test_generated_data_given_by_path_is_labelled(tmp_path, capsys, monkeypatch)
             "--workdir", str(tmp_path / "run")]
     assert main(["--dry-run", *args]) == 0
     assert GENERATED_NOTE in capsys.readouterr().out
-    monkeypatch.setattr(demo, "summary_row", lambda workdir, accuracy, results, bs, device_id, tool: [
-        str(bs), "10", "98.70%", "100.00%", "1.0", "2.0", tool])
+    monkeypatch.setattr(summary, "summary_row", lambda run, tool: [
+        str(run.batch_size), "10", "98.70%", "100.00%", "1.0", "2.0", tool])
     pipeline = demo.Pipeline(demo.build_parser().parse_args(args + ["--no-int8", "--sweep", ""]), REPO)
     assert "NOT CIFAR-10" in pipeline.source_line()
     assert GENERATED_NOTE in pipeline.summary()
@@ -120,57 +116,6 @@ def test_children_find_this_checkout_without_an_install(monkeypatch):
     assert child_env()["PYTHONPATH"] == str(REPO)
 
 
-def test_sigterm_stops_the_steps_whole_process_tree(tmp_path):
-    """The step's shell starts a grandchild, then sends SIGTERM to the demo: neither may outlive it."""
-    pid_file = tmp_path / "grandchild.pid"
-    script = f"sleep 300 & echo $! > {pid_file}; kill -TERM $PPID; wait"
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(Terminated(signum)))
-    try:
-        with pytest.raises(Terminated):
-            demo.run_step(demo.Step("sleeper", ["bash", "-c", script]), 1, 1, tmp_path)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    grandchild = int(pid_file.read_text())
-    deadline = time.monotonic() + 30        # SIGKILL is sent by now; the kernel takes a moment to end it
-    while alive(grandchild) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(grandchild)
-
-
-KILLED_DEMO = """
-import sys
-from pathlib import Path
-from genet.cli import demo
-demo.run_step(demo.Step("sleeper", ["bash", "-c", "echo $$ > " + sys.argv[1] + "; exec sleep 300"]), 1, 1, Path("."))
-"""
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal is Linux's")
-def test_a_step_does_not_outlive_a_demo_killed_by_sigkill(tmp_path):
-    pid_file = tmp_path / "step.pid"
-    parent = subprocess.Popen([sys.executable, "-c", KILLED_DEMO, str(pid_file)], cwd=tmp_path,
-                              env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not (pid_file.is_file() and pid_file.read_text().strip()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    step = int(pid_file.read_text())
-    parent.kill()
-    parent.wait()
-    deadline = time.monotonic() + 30
-    while alive(step) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(step)
-
-
-def alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie waiting for init to reap it counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
-
-
 # --- bad input -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("argv, message", [
@@ -198,8 +143,5 @@ def test_no_npu_tool_for_backend_npu(tmp_path, monkeypatch):
         main(["--dry-run", "--backend", "npu", "--workdir", str(tmp_path / "run")])
 
 
-def test_batch_sizes_table_and_accuracy_format():
+def test_batch_sizes():
     assert batch_sizes("1 16,4 16") == [1, 16, 4]
-    assert format_table(["batch", "fps"], [["1", "12.5"], ["16", "1234.0"]]) == [
-        "| batch |    fps |", "|------:|-------:|", "|     1 |   12.5 |", "|    16 | 1234.0 |"]
-    assert [two_decimals(text) for text in ("98.7%", "100%", "n/a")] == ["98.70%", "100.00%", "n/a"]
