@@ -21,12 +21,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "Markdown with the seed's verdict (710 best >= 1.2 x 310 best and >= 1.6 x T4 best) when "
                     "those devices are present, and write PREFIX.md, PREFIX.csv and PREFIX.png (throughput "
                     "against batch size).",
-        epilog="example: python3 test/perf_compare.py '310:result/perf_vision_batchsize_*_device_0.txt' "
-               "710:1=2580.59,4=6962.42 T4:t4_bs1.log T4:t4_bs16.log")
+        epilog="examples: python3 test/perf_compare.py '310:result/perf_vision_batchsize_*_device_0.txt' "
+               "710:1=2580.59,4=6962.42 T4:t4_bs1.log T4:t4_bs16.log  |  python3 test/perf_compare.py "
+               "cpu:result/sweep_device_0.json '310:npu/perf_vision_batchsize_*_device_0.txt'")
     parser.add_argument("inputs", nargs="+", metavar="LABEL:SOURCE",
                         help="a device label and a source: a perf_vision_batchsize_*.txt or pure-inference "
-                             "report, ais_bench log, trtexec log or genet perf JSON (quote shell patterns), "
-                             "or figures BS=FPS[,BS=FPS...]; a label may be given many times")
+                             "report, ais_bench log or {timestamp}_summary.json, trtexec log, genet perf JSON, "
+                             "or a benchmark.py sweep file sweep_device_{id}.json (every batch size of it: the "
+                             "whole column) (quote shell patterns), or figures BS=FPS[,BS=FPS...]; a label may be "
+                             "given many times")
     parser.add_argument("--chips", action="append", default=[], metavar="LABEL=N",
                         help="chips per card for LABEL's NPU reports (default: 4 for a label 310, 1 for "
                              "710/310P, else 1)")
