@@ -96,6 +96,21 @@ class OpenVinoRunner(OnnxFile, Runner):
         return {"streams": self._streams, "inference_threads": self._threads,
                 "inference_precision": self._compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()}
 
+    def compile_settings(self) -> dict[str, object]:
+        """The compile_model settings of the runner's model (threads, streams, precision hint)."""
+        return cpu_config(threads=self.options.threads, streams=self._streams)
+
+    def profiler(self):
+        from .openvino_profile import OvProfiler
+
+        core = ov.Core()
+        try:
+            compiled = core.compile_model(core.read_model(str(self.model_path)), "CPU",
+                                          {**self.compile_settings(), "PERF_COUNT": True})
+        except Exception as exc:     # OpenVINO raises RuntimeError subclasses of its own
+            raise GenetError(f"{self.model_path}: cannot compile it with PERF_COUNT ({first_line(exc)})") from None
+        return OvProfiler(self, core, compiled)
+
     def _request(self) -> "ov.InferRequest":
         request = getattr(self._requests, "request", None)
         if request is None:
