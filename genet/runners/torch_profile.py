@@ -38,6 +38,9 @@ FUNCTION_OPS = {"relu": "Relu", "relu_": "Relu", "sigmoid": "Sigmoid", "__mul__"
                 "__rmul__": "Mul", "__add__": "Add", "add": "Add", "__radd__": "Add",
                 "adaptive_avg_pool2d": "GlobalAveragePool", "flatten": "Flatten", "interpolate": "Resize"}
 _NO_TIME = (nn.Identity,)
+# aten ops that allocate or reshape rather than compute: never named as a layer's kernels.
+_BOOKKEEPING = ("aten::empty", "aten::empty_like", "aten::resize_", "aten::as_strided", "aten::view", "aten::reshape",
+                "aten::_reshape_alias", "aten::expand", "aten::t", "aten::transpose", "aten::contiguous")
 
 
 class _LayerRanges(TorchFunctionMode):
@@ -114,7 +117,7 @@ def layer_kernel_times(events, calls: int, on_cuda: bool, kinds: dict[str, str],
         else:
             seconds[layer] += event.cpu_time_total / 1e6
             for child in _descendants(event):
-                if child is not event and child.self_cpu_time_total > 0:
+                if child is not event and child.self_cpu_time_total > 0 and child.name not in _BOOKKEEPING:
                     work[layer][child.name] += child.self_cpu_time_total
     kernels = []
     for layer, total in seconds.items():
