@@ -74,8 +74,8 @@ def ceiling_line(ceiling: Ceiling | None) -> str:
         return "- ceiling: not measured (a file read, not a run here)"
     rates = ", ".join(f"{precision} {rate:.1f} GFLOP/s" for precision, rate in ceiling.gflops.items())
     return (f"- ceiling: dense {ceiling.size}×{ceiling.size}×{ceiling.size} matrix product, {rates} "
-            f"({ceiling.streams} thread(s) at once × {ceiling.threads}, {ceiling.seconds:.1f} s each; "
-            f"memory-bound layers cannot reach it: docs/profile.md)")
+            f"({ceiling.streams} thread(s) at once × {ceiling.threads}, the best window of {ceiling.seconds:.1f} s "
+            f"before and after the profiled pass; memory-bound layers cannot reach it: docs/profile.md)")
 
 
 def to_markdown(profile: LayerProfile) -> str:

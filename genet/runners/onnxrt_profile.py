@@ -17,11 +17,12 @@ same session. How they relate to the model's nodes (onnxruntime 1.32, read off t
 - ``ReorderInput`` / ``ReorderOutput`` nodes convert a tensor between layouts: each is counted with
   the node whose tensor it converts.
 
-``ort_kernel_times`` applies these rules: a kernel named after a tensor whose producer is not of
-its op (a Conv named after a Relu's output) takes the vanished nodes before it back to one of its
-op; every kernel named after a node or a tensor takes the vanished nodes that follow that node one
-after the other (an activation fused into it: FusedConv, or a Relu the NCHWc pass fused into a
-converted BatchNormalization). A vanished node reached by no rule is left out, and said so.
+``ort_kernel_times`` applies these rules, in this order: a kernel named after a tensor whose
+producer is not of its op (a Conv named after a Relu's output) takes the vanished nodes before it
+back to one of its op; then a kernel named after a tensor, or after a node whose op it changed
+(FusedConv for a Conv), takes the vanished nodes that follow that node one after the other (an
+activation fused into it, such as a Relu the NCHWc pass fused into a converted BatchNormalization).
+A vanished node reached by no rule is left out, and said so.
 """
 
 from __future__ import annotations
@@ -119,13 +120,14 @@ def _members(names: list[str], ops: dict[str, str], index: GraphIndex,
     started = {node for found, _ in starts.values() for node in found}
     vanished = {n for n in index.nodes if n not in started and n not in index.constant}
     members = {name: list(found) for name, (found, _) in starts.items()}
-    for name, (found, how) in starts.items():
-        if len(found) != 1 or how not in ("node", "tensor", "bn"):
-            continue
+    single = {name: (found[0], how) for name, (found, how) in starts.items() if len(found) == 1}
+    for name, (node, how) in single.items():          # first the groups a kernel's op proves
         base = BASE_OPS.get(ops[name], ops[name])
-        if how == "tensor" and base != index.op(found[0]):
-            members[name] += _absorb_before(found[0], base, index, vanished)
-        members[name] += _absorb_after(found[0], index, vanished)
+        if how == "tensor" and base != index.op(node):
+            members[name] += _absorb_before(node, base, index, vanished)
+    for name, (node, how) in single.items():          # then the activations fused after a node
+        if how in ("tensor", "bn") or (how == "node" and ops[name] != index.op(node)):
+            members[name] += _absorb_after(node, index, vanished)
     return {name: tuple(found) for name, found in members.items()}
 
 
