@@ -75,20 +75,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     outputs = [check_output_file(prefix.with_name(prefix.name + suffix)) for suffix in (".md", ".csv", ".json")]
     model = _load_model(args.model) if args.model else None
     companions = {option: list(getattr(args, option)) for option in COMPANIONS}
-    profiles: list[tuple[str, LayerProfile]] = []
-    sources = []
+    found = []
     for label, path in map(split_source, args.sources):
         if not path.is_file():
             raise GenetError(f"{path}: profile file not found")
-        kind = detect(path)
+        found.append((label, path, detect(path)))
+    for option, given in companions.items():
+        owners = sum(1 for _, _, kind in found if kind == COMPANIONS[option])
+        if len(given) > owners:
+            raise GenetError(f"{given[owners]}: --{option.replace('_', '-')} given without a {COMPANIONS[option]} "
+                             f"source left to go with")
+    profiles: list[tuple[str, LayerProfile]] = []
+    sources = []
+    for label, path, kind in found:
         profile = _read(kind, path, model, args, companions)
         label = label or kind
         profiles.append((label, profile))
         sources.append(f"{label}: {path} ({kind}, batch {profile.batch_size})")
-    for option, left in companions.items():
-        if left:
-            raise GenetError(f"{left[0]}: --{option.replace('_', '-')} given without a {COMPANIONS[option]} source "
-                             f"left to go with")
     metrics = read_compare_layers(args.compare_layers) if args.compare_layers else None
     if len(profiles) == 1 and metrics is None:
         texts = [to_markdown(profiles[0][1]), to_csv(profiles[0][1]), to_json(profiles[0][1])]

@@ -45,7 +45,7 @@ KINDS = ("genet", "onnxruntime", "openvino", "trtexec", "msprof")
 OV_HEADER = "layerName;execStatus;layerType;execType;realTime (ms)"
 MSPROF_COLUMNS = ("Op Name", "OP Type", "Task Duration(us)")
 _ONNX_LAYER = re.compile(r"\[ONNX Layer: ([^\]\x1e\x1f]+)\]")
-_TRT_NAME_SPLIT = re.compile(r" \+ |, |\.\.\.|[(){}\[\]]|^PWN|ForeignNode|Myelin")
+_TRT_NAME_SPLIT = re.compile(r" \+ |, |\.\.\.|PWN\(|ForeignNode\[|[(){}\[\]]")
 
 
 def _text(path: Path) -> str:
