@@ -220,7 +220,11 @@ class OrtProfiler(LayerProfiler):
     def collect(self) -> KernelTimes:
         trace = json.loads(Path(self._session.end_profiling()).read_text(encoding="utf-8"))
         optimized = load_model(self._optimized) if self._optimized.is_file() else None
-        return ort_kernel_times(trace, load_model(self._runner.model_path), optimized, self._skip or 0)
+        times = ort_kernel_times(trace, load_model(self._runner.model_path), optimized, self._skip or 0)
+        if self._runner.providers != ["CPUExecutionProvider"]:
+            times.notes.append("a GPU execution provider: ONNX Runtime's node events time each kernel's launch on "
+                               "the host, not its work on the GPU (not measured here: docs/profile.md)")
+        return times
 
     def dense_matmul(self, precision: str, size: int) -> Callable[[], None] | None:
         model = dense_matmul_model(precision, size)
