@@ -61,7 +61,9 @@ def header_lines(profile: LayerProfile) -> list[str]:
     if profile.overhead:
         over = profile.overhead
         lines.append(f"- profiler overhead: the profiled run took {over['profiled_ms']:.3f} ms per batch against "
-                     f"{over['unprofiled_ms']:.3f} ms unprofiled ({_signed(over['overhead'])})")
+                     f"{over['unprofiled_ms']:.3f} ms unprofiled ({_signed(over['overhead'])}); the layers hold "
+                     f"{100 * over.get('coverage', math.nan):.1f}% of the profiled run's own device time (the rest "
+                     f"is the backend's work between kernels)")
     return lines
 
 

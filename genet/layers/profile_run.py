@@ -97,7 +97,8 @@ def profile_run(config: BenchConfig, runner: Runner, profiler, result: BenchResu
     profiled_ms = timings.device_busy_seconds / len(spans) * 1000.0
     profile.check = sum_check(profile, unprofiled_ms)
     profile.overhead = {"profiled_ms": profiled_ms, "unprofiled_ms": unprofiled_ms,
-                        "overhead": profiled_ms / unprofiled_ms - 1.0 if unprofiled_ms > 0 else float("nan")}
+                        "overhead": profiled_ms / unprofiled_ms - 1.0 if unprofiled_ms > 0 else float("nan"),
+                        "coverage": profile.total_ms / profiled_ms if profiled_ms > 0 else float("nan")}
     profile.about = {
         "backend": runner.name, "device": runner.device_name, "model": str(config.model_path),
         "command": " ".join(config.command_line), "versions": runner.versions(), "settings": settings,
@@ -137,7 +138,8 @@ def summary_lines(profile: LayerProfile, paths: tuple[Path, Path, Path]) -> list
     if profile.overhead:
         over = profile.overhead
         lines.append(f"profiler overhead: {over['profiled_ms']:.3f} ms per batch profiled against "
-                     f"{over['unprofiled_ms']:.3f} ms unprofiled ({100 * over['overhead']:+.1f}%)")
+                     f"{over['unprofiled_ms']:.3f} ms unprofiled ({100 * over['overhead']:+.1f}%); the layers hold "
+                     f"{100 * over['coverage']:.1f}% of the profiled run's device time")
     if profile.ceiling:
         rates = ", ".join(f"{p} {r:.1f} GFLOP/s" for p, r in profile.ceiling.gflops.items())
         lines.append(f"ceiling (dense {profile.ceiling.size}³ matrix product): {rates}")
