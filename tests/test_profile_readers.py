@@ -88,6 +88,12 @@ def test_ort_fused_conv_keeps_the_first_node_s_name_and_takes_the_relu():
     assert "Relu" in rows and "conv1" in rows
 
 
+def test_ort_rewritten_int8_nodes_keep_their_node_s_name_before_a_token():
+    kernels = [("/conv1/Conv_token_5", "QLinearConv", 10.0), ("Transpose_token_4", "Transpose", 1.0)]
+    profile = build_profile(ort_kernel_times(ort_trace(kernels, runs=1), chain_model()), BATCH)
+    assert rows_by_label(profile) == {"conv1": pytest.approx(0.010), "Transpose_token_4": pytest.approx(0.001)}
+
+
 def test_ort_runs_before_the_recorded_ones_are_left_out():
     times = ort_kernel_times(ort_trace(NCHWC_KERNELS, runs=3), chain_model(), optimized_model(), skip_runs=1)
     assert times.calls == 2

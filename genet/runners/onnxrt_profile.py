@@ -15,7 +15,8 @@ same session. How they relate to the model's nodes (onnxruntime 1.32, read off t
   that writes ``Relu_1_output_0``), ``<tensor>_bn_nchwc`` for a BatchNormalization turned into a
   depthwise convolution; the nodes before it in the group vanish;
 - ``ReorderInput`` / ``ReorderOutput`` nodes convert a tensor between layouts: each is counted with
-  the node whose tensor it converts.
+  the node whose tensor it converts;
+- a node it rewrote (an int8 model's QDQ Conv turned QLinearConv) is named ``<node>_token_<n>``.
 
 ``ort_kernel_times`` applies these rules, in this order: a kernel named after a tensor whose
 producer is not of its op (a Conv named after a Relu's output) takes the vanished nodes before it
@@ -47,6 +48,7 @@ from .profiling import Kernel, KernelTimes, LayerProfiler
 
 KERNEL_SUFFIX = "_kernel_time"
 _NCHWC = re.compile(r"^(?P<tensor>.+?)(?P<suffix>_bn_nchwc|_nchwc)$")
+_TOKEN = re.compile(r"^(?P<node>.+)_token_\d+$")
 # The op a fused or quantized kernel computes, where its name is not the ONNX op's.
 BASE_OPS = {"FusedConv": "Conv", "NhwcFusedConv": "Conv", "NhwcConv": "Conv", "QLinearConv": "Conv",
             "ConvInteger": "Conv", "FusedGemm": "Gemm", "QGemm": "Gemm", "FusedMatMul": "MatMul",
@@ -101,6 +103,9 @@ def _start(name: str, index: GraphIndex, optimized: GraphIndex | None) -> tuple[
     """The model's nodes a kernel is named after, and how: node, tensor, bn, output or input."""
     if name in index.nodes:
         return [name], "node"
+    token = _TOKEN.match(name)
+    if token and token["node"] in index.nodes:
+        return [token["node"]], "node"
     match = _NCHWC.match(name)
     if match and match["tensor"] in index.producer:
         return [index.producer[match["tensor"]]], "bn" if match["suffix"] == "_bn_nchwc" else "tensor"
