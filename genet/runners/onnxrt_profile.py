@@ -20,8 +20,8 @@ same session. How they relate to the model's nodes (onnxruntime 1.32, read off t
 
 ``ort_kernel_times`` applies these rules, in this order: a kernel named after a tensor whose
 producer is not of its op (a Conv named after a Relu's output) takes the vanished nodes before it
-back to one of its op; then a kernel named after a tensor, or after a node whose op it changed
-(FusedConv for a Conv), takes the vanished nodes that follow that node one after the other (an
+back to one of its op; then a kernel named after a tensor, or a fused one named after its node
+(FusedConv, FusedGemm …), takes the vanished nodes that follow that node one after the other (an
 activation fused into it, such as a Relu the NCHWc pass fused into a converted BatchNormalization).
 A vanished node reached by no rule is left out, and said so.
 """
@@ -50,6 +50,8 @@ KERNEL_SUFFIX = "_kernel_time"
 _NCHWC = re.compile(r"^(?P<tensor>.+?)(?P<suffix>_bn_nchwc|_nchwc)$")
 _TOKEN = re.compile(r"^(?P<node>.+)_token_\d+$")
 # The op a fused or quantized kernel computes, where its name is not the ONNX op's.
+# Kernels that carry an activation fused after their node (ONNX Runtime's contrib ops).
+FUSING_OPS = frozenset({"FusedConv", "NhwcFusedConv", "FusedGemm", "FusedMatMul"})
 BASE_OPS = {"FusedConv": "Conv", "NhwcFusedConv": "Conv", "NhwcConv": "Conv", "QLinearConv": "Conv",
             "ConvInteger": "Conv", "FusedGemm": "Gemm", "QGemm": "Gemm", "FusedMatMul": "MatMul",
             "QLinearMatMul": "MatMul", "MatMulInteger": "MatMul", "MatMulIntegerToFloat": "MatMul",
@@ -131,7 +133,7 @@ def _members(names: list[str], ops: dict[str, str], index: GraphIndex,
         if how == "tensor" and base != index.op(node):
             members[name] += _absorb_before(node, base, index, vanished)
     for name, (node, how) in single.items():          # then the activations fused after a node
-        if how in ("tensor", "bn") or (how == "node" and ops[name] != index.op(node)):
+        if how in ("tensor", "bn") or (how == "node" and ops[name] in FUSING_OPS):
             members[name] += _absorb_after(node, index, vanished)
     return {name: tuple(found) for name, found in members.items()}
 
