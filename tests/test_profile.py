@@ -170,3 +170,16 @@ def test_profile_refuses_lists_before_writing_anything(tmp_path, capsys):
                                     "--output-dir", str(out)]) == 2
     assert "--profile runs one batch size" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_profile_refuses_a_model_whose_names_map_to_no_layer_before_the_run(tmp_path, capsys):
+    model = chain_model()
+    for i, node in enumerate(model.graph.node):
+        node.name = f"node_{i}"
+    path = tmp_path / "other.onnx"
+    path.write_bytes(model.SerializeToString())
+    out = tmp_path / "result"
+    assert run_cli(benchmark_main, [f"-om_path={path}", "-round=1", "-batch_size=2", "-input_width=8",
+                                    "-input_height=8", "--profile", "--quiet", "--output-dir", str(out)]) == 2
+    assert "cannot name its layers" in capsys.readouterr().err
+    assert not out.exists()

@@ -34,7 +34,9 @@ from ..fsio import atomic_files
 from ..inputs import plan_batches
 from ..runners import Runner
 from ..runners.base import cpu_isa
+from ..runners.onnx_graph import load_model
 from .ceiling import best_of, measure_ceiling
+from .flops import OnnxLayers
 from .profile import LayerProfile, build_profile, module_summary, sum_check
 from .profile_report import profile_paths, to_csv, to_json, to_markdown
 
@@ -61,6 +63,8 @@ class ProfileHook:
 
     def __call__(self, runner: Runner) -> Callable[[BenchResult], None]:
         profiler = runner.profiler()
+        if runner.name in ("onnxruntime", "openvino"):
+            check_layer_names(runner.model_path)
 
         def after(result: BenchResult) -> None:
             with profiler:
@@ -69,6 +73,15 @@ class ProfileHook:
             self.lines = summary_lines(profile, self.paths)
 
         return after
+
+
+def check_layer_names(model_path: Path) -> None:
+    """Refuse, before the run, an ONNX model none of whose nodes the layer-name map reads."""
+    layers = OnnxLayers(load_model(model_path), 1)
+    if not layers.facts:
+        raise GenetError(f"{model_path}: none of its {len(layers.index.nodes)} nodes has an exporter's name "
+                         f"(/module/path/Op): the per-layer profile cannot name its layers (export it with "
+                         f"pthtar2onnx.py)")
 
 
 def profile_run(config: BenchConfig, runner: Runner, profiler, result: BenchResult, log: Log) -> LayerProfile:
