@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from onnx import helper
@@ -272,6 +273,19 @@ def test_join_merges_differently_fused_rows_and_adds_the_comparison(tmp_path):
     assert group.metric_layer == "Relu" and group.metrics["cosine"] == pytest.approx(0.9991)
     assert rows["conv2 + Relu_1"].metrics["cosine"] == pytest.approx(0.98)
     assert joined.shown_metric == "cosine"
+
+
+def test_compare_layers_runs_and_nested_metrics_are_read(tmp_path):
+    compare = _write(tmp_path / "layers.json", {"runs": [
+        {"label": "int8", "layers": [{"layer": "conv2", "status": "compared",
+                                      "accumulated": {"cosine_min": 0.97, "sqnr_db": "inf"}}]},
+        {"label": "fp16", "layers": [{"layer": "conv2", "accumulated": {"cosine_min": "nan"}}]}]})
+    metrics = read_compare_layers(compare)["conv2"]
+    assert metrics["cosine_min (accumulated, int8)"] == 0.97
+    assert math.isinf(metrics["sqnr_db (accumulated, int8)"])
+    assert math.isnan(metrics["cosine_min (accumulated, fp16)"])
+    joined = join_profiles([("cpu", profile_of(NCHWC_KERNELS))], read_compare_layers(compare))
+    assert joined.shown_metric == "cosine_min (accumulated, int8)"
 
 
 def test_join_with_a_comparison_of_other_layers_is_refused(tmp_path):

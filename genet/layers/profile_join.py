@@ -12,8 +12,10 @@ reads this documented shape, the smallest the comparison has to write::
     {"layers": [{"name": "block1.layer.0.conv1", "cosine": 0.99998, "max_abs": 0.0012, …}, …]}
 
 or ``{"runs": [{"label": "npu", "layers": [...]}, …]}`` for several runs: per layer its name
-(``genet.layers.names``, key ``name`` or ``layer``) and any numeric metrics. A joined row shows the
-metric of its last layer (in graph order) that the comparison lists: a fused group's output.
+(``genet.layers.names``, key ``name`` or ``layer``) and any numeric metrics, at its top level or one
+level down (``{"accumulated": {"cosine_min": …}}`` gives ``cosine_min (accumulated)``; ``"nan"`` and
+``"inf"`` strings are numbers). A joined row shows the metric of its last layer (in graph order) that
+the comparison lists: a fused group's output.
 """
 
 from __future__ import annotations
@@ -71,16 +73,39 @@ def read_compare_layers(path: Path) -> Metrics:
             layers = [{"name": name, **values} for name, values in layers.items() if isinstance(values, dict)]
         if not isinstance(layers, list):
             raise GenetError(f"{path}: not a layer comparison ({{\"layers\": [{{\"name\": …, \"cosine\": …}}]}})")
-        suffix = f" ({run['label']})" if len(runs) > 1 and run.get("label") else ""
+        label = run.get("label") if len(runs) > 1 else None
         for entry in layers:
             name = entry.get("name", entry.get("layer")) if isinstance(entry, dict) else None
             if not isinstance(name, str):
                 raise GenetError(f"{path}: a layer entry without a name: {str(entry)[:80]}")
-            values = {f"{key}{suffix}": float(value) for key, value in {**entry, **entry.get("metrics", {})}.items()
-                      if isinstance(value, (int, float)) and not isinstance(value, bool)}
+            values = {_qualified(key, label): value for key, value in flat_metrics(entry).items()}
             found.setdefault(name, {}).update(values)
     if not found:
         raise GenetError(f"{path}: lists no layers")
+    return found
+
+
+_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf, "infinity": math.inf, "-infinity": -math.inf}
+
+
+def _qualified(metric: str, label: str | None) -> str:
+    """``cosine (accumulated)`` + run ``npu`` → ``cosine (accumulated, npu)``."""
+    if not label:
+        return metric
+    return f"{metric[:-1]}, {label})" if metric.endswith(")") else f"{metric} ({label})"
+
+
+def flat_metrics(entry: dict) -> dict[str, float]:
+    """An entry's numbers (``"nan"``/``"inf"`` strings too); a nested dict's as ``metric (key)``."""
+    found = {}
+    for key, value in entry.items():
+        if isinstance(value, dict):
+            nested = flat_metrics(value)
+            found.update(nested if key == "metrics" else {f"{name} ({key})": v for name, v in nested.items()})
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            found[key] = float(value)
+        elif isinstance(value, str) and value.lower() in _NON_FINITE and key not in ("name", "layer"):
+            found[key] = _NON_FINITE[value.lower()]
     return found
 
 
