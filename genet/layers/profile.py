@@ -132,16 +132,32 @@ def _layers_of(kernel: Kernel, times: KernelTimes, layers: OnnxLayers | None) ->
     return tuple(dict.fromkeys(layer for layer in map(layers.layer_of, names) if layer is not None))
 
 
-def _group(times: KernelTimes, layers: OnnxLayers | None) -> list[Row]:
-    """Rows: layers joined by the kernels they share (union-find), and one row per unmapped kernel name."""
-    parent: dict[str, str] = {}
+class LayerGroups:
+    """Layers joined into groups by what they share (a kernel, a row): union-find, in first-seen order."""
 
-    def root(name: str) -> str:
+    def __init__(self) -> None:
+        self._parent: dict[str, str] = {}
+
+    def join(self, names: tuple[str, ...]) -> None:
+        for name in names:
+            self._parent.setdefault(name, name)
+        for name in names[1:]:
+            self._parent[self.root(name)] = self.root(names[0])
+
+    def root(self, name: str) -> str:
+        parent = self._parent
         while parent[name] != name:
             parent[name] = parent[parent[name]]
             name = parent[name]
         return name
 
+    def order(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self._parent)}
+
+
+def _group(times: KernelTimes, layers: OnnxLayers | None) -> list[Row]:
+    """Rows: layers joined by the kernels they share, and one row per unmapped kernel name."""
+    groups = LayerGroups()
     covered: list[tuple[Kernel, tuple[str, ...]]] = []
     unmapped: dict[str, list[Kernel]] = {}
     for kernel in times.kernels:
@@ -149,15 +165,12 @@ def _group(times: KernelTimes, layers: OnnxLayers | None) -> list[Row]:
         if not names:
             unmapped.setdefault(kernel.name, []).append(kernel)
             continue
-        for name in names:
-            parent.setdefault(name, name)
-        for name in names[1:]:
-            parent[root(name)] = root(names[0])
+        groups.join(names)
         covered.append((kernel, names))
     rows: dict[str, Row] = {}
-    order = {name: i for i, name in enumerate(parent)}
+    order = groups.order()
     for kernel, names in covered:
-        row = rows.setdefault(root(names[0]), Row((), []))
+        row = rows.setdefault(groups.root(names[0]), Row((), []))
         row.kernels.append(kernel)
         row.layers = tuple(sorted(set(row.layers) | set(names), key=lambda n: _order(n, layers, order)))
         row.order = _order(row.layers[0], layers, order)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import GenetError
-from .profile import LayerProfile
+from .profile import LayerGroups, LayerProfile
 
 Metrics = dict[str, dict[str, float]]           # layer → metric name → value
 
@@ -111,21 +111,12 @@ def flat_metrics(entry: dict) -> dict[str, float]:
 
 def join_profiles(profiles: list[tuple[str, LayerProfile]], metrics: Metrics | None = None,
                   metric: str | None = None, where: str = "the comparison") -> Joined:
-    parent: dict[str, str] = {}
-
-    def root(name: str) -> str:
-        while parent[name] != name:
-            parent[name] = parent[parent[name]]
-            name = parent[name]
-        return name
-
+    layer_groups = LayerGroups()
     for _, profile in profiles:
         for row in profile.rows:
-            for name in row.layers:
-                parent.setdefault(name, name)
-            for name in row.layers[1:]:
-                parent[root(name)] = root(row.layers[0])
-    order = {name: i for i, name in enumerate(parent)}
+            if row.layers:
+                layer_groups.join(row.layers)
+    order = layer_groups.order()
     groups: dict[str, JoinedRow] = {}
     unmapped = []
     for label, profile in profiles:
@@ -133,7 +124,7 @@ def join_profiles(profiles: list[tuple[str, LayerProfile]], metrics: Metrics | N
             if not row.layers:
                 unmapped.append((label, row.label, row.ms))
                 continue
-            group = groups.setdefault(root(row.layers[0]), JoinedRow(()))
+            group = groups.setdefault(layer_groups.root(row.layers[0]), JoinedRow(()))
             group.layers = tuple(sorted(set(group.layers) | set(row.layers), key=order.get))
             group.ms[label] = group.ms.get(label, 0.0) + row.ms
     rows = sorted(groups.values(), key=lambda group: order[group.layers[0]])

@@ -62,6 +62,15 @@ def _json(path: Path):
         raise GenetError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
 
 
+def _listed(path: Path, key: str, what: str) -> list:
+    """The list under ``key`` of a JSON object file; anything else is not ``what``."""
+    data = _json(path)
+    found = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(found, list):
+        raise GenetError(f"{path}: not {what} (no \"{key}\" list)")
+    return found
+
+
 def detect(path: Path) -> str:
     """The tool that wrote ``path``, read off its content; an unknown shape is an error."""
     text = _text(path)
@@ -170,12 +179,8 @@ def trt_name_parts(name: str) -> tuple[str, ...]:
 
 def read_layer_info(path: Path) -> dict[str, tuple[str, tuple[str, ...]]]:
     """Layer name → (layer type, ONNX node names from its Metadata) of a trtexec --exportLayerInfo file."""
-    data = _json(path)
-    layers = data.get("Layers") if isinstance(data, dict) else None
-    if not isinstance(layers, list):
-        raise GenetError(f"{path}: not a trtexec --exportLayerInfo file (no \"Layers\" list)")
     found = {}
-    for layer in layers:
+    for layer in _listed(path, "Layers", "a trtexec --exportLayerInfo file"):
         if isinstance(layer, dict) and "Name" in layer:
             found[str(layer["Name"])] = (str(layer.get("LayerType", "")),
                                          tuple(_ONNX_LAYER.findall(str(layer.get("Metadata", "")))))
@@ -216,12 +221,8 @@ def read_msprof(path: Path, model: onnx.ModelProto | None, atc_json: Path | None
 
 def read_atc_json(path: Path) -> dict[str, tuple[str, ...]]:
     """NPU op name → the ONNX node names it computes (``_datadump_original_op_names``; itself where absent)."""
-    data = _json(path)
-    graphs = data.get("graph") if isinstance(data, dict) else None
-    if not isinstance(graphs, list):
-        raise GenetError(f"{path}: not an ATC --mode=1 JSON (no \"graph\" list)")
     found = {}
-    for graph in graphs:
+    for graph in _listed(path, "graph", "an ATC --mode=1 JSON"):
         for op in (graph or {}).get("op") or ():
             names = ()
             for attr in op.get("attr") or ():

@@ -151,11 +151,15 @@ class OnnxRuntimeRunner(OnnxFile, Runner):
                 "streams": self._streams, "graph_optimization": self.options.graph_opt}
 
     def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, CallTimes]:
+        logits, seconds = self.timed_run(self._session, batch)
+        return self.check_logits(logits, len(batch)), CallTimes(seconds)
+
+    def timed_run(self, session: ort.InferenceSession, batch: np.ndarray) -> tuple[np.ndarray, float]:
+        """The logits of ``session`` (this model's, or its profiled twin) and the call's seconds."""
         start = time.perf_counter()
         try:
-            logits = self._session.run([self._output_name], {self._input_name: batch})[0]
+            logits = session.run([self._output_name], {self._input_name: batch})[0]
         except Exception as exc:     # onnxruntime's own exception classes
             raise GenetError(f"{self.model_path}: inference failed on a {list(batch.shape)} batch "
                              f"({first_line(exc)})") from None
-        seconds = time.perf_counter() - start
-        return self.check_logits(logits, len(batch)), CallTimes(seconds)
+        return logits, time.perf_counter() - start

@@ -32,7 +32,6 @@ import json
 import re
 import tempfile
 import threading
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Callable
@@ -41,7 +40,6 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from ..errors import GenetError, first_line
 from .base import CallTimes
 from .onnx_graph import GraphIndex, load_model
 from .profiling import Kernel, KernelTimes, LayerProfiler
@@ -202,20 +200,12 @@ class OrtProfiler(LayerProfiler):
         options.profile_file_prefix = str(Path(self._folder.name) / "ort_profile")
         options.optimized_model_filepath = str(self._optimized)
         self._session = runner.new_session(options)
-        self._input = self._session.get_inputs()[0].name
-        self._output = self._session.get_outputs()[0].name
         self._lock = threading.Lock()
         self._runs = 0
         self._skip: int | None = None
 
     def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, CallTimes]:
-        start = time.perf_counter()
-        try:
-            logits = self._session.run([self._output], {self._input: batch})[0]
-        except Exception as exc:     # onnxruntime's own exception classes
-            raise GenetError(f"{self._runner.model_path}: inference failed on a {list(batch.shape)} batch "
-                             f"({first_line(exc)})") from None
-        seconds = time.perf_counter() - start
+        logits, seconds = self._runner.timed_run(self._session, batch)
         with self._lock:
             self._runs += 1
         return logits, CallTimes(seconds)

@@ -15,7 +15,6 @@ benchmark_app's ``-report_type detailed_counters`` CSV holds the same counters
 from __future__ import annotations
 
 import threading
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -23,7 +22,6 @@ from typing import Callable, Sequence
 import numpy as np
 import onnx
 
-from ..errors import GenetError, first_line
 from .base import CallTimes
 from .onnx_graph import load_model
 from .profiling import Kernel, KernelTimes, LayerProfiler
@@ -65,28 +63,18 @@ class OvProfiler(LayerProfiler):
     """The runner's model compiled again with the runner's settings and PERF_COUNT on."""
 
     def __init__(self, runner, core, compiled):
+        from .openvino import RequestPerThread
+
         self._runner, self._core, self._compiled = runner, core, compiled
         self.streams = runner.streams
-        self._requests = threading.local()
+        self._requests = RequestPerThread(compiled)
         self._lock = threading.Lock()
         self._recording = False
         self._calls: list[list[Counter]] = []
 
-    def _request(self):
-        request = getattr(self._requests, "request", None)
-        if request is None:
-            request = self._requests.request = self._compiled.create_infer_request()
-        return request
-
     def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, CallTimes]:
-        request = self._request()
-        start = time.perf_counter()
-        try:
-            logits = request.infer({0: batch})[self._compiled.outputs[0]]
-        except Exception as exc:
-            raise GenetError(f"{self._runner.model_path}: inference failed on a {list(batch.shape)} batch "
-                             f"({first_line(exc)})") from None
-        seconds = time.perf_counter() - start
+        request = self._requests.get()
+        logits, seconds = self._runner.timed_infer(request, batch)
         if self._recording:
             counters = [Counter(info.node_name, info.node_type, info.exec_type, str(info.status).endswith("EXECUTED"),
                                 info.real_time.total_seconds()) for info in request.get_profiling_info()]
@@ -112,18 +100,14 @@ class OvProfiler(LayerProfiler):
         model_bytes = dense_matmul_model(precision, size)
         if model_bytes is None:
             return None
+        from .openvino import RequestPerThread
+
         compiled = self._core.compile_model(self._core.read_model(model_bytes, b""), "CPU",
                                             self._runner.compile_settings())
         a = np.random.default_rng(1).standard_normal((size, size), dtype=np.float32)
-        local = threading.local()
-
-        def call() -> None:
-            request = getattr(local, "request", None) or compiled.create_infer_request()
-            local.request = request
-            request.infer({0: a})
-
-        return call
+        requests = RequestPerThread(compiled)
+        return lambda: requests.get().infer({0: a})
 
     def close(self) -> None:
-        self._requests = threading.local()
+        self._requests = None
         self._compiled = None
