@@ -13,9 +13,9 @@ import onnxruntime as ort
 import pytest
 
 from genet.cli.benchmark import main as benchmark_main
-from genet.errors import GenetError, run_cli
+from genet.core.errors import GenetError, run_cli
 from genet.layers.ceiling import best_of, measure_ceiling, rate_of
-from genet.layers.flops import OnnxLayers
+from genet.layers.flops import OnnxLayers, export_for_layers
 from genet.layers.profile import Ceiling, build_profile, module_summary, sum_check
 from genet.runners import RunnerOptions, open_runner
 from genet.runners.ascend import AscendRunner
@@ -43,8 +43,8 @@ def profiled(runner, calls: int = 3):
 def test_onnx_backends_profile_every_layer_of_the_export(tmp_path, make_checkpoint, backend):
     if backend == "openvino":
         pytest.importorskip("openvino", reason="the openvino package is not installed")
-    from genet.checkpoint import load_model
-    from genet.export import export_onnx
+    from genet.convert.export import export_onnx
+    from genet.model.checkpoint import load_model
 
     model, _ = load_model(make_checkpoint())
     path = tmp_path / "genet.onnx"
@@ -66,6 +66,8 @@ def test_onnx_backends_profile_every_layer_of_the_export(tmp_path, make_checkpoi
 def test_torch_layer_names_are_the_onnx_export_s(make_checkpoint):
     with open_runner(make_checkpoint(), "torch", RunnerOptions(device="cpu")) as runner:
         times = profiled(runner, calls=2)
+        assert times.model is None
+        times.model = export_for_layers(runner.profiler().module, BATCH)
     assert times.names == LAYER_NAMES and times.calls == 2
     facts = OnnxLayers(times.model, BATCH).facts
     named = {k.name for k in times.kernels}

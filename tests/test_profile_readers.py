@@ -9,7 +9,7 @@ import pytest
 from onnx import helper
 
 from genet.cli.parse import main as parse_main
-from genet.errors import GenetError, run_cli
+from genet.core.errors import GenetError, run_cli
 from genet.layers.profile import build_profile
 from genet.layers.profile_join import join_profiles, read_compare_layers
 from genet.layers.profile_report import from_json, to_json

@@ -8,9 +8,9 @@ import json
 import pytest
 import torch
 
-from genet.checkpoint import save_checkpoint
-from genet.model import build_model
-from genet.variant import SEED_VARIANT
+from genet.model.checkpoint import save_checkpoint
+from genet.model.network import build_model
+from genet.model.variant import SEED_VARIANT
 
 from conftest import randomize_batchnorm, run_script
 

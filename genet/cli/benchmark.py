@@ -206,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         hook = None
         if args.profile:
-            from ..layers.profile_run import ProfileHook
+            from genet.layers.profile_run import ProfileHook
 
             hook = ProfileHook(config, log)
         results = [run_benchmark(config, log=log, then=hook)]

@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["profile"]:            # the per-layer profile reader (genet.cli.parse_profile)
-        from .parse_profile import main as profile_main
+        from genet.cli.parse_profile import main as profile_main
 
         return profile_main(argv[1:])
     args = build_parser().parse_args(argv)

@@ -17,15 +17,15 @@ from typing import Sequence
 
 import onnx
 
-from ..errors import GenetError
-from ..fsio import atomic_files, check_output_file
-from ..layers.profile import LayerProfile, build_profile
-from ..layers.profile_join import join_profiles, joined_csv, joined_json, joined_markdown, read_compare_layers
-from ..layers.profile_report import from_json, to_csv, to_json, to_markdown
-from ..layers.vendor_profiles import detect, read_msprof, read_openvino, read_ort, read_trtexec
-from ..runners.onnxrt import graph_precision
-from ..runners.profiling import NPU_NAMES
-from .common import Parser, positive_int
+from genet.cli.common import Parser, positive_int
+from genet.core.errors import GenetError
+from genet.core.fsio import atomic_files, check_output_file
+from genet.layers.profile import LayerProfile, build_profile
+from genet.layers.profile_join import join_profiles, joined_csv, joined_json, joined_markdown, read_compare_layers
+from genet.layers.profile_report import from_json, to_csv, to_json, to_markdown
+from genet.layers.vendor_profiles import detect, read_msprof, read_openvino, read_ort, read_trtexec
+from genet.runners.onnxrt import graph_precision
+from genet.runners.profiling import NPU_NAMES
 
 # The companion file each kind of source may take: option → the kind it belongs to.
 COMPANIONS = {"ort_optimized": "onnxruntime", "exec_graph": "openvino", "layer_info": "trtexec", "atc_json": "msprof"}

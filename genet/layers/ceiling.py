@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Callable, Sequence
 
-from .profile import Ceiling
+from genet.layers.profile import Ceiling
 
 # 512: the three matrices (3 MiB in fp32) stay near the cores, so that the product runs at the cores' rate;
 # on the 2-core EPYC build machine one ONNX Runtime thread did 103 GFLOP/s at 512 and 50 at 1024 (busy machine).

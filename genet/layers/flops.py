@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import onnx
 
-from ..runners.onnx_graph import GraphIndex
-from .names import layer_of_node, module_names_of_nodes
+from genet.layers.names import layer_of_node, module_names_of_nodes
+from genet.runners.onnx_graph import GraphIndex
 
 CONV_OPS = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3}          # op → index of its weight input
 MATMUL_OPS = frozenset({"MatMul", "MatMulInteger", "QLinearMatMul"})
@@ -85,6 +86,22 @@ class OnnxLayers:
         """The layer of a node or tensor name as a backend spells it (``GraphIndex.node_of``)."""
         node = self.index.node_of(name)
         return self.node_layer.get(node) if node is not None else None
+
+
+def export_for_layers(module, batch_size: int) -> onnx.ModelProto | None:
+    """The ONNX export of an fp32 CPU copy of a PyTorch module, for its layers' FLOPs; None if it will not export."""
+    import copy
+    import tempfile
+
+    from genet.convert.export import export_onnx
+
+    with tempfile.TemporaryDirectory(prefix="genet-layers-") as folder:
+        path = Path(folder) / "model.onnx"
+        try:
+            export_onnx(copy.deepcopy(module).float().cpu().eval(), path, batch_size=batch_size)
+        except Exception:       # the export only counts FLOPs: the table says where they are missing
+            return None
+        return onnx.load(str(path))
 
 
 def _shapes(model: onnx.ModelProto, batch_size: int) -> dict[str, list[int]]:

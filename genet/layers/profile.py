@@ -19,9 +19,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..errors import GenetError, name_some
-from ..runners.profiling import LAYER_NAMES, NPU_NAMES, Kernel, KernelTimes
-from .flops import OnnxLayers
+from genet.core.errors import GenetError, name_some
+from genet.layers.flops import OnnxLayers
+from genet.runners.profiling import LAYER_NAMES, NPU_NAMES, Kernel, KernelTimes
 
 #: The check of the per-layer sum against the unprofiled device time per batch.
 SUM_TOLERANCE = 0.15

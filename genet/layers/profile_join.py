@@ -27,8 +27,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import GenetError
-from .profile import LayerGroups, LayerProfile
+from genet.core.errors import GenetError
+from genet.layers.profile import LayerGroups, LayerProfile
 
 Metrics = dict[str, dict[str, float]]           # layer → metric name → value
 

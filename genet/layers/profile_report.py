@@ -12,9 +12,9 @@ import json
 import math
 from pathlib import Path
 
-from ..errors import GenetError
-from ..runners.profiling import Kernel
-from .profile import Ceiling, LayerProfile, Row, module_summary, unmapped_note
+from genet.core.errors import GenetError
+from genet.layers.profile import Ceiling, LayerProfile, Row, module_summary, unmapped_note
+from genet.runners.profiling import Kernel
 
 PROFILE_KIND = "genet-layer-profile"
 PROFILE_VERSION = 1

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from ..bench import (
+from genet.bench.engine import (
     BenchConfig,
     BenchResult,
     DiscardSink,
@@ -28,17 +28,17 @@ from ..bench import (
     union_seconds,
     warm_up,
 )
-from ..console import Log, progress_bar
-from ..errors import GenetError
-from ..fsio import atomic_files
-from ..inputs import plan_batches
-from ..runners import Runner
-from ..runners.base import cpu_isa
-from ..runners.onnx_graph import load_model
-from .ceiling import best_of, measure_ceiling
-from .flops import OnnxLayers
-from .profile import LayerProfile, build_profile, module_summary, sum_check
-from .profile_report import profile_paths, to_csv, to_json, to_markdown
+from genet.bench.sources import plan_batches
+from genet.core.console import Log, progress_bar
+from genet.core.errors import GenetError
+from genet.core.fsio import atomic_files
+from genet.layers.ceiling import best_of, measure_ceiling
+from genet.layers.flops import OnnxLayers, export_for_layers
+from genet.layers.profile import LayerProfile, build_profile, module_summary, sum_check
+from genet.layers.profile_report import profile_paths, to_csv, to_json, to_markdown
+from genet.runners import Runner
+from genet.runners.base import cpu_isa
+from genet.runners.onnx_graph import load_model
 
 
 def check_profile_paths(config: BenchConfig) -> tuple[Path, Path, Path]:
@@ -101,6 +101,8 @@ def profile_run(config: BenchConfig, runner: Runner, profiler, result: BenchResu
         run_pipeline(profiler, source, spans, shape, DiscardSink(timings.postprocess), timings,
                      config.prefetch_depth, progress)
     times = profiler.collect()
+    if times.model is None and getattr(profiler, "module", None) is not None:
+        times.model = export_for_layers(profiler.module, config.batch_size)
     busy = union_seconds(timings.call_spans)
     overlap = sum(timings.call_seconds) / busy if busy > 0 else 1.0
     ceiling = best_of(ceiling, measure_ceiling(profiler, precisions, threads))

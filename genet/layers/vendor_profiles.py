@@ -35,11 +35,11 @@ from pathlib import Path
 
 import onnx
 
-from ..errors import GenetError, first_line
-from ..runners.onnxrt_profile import KERNEL_SUFFIX, ort_kernel_times
-from ..runners.openvino_profile import Counter, ov_kernel_times, split_original_names
-from ..runners.profiling import NPU_NAMES, Kernel, KernelTimes
-from .profile_report import is_profile_json
+from genet.core.errors import GenetError, first_line
+from genet.layers.profile_report import is_profile_json
+from genet.runners.onnxrt_profile import KERNEL_SUFFIX, ort_kernel_times
+from genet.runners.openvino_profile import Counter, ov_kernel_times, split_original_names
+from genet.runners.profiling import NPU_NAMES, Kernel, KernelTimes
 
 KINDS = ("genet", "onnxruntime", "openvino", "trtexec", "msprof")
 OV_HEADER = "layerName;execStatus;layerType;execType;realTime (ms)"

@@ -123,7 +123,7 @@ class OnnxRuntimeRunner(OnnxFile, Runner):
             raise GenetError(f"{self.model_path}: not a loadable ONNX model ({first_line(exc)})") from None
 
     def profiler(self):
-        from .onnxrt_profile import OrtProfiler
+        from genet.runners.onnxrt_profile import OrtProfiler
 
         return OrtProfiler(self)
 

@@ -40,9 +40,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .base import CallTimes
-from .onnx_graph import GraphIndex, load_model
-from .profiling import Kernel, KernelTimes, LayerProfiler
+from genet.runners.base import CallTimes
+from genet.runners.onnx_graph import GraphIndex, load_model
+from genet.runners.profiling import Kernel, KernelTimes, LayerProfiler
 
 KERNEL_SUFFIX = "_kernel_time"
 _NCHWC = re.compile(r"^(?P<tensor>.+?)(?P<suffix>_bn_nchwc|_nchwc)$")

@@ -100,7 +100,7 @@ class OpenVinoRunner(OnnxFile, Runner):
         return cpu_config(threads=self.options.threads, streams=self._streams)
 
     def profiler(self):
-        from .openvino_profile import OvProfiler
+        from genet.runners.openvino_profile import OvProfiler
 
         core = ov.Core()
         try:

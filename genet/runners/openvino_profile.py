@@ -22,9 +22,9 @@ from typing import Callable, Sequence
 import numpy as np
 import onnx
 
-from .base import CallTimes
-from .onnx_graph import load_model
-from .profiling import Kernel, KernelTimes, LayerProfiler
+from genet.runners.base import CallTimes
+from genet.runners.onnx_graph import load_model
+from genet.runners.profiling import Kernel, KernelTimes, LayerProfiler
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class OvProfiler(LayerProfiler):
     """The runner's model compiled again with the runner's settings and PERF_COUNT on."""
 
     def __init__(self, runner, core, compiled):
-        from .openvino import RequestPerThread
+        from genet.runners.openvino import RequestPerThread
 
         self._runner, self._core, self._compiled = runner, core, compiled
         self.streams = runner.streams
@@ -95,12 +95,12 @@ class OvProfiler(LayerProfiler):
         return ov_kernel_times(self._calls, names, load_model(self._runner.model_path))
 
     def dense_matmul(self, precision: str, size: int) -> Callable[[], None] | None:
-        from .onnxrt_profile import dense_matmul_model
+        from genet.runners.onnxrt_profile import dense_matmul_model
 
         model_bytes = dense_matmul_model(precision, size)
         if model_bytes is None:
             return None
-        from .openvino import RequestPerThread
+        from genet.runners.openvino import RequestPerThread
 
         compiled = self._core.compile_model(self._core.read_model(model_bytes, b""), "CPU",
                                             self._runner.compile_settings())

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import onnx
 
-from .base import CallTimes
+from genet.runners.base import CallTimes
 
 #: What ``KernelTimes.names`` says the names are.
 ONNX_NAMES = "onnx"          # ONNX node (or tensor) names of the model file

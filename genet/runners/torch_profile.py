@@ -6,7 +6,8 @@ and around each op that a module's ``forward`` computes with a function (``F.rel
 ``*``, ``+``; a ``TorchFunctionMode``), named as the ONNX export names that op
 (``block1.layer.0/Relu_1``: ``genet.layers.names``). A range's time is its CPU time on the CPU and the
 time of the CUDA kernels launched inside it on a GPU; its kernels are the aten ops (CPU) or CUDA kernels
-(GPU) that did the work. FLOPs and op types come from the model's ONNX export (``KernelTimes.model``).
+(GPU) that did the work. ``KernelTimes.model`` is left empty: the layers' FLOPs and op types come from the
+module's ONNX export, which ``genet.layers`` makes (``flops.export_for_layers``).
 
 A compiled model (``--compile``) or a captured CUDA graph (``--cuda-graphs``) has no module calls to
 hook, so neither can be profiled here.
@@ -14,12 +15,9 @@ hook, so neither can be profiled here.
 
 from __future__ import annotations
 
-import copy
-import tempfile
 import time
 from collections import Counter as Tally
 from collections import defaultdict
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -28,9 +26,9 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ..errors import GenetError
-from .base import CallTimes
-from .profiling import LAYER_NAMES, Kernel, KernelTimes, LayerProfiler
+from genet.core.errors import GenetError
+from genet.runners.base import CallTimes
+from genet.runners.profiling import LAYER_NAMES, Kernel, KernelTimes, LayerProfiler
 
 RANGE_PREFIX = "genet::"
 # Functions a module's forward calls, by name, and the ONNX op the export writes for each.
@@ -135,19 +133,6 @@ def _descendants(event):
     return found
 
 
-def export_model(model: nn.Module, batch_size: int) -> onnx.ModelProto | None:
-    """The ONNX graph of an fp32 CPU copy of ``model`` (for its FLOPs and op types); None if it will not export."""
-    from ..export import export_onnx
-
-    with tempfile.TemporaryDirectory(prefix="genet-torch-profile-") as folder:
-        path = Path(folder) / "model.onnx"
-        try:
-            export_onnx(copy.deepcopy(model).float().cpu().eval(), path, batch_size=batch_size)
-        except Exception:       # the export is for FLOPs and op types only: the table says when they are missing
-            return None
-        return onnx.load(str(path))
-
-
 class TorchProfiler(LayerProfiler):
     """The runner's model with a range per layer, under ``torch.profiler``."""
 
@@ -162,9 +147,9 @@ class TorchProfiler(LayerProfiler):
         self._device, self._dtype, self._format = runner._device, runner._dtype, runner._memory_format
         self._on_cuda = self._device.type == "cuda"
         self._ranges = _LayerRanges(self._model)
+        self.module = runner._model          # for the layers' FLOPs: genet.layers.flops.export_for_layers
         self._profile = None
         self._calls = 0
-        self._batch = 0
         self.streams = 1
 
     @torch.no_grad()
@@ -178,7 +163,6 @@ class TorchProfiler(LayerProfiler):
         seconds = time.perf_counter() - start
         if self._profile is not None:
             self._calls += 1
-            self._batch = len(batch)
         return output.float().cpu().numpy(), CallTimes(seconds)
 
     def start(self) -> None:
@@ -191,8 +175,7 @@ class TorchProfiler(LayerProfiler):
     def collect(self) -> KernelTimes:
         self._profile.__exit__(None, None, None)
         events = self._profile.events()
-        return layer_kernel_times(events, self._calls, self._on_cuda, self._ranges.kinds,
-                                  export_model(self._model, self._batch))
+        return layer_kernel_times(events, self._calls, self._on_cuda, self._ranges.kinds, None)
 
     def dense_matmul(self, precision: str, size: int) -> Callable[[], None] | None:
         if precision != self._runner.precision:

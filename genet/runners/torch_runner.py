@@ -251,7 +251,7 @@ class TorchRunner(Runner):
         return slot
 
     def profiler(self):
-        from .torch_profile import TorchProfiler
+        from genet.runners.torch_profile import TorchProfiler
 
         return TorchProfiler(self)
 
