@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
+from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from genet.convert.export import export_onnx, onnx_session
@@ -71,3 +73,35 @@ def direct_onnx(path: Path, images: np.ndarray, batch_size: int) -> np.ndarray:
 def read_dumps(folder: Path, count: int, binary: bool = False) -> np.ndarray:
     """The dumps of images 00000 .. count-1, through the project's own reader."""
     return np.array([read_dump(folder / dump_name(f"{i:05d}", binary)) for i in range(count)])
+
+
+def chain_model(batch: int | str = "batch") -> onnx.ModelProto:
+    """A hand-built graph named as the exporter names nodes (conv1 → bn → Relu → conv2 → Relu_1 → pool → fc).
+
+    Its layers: conv1, bn, Relu, conv2, Relu_1, GlobalAveragePool, Flatten, fc; 3×8×8 inputs, 10 classes.
+    """
+    rng = np.random.default_rng(0)
+
+    def weight(name: str, *shape: int) -> onnx.TensorProto:
+        return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
+
+    nodes = [
+        helper.make_node("Conv", ["image", "conv1.weight"], ["/conv1/Conv_output_0"], "/conv1/Conv", pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["/conv1/Conv_output_0", "bn.weight", "bn.bias", "bn.mean", "bn.var"],
+                         ["/bn/BatchNormalization_output_0"], "/bn/BatchNormalization"),
+        helper.make_node("Relu", ["/bn/BatchNormalization_output_0"], ["/Relu_output_0"], "/Relu"),
+        helper.make_node("Conv", ["/Relu_output_0", "conv2.weight"], ["/conv2/Conv_output_0"], "/conv2/Conv",
+                         pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["/conv2/Conv_output_0"], ["/Relu_1_output_0"], "/Relu_1"),
+        helper.make_node("GlobalAveragePool", ["/Relu_1_output_0"], ["/GlobalAveragePool_output_0"],
+                         "/GlobalAveragePool"),
+        helper.make_node("Flatten", ["/GlobalAveragePool_output_0"], ["/Flatten_output_0"], "/Flatten"),
+        helper.make_node("Gemm", ["/Flatten_output_0", "fc.weight", "fc.bias"], ["class"], "/fc/Gemm", transB=1),
+    ]
+    inits = [weight("conv1.weight", 4, 3, 3, 3), weight("bn.weight", 4), weight("bn.bias", 4), weight("bn.mean", 4),
+             numpy_helper.from_array(np.ones(4, np.float32), "bn.var"), weight("conv2.weight", 4, 4, 3, 3),
+             weight("fc.weight", 10, 4), weight("fc.bias", 10)]
+    graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("image", TensorProto.FLOAT,
+                                                                            [batch, 3, 8, 8])],
+                              [helper.make_tensor_value_info("class", TensorProto.FLOAT, [batch, 10])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])

@@ -667,14 +667,22 @@ def deferred_signals() -> Iterator[None]:
             signal.raise_signal(caught[0])
 
 
-def run_benchmark(config: BenchConfig, log: Log | None = None, runner: Runner | None = None) -> BenchResult:
+def run_benchmark(config: BenchConfig, log: Log | None = None, runner: Runner | None = None,
+                  then: Callable[[Runner], Callable[[BenchResult], None]] | None = None) -> BenchResult:
     """Run the benchmark; bad input raises GenetError before anything is written.
 
     ``log``: where notes go (default: stderr); ``runner``: an already open runner to use instead of
-    opening ``config.model_path``.
+    opening ``config.model_path``; ``then(runner)``, called once the runner is loaded and before the
+    run (it may refuse it), returns what to do with the result while the runner is still open
+    (``benchmark.py --profile``).
     """
     log = log or stderr_log()
     load_start = time.perf_counter()
     with contextlib.nullcontext(runner) if runner else open_runner(config.model_path, config.backend,
                                                                    config.options) as runner:
-        return _execute(config, runner, time.perf_counter() - load_start, log)
+        load_seconds = time.perf_counter() - load_start
+        after = then(runner) if then is not None else None
+        result = _execute(config, runner, load_seconds, log)
+        if after is not None:
+            after(result)
+        return result

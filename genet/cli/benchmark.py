@@ -149,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--allow-non-finite", action="store_true",
                     help=f"exit 0 even when the model produces NaN or infinite outputs (default: exit "
                          f"{EXIT_NON_FINITE})")
+    io.add_argument("--profile", action="store_true",
+                    help="then run the timed batches once more under the backend's profiler (ONNX Runtime, "
+                         "OpenVINO, PyTorch) and write the per-layer table result/profile_batchsize_{bs}_device_{id}"
+                         ".md/.csv/.json (docs/profile.md); the perf report's figures stay unprofiled")
     add_quiet(parser)
     add_sweep_flags(parser)
     return parser
@@ -194,13 +198,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = plan_from_args(args, ais)        # reduces the -batch_size / -device_id lists to their first value
     config = config_from_args(args, command_line)
     log = stderr_log(args.quiet)
+    if args.profile and plan.dispatched:
+        raise GenetError("--profile runs one batch size on one device: leave out the -batch_size and -device_id "
+                         "lists, --best and ais_bench's command line")
     if plan.dispatched:
         results = run_plan(config, plan, log)
     else:
-        results = [run_benchmark(config, log=log)]
+        hook = None
+        if args.profile:
+            from genet.layers.profile_run import ProfileHook
+
+            hook = ProfileHook(config, log)
+        results = [run_benchmark(config, log=log, then=hook)]
         if plan.export_times is not None:
             write_call_times(plan.export_times, results[0].calls)
         print_result(config, results[0])
+        if hook is not None:
+            print("\n".join(hook.lines))
     return non_finite_verdict(results, args.allow_non_finite)
 
 

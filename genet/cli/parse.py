@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Sequence
 
 from genet.cli.common import Parser, positive_int
@@ -24,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "it); our runner's perf JSON -> throughput and latency percentiles; an accuracy JSON -> "
                     "'om bs1 top1:94.22% top5:99.85%' and the errors (and a note when computed on generated data).",
         epilog="examples: python3 test/parse.py result/perf_vision_batchsize_1_device_0.txt; "
-               "python3 test/parse.py result_bs1.json; python3 test/parse.py t4_bs16.log")
+               "python3 test/parse.py result_bs1.json; python3 test/parse.py t4_bs16.log. "
+               "Per-layer profiles: python3 test/parse.py profile --help")
     parser.add_argument("files", nargs="+", metavar="file", help="perf report, log or JSON to read")
     parser.add_argument("--chip", choices=sorted(CHIPS_PER_CARD), default="310",
                         help="the NPU card the Ascend figures come from: 310 has 4 chips (figure x 4, the "
@@ -39,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["profile"]:            # the per-layer profile reader (genet.cli.parse_profile)
+        from genet.cli.parse_profile import main as profile_main
+
+        return profile_main(argv[1:])
     args = build_parser().parse_args(argv)
     chips = args.chips if args.chips is not None else CHIPS_PER_CARD[args.chip]
     for path in args.files:

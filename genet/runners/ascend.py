@@ -72,6 +72,11 @@ class AscendRunner(Runner):
         logits = np.asarray(outputs[0]).reshape(len(batch), -1)
         return self.check_logits(logits, len(batch)), CallTimes(self._last_compute_ms() / 1000.0)
 
+    def profiler(self):
+        raise GenetError(f"{self.model_path}: genet does not profile an .om itself: run ais_bench with --profiler 1 "
+                         f"(msprof), then read its op_summary_*.csv with test/parse.py profile "
+                         f"(--atc-json the model's atc --mode=1 JSON for layer names)")
+
     def close(self) -> None:
         session, self._session = getattr(self, "_session", None), None
         if session is not None and hasattr(session, "free_resource"):

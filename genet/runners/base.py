@@ -187,6 +187,10 @@ class Runner(abc.ABC):
     def run(self, batch: np.ndarray) -> np.ndarray:
         return self.run_timed(batch)[0]
 
+    def profiler(self):
+        """A second instance of the model under the backend's profiler (``genet.runners.profiling``)."""
+        raise GenetError(f"{self.model_path}: the {self.name} backend has no per-layer profiler in genet")
+
     def close(self) -> None:  # noqa: B027 (optional: most backends hold nothing to release)
         """Release the device resources (idempotent)."""
 
@@ -294,6 +298,23 @@ def cpu_name() -> str:
     except OSError:
         pass
     return f"CPU: {model} ({os.cpu_count()} cores)"
+
+
+# /proc/cpuinfo flags that decide which CPU kernels a backend picks, as lscpu spells them.
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
+
+
+def cpu_isa() -> str:
+    """The instruction-set extensions of this CPU that matter to the kernels, e.g. 'avx2 fma avx512f avx512_vnni'."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.partition(":")[2].split())
+                    return " ".join(flag for flag in ISA_FLAGS if flag in flags) or "no AVX2"
+    except OSError:
+        pass
+    return platform.machine()
 
 
 def base_versions() -> dict[str, str]:

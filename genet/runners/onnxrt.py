@@ -94,18 +94,7 @@ class OnnxRuntimeRunner(OnnxFile, Runner):
         cpus = usable_cpus()
         self._streams = options.streams or (min(self.DEFAULT_CPU_STREAMS, cpus) if on_cpu else 1)
         self._threads = options.threads or (max(1, cpus // self._streams) if on_cpu and self._streams > 1 else 0)
-        session_options = ort.SessionOptions()
-        session_options.log_severity_level = 3
-        session_options.intra_op_num_threads = self._threads
-        session_options.graph_optimization_level = _GRAPH_OPT[options.graph_opt]
-        # Spinning intra-op threads would take the cores the reader and writer threads need.
-        session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self._session = ort.InferenceSession(
-                str(model_path), session_options,
-                providers=[_provider_entry(p, options.device_id) for p in self._providers])
-        except Exception as exc:     # onnxruntime raises its own exception classes for every load failure
-            raise GenetError(f"{model_path}: not a loadable ONNX model ({first_line(exc)})") from None
+        self._session = self.new_session(self.session_options())
         inputs = self._session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].type != "tensor(float)":
             found = ", ".join(f"{i.name} {i.type} {i.shape}" for i in inputs)
@@ -113,6 +102,30 @@ class OnnxRuntimeRunner(OnnxFile, Runner):
         self._input_name = inputs[0].name
         self._output_name = self._session.get_outputs()[0].name
         self._input_shape = static_shape(inputs[0].shape)
+
+    def session_options(self) -> ort.SessionOptions:
+        """The runner's session settings (threads, graph optimisation, no spinning)."""
+        session_options = ort.SessionOptions()
+        session_options.log_severity_level = 3
+        session_options.intra_op_num_threads = self._threads
+        session_options.graph_optimization_level = _GRAPH_OPT[self.options.graph_opt]
+        # Spinning intra-op threads would take the cores the reader and writer threads need.
+        session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return session_options
+
+    def new_session(self, session_options: ort.SessionOptions, model: str | bytes | None = None):
+        """An InferenceSession of ``model`` (default: the runner's file) on the runner's providers."""
+        try:
+            return ort.InferenceSession(
+                str(self.model_path) if model is None else model, session_options,
+                providers=[_provider_entry(p, self.options.device_id) for p in self._providers])
+        except Exception as exc:     # onnxruntime raises its own exception classes for every load failure
+            raise GenetError(f"{self.model_path}: not a loadable ONNX model ({first_line(exc)})") from None
+
+    def profiler(self):
+        from genet.runners.onnxrt_profile import OrtProfiler
+
+        return OrtProfiler(self)
 
     @property
     def device_name(self) -> str:
@@ -138,11 +151,15 @@ class OnnxRuntimeRunner(OnnxFile, Runner):
                 "streams": self._streams, "graph_optimization": self.options.graph_opt}
 
     def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, CallTimes]:
+        logits, seconds = self.timed_run(self._session, batch)
+        return self.check_logits(logits, len(batch)), CallTimes(seconds)
+
+    def timed_run(self, session: ort.InferenceSession, batch: np.ndarray) -> tuple[np.ndarray, float]:
+        """The logits of ``session`` (this model's, or its profiled twin) and the call's seconds."""
         start = time.perf_counter()
         try:
-            logits = self._session.run([self._output_name], {self._input_name: batch})[0]
+            logits = session.run([self._output_name], {self._input_name: batch})[0]
         except Exception as exc:     # onnxruntime's own exception classes
             raise GenetError(f"{self.model_path}: inference failed on a {list(batch.shape)} batch "
                              f"({first_line(exc)})") from None
-        seconds = time.perf_counter() - start
-        return self.check_logits(logits, len(batch)), CallTimes(seconds)
+        return logits, time.perf_counter() - start

@@ -78,8 +78,7 @@ class OpenVinoRunner(OnnxFile, Runner):
         if options.streams and self._streams != options.streams:
             raise GenetError(f"{model_path}: OpenVINO runs {self._streams} streams on {self._threads} threads, not "
                              f"--streams {options.streams} (--threads is the total over the streams)")
-        self._output = self._compiled.outputs[0]
-        self._requests = threading.local()
+        self._requests = RequestPerThread(self._compiled)
 
     @property
     def device_name(self) -> str:
@@ -96,23 +95,49 @@ class OpenVinoRunner(OnnxFile, Runner):
         return {"streams": self._streams, "inference_threads": self._threads,
                 "inference_precision": self._compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()}
 
-    def _request(self) -> "ov.InferRequest":
-        request = getattr(self._requests, "request", None)
-        if request is None:
-            request = self._requests.request = self._compiled.create_infer_request()
-        return request
+    def compile_settings(self) -> dict[str, object]:
+        """The compile_model settings of the runner's model (threads, streams, precision hint)."""
+        return cpu_config(threads=self.options.threads, streams=self._streams)
+
+    def profiler(self):
+        from genet.runners.openvino_profile import OvProfiler
+
+        core = ov.Core()
+        try:
+            compiled = core.compile_model(core.read_model(str(self.model_path)), "CPU",
+                                          {**self.compile_settings(), "PERF_COUNT": True})
+        except Exception as exc:     # OpenVINO raises RuntimeError subclasses of its own
+            raise GenetError(f"{self.model_path}: cannot compile it with PERF_COUNT ({first_line(exc)})") from None
+        return OvProfiler(self, core, compiled)
 
     def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, CallTimes]:
-        request = self._request()
+        logits, seconds = self.timed_infer(self._requests.get(), batch)
+        return self.check_logits(logits, len(batch)), CallTimes(seconds)
+
+    def timed_infer(self, request: "ov.InferRequest", batch: np.ndarray) -> tuple[np.ndarray, float]:
+        """The logits of ``request`` (of this model, or of its profiled twin) and the call's seconds."""
         start = time.perf_counter()
         try:
-            logits = request.infer({0: batch})[self._output]
+            logits = request.infer({0: batch})[request.model_outputs[0]]
         except Exception as exc:
             raise GenetError(f"{self.model_path}: inference failed on a {list(batch.shape)} batch "
                              f"({first_line(exc)})") from None
-        seconds = time.perf_counter() - start
-        return self.check_logits(logits, len(batch)), CallTimes(seconds)
+        return logits, time.perf_counter() - start
 
     def close(self) -> None:
-        self._requests = threading.local()
+        self._requests = None
         self._compiled = None
+
+
+class RequestPerThread:
+    """One InferRequest of a compiled model per calling thread (a request serves one call at a time)."""
+
+    def __init__(self, compiled: "ov.CompiledModel"):
+        self._compiled = compiled
+        self._local = threading.local()
+
+    def get(self) -> "ov.InferRequest":
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self._compiled.create_infer_request()
+        return request

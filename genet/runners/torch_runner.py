@@ -250,6 +250,11 @@ class TorchRunner(Runner):
                 slot.graph_out = self._model(model_in)
         return slot
 
+    def profiler(self):
+        from genet.runners.torch_profile import TorchProfiler
+
+        return TorchProfiler(self)
+
     def close(self) -> None:
         for lane in self._all_lanes:
             lane.slots.clear()
