@@ -21,8 +21,7 @@ from genet.runners import RunnerOptions, open_runner
 from genet.runners.ascend import AscendRunner
 from genet.runners.onnxrt_profile import dense_matmul_model
 from genet.runners.profiling import LAYER_NAMES, Kernel, KernelTimes
-
-from runner_helpers import chain_model, tiny_onnx
+from tests.runner_helpers import chain_model, tiny_onnx
 
 BATCH = 4
 

@@ -23,8 +23,7 @@ from genet.layers.vendor_profiles import (
 )
 from genet.runners.onnxrt_profile import ort_kernel_times
 from genet.runners.profiling import NPU_NAMES
-
-from runner_helpers import chain_model
+from tests.runner_helpers import chain_model
 
 BATCH = 2
 

@@ -11,8 +11,7 @@ import torch
 from genet.model.checkpoint import save_checkpoint
 from genet.model.network import build_model
 from genet.model.variant import SEED_VARIANT
-
-from conftest import randomize_batchnorm, run_script
+from tests.conftest import randomize_batchnorm, run_script
 
 pytestmark = pytest.mark.slow
 BATCH = 4
