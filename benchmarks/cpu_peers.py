@@ -46,7 +46,8 @@ sys.path.insert(0, str(REPO))
 import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
 
-from genet.bench.engine import BenchConfig, run_benchmark  # noqa: E402
+from genet.bench.config import BenchConfig  # noqa: E402
+from genet.bench.engine import run_benchmark  # noqa: E402
 from genet.convert.export import export_onnx  # noqa: E402
 from genet.convert.quantize import QuantizeSettings, quantize_model  # noqa: E402
 from genet.data.synthetic import write_cifar10  # noqa: E402

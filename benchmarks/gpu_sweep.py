@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genet.core.stats import summarize
 from genet.runners import RunnerOptions, open_runner
 from genet.runners.base import option_flag
 
@@ -55,11 +56,9 @@ REFERENCE_BATCH = 500
 
 
 def percentiles(seconds: list[float]) -> dict[str, float] | None:
-    if not seconds:
-        return None
-    ms = np.asarray(seconds) * 1000.0
-    return {"min": float(ms.min()), "mean": float(ms.mean()), "p50": float(np.percentile(ms, 50)),
-            "p99": float(np.percentile(ms, 99)), "max": float(ms.max())}
+    """min, mean, p50, p99 and max in ms (genet.core.stats.summarize); None when the backend timed none."""
+    stats = summarize(seconds, scale=1000.0)
+    return {key: stats[key] for key in ("min", "mean", "p50", "p99", "max")} if stats else None
 
 
 def open_mode(mode: str, model: Path, device: str):

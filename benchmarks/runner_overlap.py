@@ -52,7 +52,8 @@ import onnxruntime  # noqa: E402
 import torch  # noqa: E402
 from quiet_disk import SETTLE_SECONDS, set_aside, settle  # noqa: E402
 
-from genet.bench.engine import BenchConfig, calls_in_order, run_benchmark  # noqa: E402
+from genet.bench.config import BenchConfig  # noqa: E402
+from genet.bench.engine import calls_in_order, run_benchmark  # noqa: E402
 from genet.bench.sources import BinFiles  # noqa: E402
 from genet.convert.export import export_onnx  # noqa: E402
 from genet.formats.dumps import write_dumps  # noqa: E402

@@ -45,11 +45,13 @@ from typing import Sequence
 
 import numpy as np
 
-from genet.bench.engine import BenchConfig, BenchResult, resolve_image_shape, run_benchmark
+from genet.bench.config import BenchConfig
+from genet.bench.engine import BenchResult, resolve_image_shape, run_benchmark
 from genet.bench.sources import image_bytes
 from genet.core.console import Log
 from genet.core.errors import GenetError
 from genet.core.fsio import atomic_dir, check_output_file, write_text_atomic
+from genet.core.stats import summarize
 from genet.formats.dumps import PACKED_DUMP, format_row, read_packed
 from genet.formats.info import InfoEntry, write_info
 from genet.runners import Runner, open_runner
@@ -292,12 +294,10 @@ def _info_for(files: Sequence[InputFile], work: Path, shape: tuple[int, int, int
 # ---- outputs ----------------------------------------------------------------------------------
 
 def _stats_ms(values: Sequence[float]) -> dict[str, float | int]:
-    if not values:
-        return {"min": 0.0, "max": 0.0, "mean": 0.0, "median": 0.0, "percentile(99%)": 0.0, "P99": 0.0, "count": 0}
-    ms = np.asarray(values, dtype=np.float64)
-    p99 = float(np.percentile(ms, 99))
-    return {"min": float(ms.min()), "max": float(ms.max()), "mean": float(ms.mean()),
-            "median": float(np.median(ms)), "percentile(99%)": p99, "P99": p99, "count": int(ms.size)}
+    """ais_bench's statistics of a list of ms (genet.core.stats.summarize), zeros for an empty list as it writes."""
+    stats = summarize(values) or dict.fromkeys(("min", "max", "mean", "median", "p99"), 0.0) | {"count": 0}
+    return {"min": stats["min"], "max": stats["max"], "mean": stats["mean"], "median": stats["median"],
+            "percentile(99%)": stats["p99"], "P99": stats["p99"], "count": stats["count"]}
 
 
 def summary_json(request: AisRequest, config: BenchConfig, results: Sequence[BenchResult],

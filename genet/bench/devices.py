@@ -27,7 +27,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
-from genet.bench.engine import BenchConfig, BenchResult, run_benchmark
+from genet.bench.config import BenchConfig
+from genet.bench.engine import BenchResult, run_benchmark
 from genet.core.console import Log
 from genet.core.errors import GenetError
 from genet.core.fsio import write_text_atomic

@@ -1,4 +1,4 @@
-"""Where the runner's images come from, cut into batches and read ahead on a thread.
+"""Where the runner's images come from: the input sources, and ``open_source``, which picks one for a run.
 
 Three sources, one interface (``count``, ``stems``, ``read_into``):
 
@@ -11,25 +11,25 @@ Three sources, one interface (``count``, ``stems``, ``read_into``):
 - ``RandomImages``: standard-normal images for pure-inference mode (not zeros, so the
   model sees data-dependent work).
 
-``plan_batches`` cuts ``count`` images into batches; a static-batch model gets its last
-partial batch padded with zero images, whose outputs the caller drops.
+A new source is a class with that interface and a line in ``open_source``. The batches are cut and
+read ahead by ``genet.bench.batches``.
 """
 
 from __future__ import annotations
 
 import os
-import queue
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, Iterable, Iterator, Protocol, Sequence, TypeVar
+from typing import Protocol, Sequence
 
 import numpy as np
 
+from genet.bench.config import BenchConfig
+from genet.core.console import Log
+from genet.core.constants import PACKED_IMAGES
 from genet.core.errors import GenetError
 from genet.data.preprocess import image_stem
-from genet.formats.info import NumberedEntry
+from genet.formats.info import NumberedEntry, read_numbered_info
+from genet.formats.packed import check_packed
 
 _PACKED_SAMPLES = 3          # rows compared against their .bin files before the packed array is trusted
 
@@ -202,98 +202,31 @@ class RandomImages:
         np.take(self._pool, rows, axis=0, out=out[:stop - start])
 
 
-@dataclass(frozen=True)
-class BatchSpan:
-    start: int
-    stop: int
-    rows: int            # the model's batch: stop - start, or the static batch size (padding)
-
-    @property
-    def real(self) -> int:
-        return self.stop - self.start
+def bin_folders(numbered: Sequence[NumberedEntry]) -> list[Path]:
+    """The folders holding an info file's .bin files."""
+    return sorted({Path(os.path.dirname(item.entry.path) or ".") for item in numbered})
 
 
-def plan_batches(count: int, batch_size: int, pad_to_batch: bool) -> list[BatchSpan]:
-    """Batches of ``batch_size``; the last partial one padded to it when ``pad_to_batch``."""
-    return [BatchSpan(start, min(start + batch_size, count),
-                      batch_size if pad_to_batch else min(batch_size, count - start))
-            for start in range(0, count, batch_size)]
-
-
-@dataclass
-class Batch:
-    number: int
-    stems: Sequence[str]       # of the real images (empty for random images)
-    images: np.ndarray         # rows×C×H×W float32; rows past ``real`` are padding
-    real: int
-    read_start: float          # perf_counter() stamps of the data-read and preprocess stages
-    read_end: float
-    prep_end: float
-
-
-def read_batches(source: ImageSource, spans: Iterable[BatchSpan], shape: ImageShape) -> Iterator[Batch]:
-    """Read each span into a fresh array (data read), then zero its padding rows (preprocess)."""
-    for number, span in enumerate(spans):
-        read_start = time.perf_counter()
-        images = np.empty((span.rows, *shape), dtype=np.float32)
-        source.read_into(span.start, span.stop, images)
-        read_end = time.perf_counter()
-        if span.rows > span.real:
-            images[span.real:] = 0.0
-        yield Batch(number, source.stems[span.start:span.stop], images, span.real, read_start, read_end,
-                    time.perf_counter())
-
-
-T = TypeVar("T")
-_END = object()
-
-
-class Prefetcher(Generic[T]):
-    """Run an iterator on a thread, ``depth`` items ahead of the consumer.
-
-    An exception in the producer is re-raised in the consumer; closing early (the consumer
-    failed) stops the producer at its next item.
-    """
-
-    def __init__(self, items: Iterable[T], depth: int = 8):
-        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._produce, args=(items,), name="genet-prefetch", daemon=True)
-        self._thread.start()
-
-    def _put(self, item) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _produce(self, items: Iterable[T]) -> None:
-        try:
-            for item in items:
-                if not self._put(item):
-                    return
-            self._put(_END)
-        except BaseException as exc:     # handed to the consumer, which re-raises it
-            self._put(exc)
-
-    def __iter__(self) -> Iterator[T]:
-        while True:
-            item = self._queue.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def __enter__(self) -> "Prefetcher[T]":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+def open_source(config: BenchConfig, shape: ImageShape, log: Log,
+                numbered: Sequence[NumberedEntry] | None = None) -> ImageSource:
+    """The run's images; ``numbered``: the info file's lines, when already read."""
+    if config.pure_inference:
+        return RandomImages(config.rounds * config.batch_size, config.seed)
+    if config.info_path is None:
+        return PackedImages.alone(config.packed_input, shape)
+    if numbered is None:
+        numbered = read_numbered_info(config.info_path)
+    check_unique_stems(config.info_path, numbered)
+    if config.packed_input is not None:
+        return PackedImages.for_info(config.packed_input, config.info_path, numbered, shape)
+    folders = bin_folders(numbered)
+    candidate = folders[0] / PACKED_IMAGES if len(folders) == 1 else None
+    if config.auto_packed and candidate is not None and candidate.is_file():
+        reason = check_packed(candidate, [item.entry.path for item in numbered])
+        if reason is None:
+            log(f"note: reading {candidate} (packed; preprocess's manifest proves it holds the images of "
+                f"{config.info_path}); --no-packed reads the .bin files")
+            return PackedImages.for_info(candidate, config.info_path, numbered, shape)
+        log(f"note: not using {candidate}: {reason}; reading the .bin files (--packed-input {candidate} "
+            f"uses it anyway)")
+    return BinFiles(config.info_path, numbered, shape)

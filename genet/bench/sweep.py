@@ -23,7 +23,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from genet.bench.engine import BenchConfig, BenchResult, run_benchmark
+from genet.bench.config import BenchConfig
+from genet.bench.engine import BenchResult, run_benchmark
 from genet.core.console import Log
 from genet.core.errors import GenetError
 from genet.core.fsio import atomic_files

@@ -8,8 +8,9 @@ Takes the seed's command lines unchanged (single-dash ``-key=value`` flags)::
 
 and writes the same files: ``result/dumpOutput_device{id}/{stem}_1.txt`` (or ``.bin``) and
 ``result/perf_vision_batchsize_{bs}_device_{id}.txt``, plus a ``.json`` twin with details.
-The figures are defined in ``genet.bench.engine``. Settings are checked once, by ``BenchConfig`` and
-``RunnerOptions``; this module only maps their fields to the flags the user typed.
+The figures are defined in docs/metrics.md (computed by ``genet.bench.figures``). Settings are checked
+once, by ``BenchConfig`` and ``RunnerOptions``; this module only maps their fields to the flags the
+user typed.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from pathlib import Path
 from typing import Sequence
 
 from genet.bench.aisbench import translate_ais_bench
-from genet.bench.engine import BenchConfig, BenchResult, run_benchmark
+from genet.bench.config import BenchConfig
+from genet.bench.engine import BenchResult, run_benchmark
 from genet.bench.sweep import parse_batch_list
 from genet.cli.common import Parser, add_quiet
 from genet.cli.plans import add_sweep_flags, parse_device_list, plan_from_args, run_plan
 from genet.core.console import stderr_log
-from genet.core.errors import GenetError, run_cli
+from genet.core.errors import GenetError, SettingError, run_cli
 from genet.formats.calltimes import write_call_times
-from genet.runners import BACKENDS, DEVICES, GRAPH_OPT_LEVELS, PRECISIONS, RunnerOptions, SettingError
+from genet.runners import BACKENDS, DEVICES, GRAPH_OPT_LEVELS, PRECISIONS, RunnerOptions
 from genet.runners.base import option_flag
 
 #: Exit status of a run whose model produced NaN or infinite outputs (without --allow-non-finite).

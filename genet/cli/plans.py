@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genet.bench.aisbench import AisRequest, run_ais_bench, summary_lines
+from genet.bench.config import BenchConfig
 from genet.bench.devices import device_call_times, parse_device_ids, run_devices
-from genet.bench.engine import BenchConfig, BenchResult
+from genet.bench.engine import BenchResult
 from genet.bench.sweep import run_sweep, sweep_lines, write_sweep
 from genet.core.console import Log
 from genet.core.errors import GenetError

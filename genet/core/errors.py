@@ -27,6 +27,32 @@ class GenetError(Exception):
     exit_code = 2
 
 
+class SettingError(GenetError):
+    """A setting out of its range, its message naming fields as ``{field}``; ``spelled`` names them otherwise.
+
+    The library speaks of fields (``batch_size``); a command line re-raises the error with its own
+    spelling of each (``-batch_size``).
+    """
+
+    def __init__(self, template: str, **values: object):
+        self.template, self.values = template, values
+        super().__init__(self.spelled(lambda name: name).args[0])
+
+    def spelled(self, spell: Callable[[str], str]) -> GenetError:
+        return GenetError(self.template.format_map(_Spelled(spell, self.values)))
+
+
+class _Spelled(dict):
+    """``{value}`` placeholders from the values given, any other ``{name}`` spelled by ``spell``."""
+
+    def __init__(self, spell: Callable[[str], str], values: dict[str, object]):
+        super().__init__(values)
+        self._spell = spell
+
+    def __missing__(self, name: str) -> str:
+        return self._spell(name)
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM or SIGHUP, raised in the main thread so that every ``finally`` runs, as for Ctrl-C."""
 

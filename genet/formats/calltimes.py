@@ -4,7 +4,7 @@ The file is JSON: ``{"unit": "s", "calls": [...]}`` for one run, or ``{"unit": "
 {"16": [...], ...}}`` for a sweep, ``{"devices": {"0": [...], ...}}`` for several devices. Each
 call is ``{"start", "end", "compute", "h2d", "d2h"}``: start and end of the runner call from the
 first call's start, the device-only compute seconds, and the copies where the backend times
-them apart (else null). See ``genet.bench.engine.call_records``.
+them apart (else null). See ``genet.bench.figures.call_records``.
 """
 
 from __future__ import annotations

@@ -8,10 +8,9 @@ from genet.runners.base import (
                    CallTimes,
                    Runner,
                    RunnerOptions,
-                   SettingError,
                    backend_for,
                    open_runner,
 )
 
 __all__ = ["BACKENDS", "DEVICES", "GRAPH_OPT_LEVELS", "PRECISIONS", "CallTimes", "Runner", "RunnerOptions",
-           "SettingError", "backend_for", "open_runner"]
+           "backend_for", "open_runner"]

@@ -16,12 +16,11 @@ import os
 import platform
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from genet.core.console import Log
-from genet.core.errors import GenetError
+from genet.core.errors import GenetError, SettingError
 from genet.core.launch import missing_requirement
 
 BACKENDS = ("onnxruntime", "torch", "ascend", "openvino")
@@ -40,32 +39,6 @@ _BACKEND_MODULES = {
 }
 # Backends that read files whose suffix defaults to another backend (never chosen by --backend auto).
 _ALSO_READS = {"openvino": ("onnxruntime",)}
-
-
-class SettingError(GenetError):
-    """A setting out of its range, its message naming fields as ``{field}``; ``spelled`` names them otherwise.
-
-    The library speaks of fields (``batch_size``); a command line re-raises the error with its own
-    spelling of each (``-batch_size``).
-    """
-
-    def __init__(self, template: str, **values: object):
-        self.template, self.values = template, values
-        super().__init__(self.spelled(lambda name: name).args[0])
-
-    def spelled(self, spell: Callable[[str], str]) -> GenetError:
-        return GenetError(self.template.format_map(_Spelled(spell, self.values)))
-
-
-class _Spelled(dict):
-    """``{value}`` placeholders from the values given, any other ``{name}`` spelled by ``spell``."""
-
-    def __init__(self, spell: Callable[[str], str], values: dict[str, object]):
-        super().__init__(values)
-        self._spell = spell
-
-    def __missing__(self, name: str) -> str:
-        return self._spell(name)
 
 
 @dataclass(frozen=True)
@@ -232,12 +205,17 @@ def _check_suffix(model_path: Path, backend: str) -> None:
         raise GenetError(f"{model_path}: --backend {backend} reads {suffixes} files; this file is for {implied}")
 
 
+def check_backend(backend: str) -> None:
+    """``backend`` is ``auto`` or one of BACKENDS (a SettingError naming the field otherwise)."""
+    if backend != "auto" and backend not in BACKENDS:
+        raise SettingError(f"{{backend}} {{value}}: unknown (choose from auto, {', '.join(BACKENDS)})", value=backend)
+
+
 def open_runner(model_path: str | os.PathLike, backend: str = "auto", options: RunnerOptions | None = None) -> Runner:
     """Load ``model_path`` on the backend its suffix names (.onnx, .pth/.pth.tar, .om) or the one given."""
     model_path = Path(model_path)
     options = options or RunnerOptions()
-    if backend != "auto" and backend not in BACKENDS:
-        raise SettingError(f"{{backend}} {{value}}: unknown (choose from auto, {', '.join(BACKENDS)})", value=backend)
+    check_backend(backend)
     if not model_path.exists():
         raise GenetError(f"{model_path}: model file not found")
     if model_path.is_dir():

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import genet.bench.devices as devices_module
+from genet.bench.config import BenchConfig
 from genet.bench.devices import DeviceRun, MultiDevice, check_devices, parse_device_ids, shares
-from genet.bench.engine import BenchConfig
 from genet.cli.benchmark import main
 from genet.core.errors import GenetError, run_cli
 from genet.formats.devices_report import DevicesReport, devices_report_name

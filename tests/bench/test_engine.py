@@ -1,4 +1,4 @@
-"""The run engine's parts (genet.bench.engine): the dump writer, calls in flight at once (streams) and what they
+"""The run engine's parts (genet.bench.engine, sinks, figures, outputs): the dump writer, calls in flight at once (streams) and what they
 count, a failing pipeline, signals held during the commit."""
 
 from __future__ import annotations
@@ -11,18 +11,13 @@ import types
 import numpy as np
 import pytest
 
-from genet.bench.engine import (
-    BenchConfig,
-    DumpWriter,
-    StageTimer,
-    Timings,
-    calls_in_order,
-    deferred_signals,
-    run_benchmark,
-    run_pipeline,
-    union_seconds,
-)
-from genet.bench.sources import RandomImages, plan_batches
+from genet.bench.batches import plan_batches
+from genet.bench.config import BenchConfig
+from genet.bench.engine import calls_in_order, run_benchmark, run_pipeline
+from genet.bench.figures import StageTimer, Timings, union_seconds
+from genet.bench.outputs import deferred_signals
+from genet.bench.sinks import dump_sink
+from genet.bench.sources import RandomImages
 from genet.core.errors import GenetError, Terminated
 from genet.formats.dumps import PACKED_DUMP, read_packed
 from genet.runners import CallTimes, Runner, RunnerOptions
@@ -31,7 +26,7 @@ from tests.runner_helpers import SHAPE
 # --- the dump writer -----------------------------------------------------------------------
 
 def test_dump_writer_reports_a_failed_write_naming_the_folder(tmp_path):
-    writer = DumpWriter(tmp_path / "gone", tmp_path / "dumpOutput_device0", False, 1, StageTimer(), False)
+    writer = dump_sink(tmp_path / "gone", tmp_path / "dumpOutput_device0", False, False, StageTimer())
     try:
         writer.submit(["00000"], np.zeros((1, 10), np.float32))
         with pytest.raises(GenetError, match="dumpOutput_device0/00000_1.txt: cannot write: No such file"):
@@ -42,7 +37,7 @@ def test_dump_writer_reports_a_failed_write_naming_the_folder(tmp_path):
 
 def test_dump_writer_keeps_order_in_the_packed_output(tmp_path):
     timer = StageTimer()
-    writer = DumpWriter(tmp_path, tmp_path, True, 2, timer, True)
+    writer = dump_sink(tmp_path, tmp_path, True, True, timer, threads=2)
     batches = [(["b", "a"], np.full((2, 3), 1.0, np.float32)), (["c"], np.full((1, 3), 2.0, np.float32))]
     for stems, logits in batches:
         writer.submit(stems, logits)

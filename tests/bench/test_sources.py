@@ -8,7 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-from genet.bench.sources import BinFiles, PackedImages, Prefetcher, RandomImages, plan_batches, read_batches
+from genet.bench.batches import Prefetcher, plan_batches, read_batches
+from genet.bench.sources import BinFiles, ImageFiles, PackedImages, RandomImages
 from genet.core.errors import GenetError
 from genet.formats.info import read_numbered_info
 from tests.runner_helpers import SHAPE, write_bins
@@ -47,7 +48,7 @@ def test_info_line_numbers_skip_blank_lines(tmp_path):
         BinFiles(info, read_numbered_info(info), SHAPE)
 
 
-def test_packed_rows_follow_the_stems_and_must_match_the_bin_files(tmp_path):
+def test_packed_rows_follow_the_stems_and_are_taken_as_given(tmp_path):
     info, data = write_bins(tmp_path, 12)
     packed = tmp_path / "prep_dataset" / "images.npy"
     np.save(packed, data)
@@ -57,15 +58,30 @@ def test_packed_rows_follow_the_stems_and_must_match_the_bin_files(tmp_path):
     out = np.empty((3, *SHAPE), np.float32)
     source.read_into(0, 3, out)
     np.testing.assert_array_equal(out, data[[7, 2, 11]])
-    np.save(packed, data[::-1].copy())                                          # stale: other rows
-    with pytest.raises(GenetError, match="differs from .*not from the same preprocess run"):
-        PackedImages.for_info(packed, info, read_numbered_info(info), SHAPE)
+    np.save(packed, data[::-1].copy())      # other rows: --packed-input is the user's word (one proof: the manifest)
+    PackedImages.for_info(packed, info, read_numbered_info(info), SHAPE).read_into(0, 3, out)
+    np.testing.assert_array_equal(out, data[::-1][[7, 2, 11]])
     np.save(packed, data[:5])
     with pytest.raises(GenetError, match=r"prep_bin\.info:1: .*00007\.bin has no row"):
         PackedImages.for_info(packed, info, read_numbered_info(info), SHAPE)
     np.save(packed, data.astype(np.float64))
     with pytest.raises(GenetError, match="holds float64"):
         PackedImages.alone(packed, SHAPE)
+
+
+def test_input_files_read_bin_and_npy_directly(tmp_path):
+    data = np.random.default_rng(3).standard_normal((3, *SHAPE), dtype=np.float32)
+    data[0].tofile(tmp_path / "a.bin")
+    np.save(tmp_path / "b.npy", data[1])
+    np.save(tmp_path / "c.npy", data[2][None].astype(np.float64))       # 1×C×H×W, float64: cast to float32
+    source = ImageFiles.listed([tmp_path / "a.bin", tmp_path / "b.npy", tmp_path / "c.npy"], SHAPE)
+    assert source.stems == ["a", "b", "c"] and source.count == 3
+    out = np.empty((3, *SHAPE), np.float32)
+    source.read_into(0, 3, out)
+    np.testing.assert_array_equal(out, data)
+    np.save(tmp_path / "b.npy", data[1][:2])
+    with pytest.raises(GenetError, match=r"b\.npy: .*b\.npy holds 2048 values, expected 3072 \(one 3×32×32 image\)"):
+        source.read_into(1, 2, out)
 
 
 def test_random_images_are_not_zeros_and_reproducible():

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-import genet.bench.engine as engine
 import genet.formats.dumps as dumps
+from genet.bench import sources
 from genet.cli.benchmark import main
 from genet.core.errors import GenetError, Terminated, run_cli
 from genet.formats.dumps import PACKED_DUMP, read_packed, scan_dumps
@@ -121,7 +121,7 @@ def test_packed_and_per_image_inputs_give_identical_dumps(tmp_path, models, smal
     info, data = small
     np.save(info.parent / "prep_dataset" / "images.npy", data)
     # proven identical
-    monkeypatch.setattr(engine, "check_packed", lambda packed, bins: None)
+    monkeypatch.setattr(sources, "check_packed", lambda packed, bins: None)
     runs = {
         "bins": ["-input_text_path=" + str(info), "--no-packed"],
         "auto": ["-input_text_path=" + str(info)],
@@ -151,7 +151,8 @@ def test_a_packed_file_not_proven_identical_is_not_used(tmp_path, models, small,
     np.save(packed, changed)
     seen = []
     if verdict == "unproven":
-        monkeypatch.setattr(engine, "check_packed", lambda path, bins: seen.append((path, list(bins))) or "no manifest")
+        monkeypatch.setattr(sources, "check_packed",
+                            lambda path, bins: seen.append((path, list(bins))) or "no manifest")
     assert main(seed_args(models["dynamic"], info, 16) + ["--output-dir", str(tmp_path / "r")]) == 0
     note = capsys.readouterr().err
     assert "note: not using" in note and "reading the .bin files" in note

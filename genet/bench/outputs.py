@@ -1,0 +1,195 @@
+"""A run's outputs as one transaction: checked before the model runs, put in place together, or not at all.
+
+Every output path is checked before the model's first call. Dumps go to a temporary folder that
+replaces ``dumpOutput_device{id}`` only once every image has its dump. Once the dumps are complete,
+the perf reports are renamed into place and the dump folder swapped in, with signals held back and
+a lock on the output folder (so that concurrent runs cannot interleave theirs); if either step
+fails, the old reports are put back and the old dumps kept. A failed or interrupted run leaves the
+previous outputs as they were and no temporary file.
+
+``RunOutputs`` is what the engine asks of a run's outputs; ``GuideOutputs`` is benchmark.py's (the
+dumps and the perf report), ``NoOutputs`` writes nothing (a run whose files another driver writes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import ContextManager, Iterator, Protocol, Sequence
+
+from genet.bench.config import BenchConfig
+from genet.bench.figures import StageTimer
+from genet.bench.sinks import Discard, Sink, dump_sink
+from genet.bench.sources import bin_folders
+from genet.core.errors import GenetError
+from genet.core.fsio import atomic_dir, check_apart, check_output_file, check_replaceable_dir, temp_name
+from genet.formats.dumps import PACKED_DUMP, is_dump_name
+from genet.formats.info import NumberedEntry
+from genet.formats.perf_report import PerfReport, perf_paths, perf_texts, write_text_as
+
+
+class RunOutputs(Protocol):
+    perf_txt: Path | None
+    perf_json: Path | None
+    dump_dir: Path | None
+
+    def check(self, inputs: Sequence[Path]) -> None:
+        """Refuse, before the model runs, any output the run could not write or must not replace."""
+
+    def sink(self, timer: StageTimer, inputs: Sequence[Path]) -> ContextManager[Sink]:
+        """The run's sink; leaving the block without an error puts what it wrote in place."""
+
+    def dumps_details(self, count: int) -> dict | None:
+        """The perf JSON's ``dumps`` entry."""
+
+    def commit(self, report: PerfReport, details: dict) -> ContextManager[None]:
+        """Entered inside the sink's block once the run is complete: puts the reports in place."""
+
+
+def run_inputs(config: BenchConfig, numbered: Sequence[NumberedEntry] | None) -> list[Path]:
+    """What the run reads, which no output may be, hold or lie inside: model, info file, .bin folders, packed file."""
+    found = [path for path in (config.model_path, config.info_path, config.packed_input) if path is not None]
+    return found + (bin_folders(numbered) if numbered else [])
+
+
+class GuideOutputs:
+    """benchmark.py's files: ``dumpOutput_device{id}`` (swapped in whole) and the perf report with its JSON twin."""
+
+    def __init__(self, config: BenchConfig):
+        self.config = config
+        self.perf_txt, self.perf_json = perf_paths(config.output_dir, config.batch_size, config.device_id)
+        self.dump_dir = None if config.pure_inference else config.dump_dir
+
+    def check(self, inputs: Sequence[Path]) -> None:
+        out = self.config.output_dir
+        if out.exists() and not out.is_dir():
+            raise GenetError(f"{out}: exists and is not a folder (the output folder)")
+        check_apart(out, inputs)
+        if out.is_dir():
+            for path in (self.perf_txt, self.perf_json):
+                check_output_file(path)
+            if self.dump_dir is not None:
+                check_replaceable_dir(self.dump_dir, inputs, ours=is_dump_name)
+
+    @contextlib.contextmanager
+    def sink(self, timer: StageTimer, inputs: Sequence[Path]) -> Iterator[Sink]:
+        make_output_dir(self.config.output_dir)
+        if self.dump_dir is None:
+            yield Discard(timer)
+            return
+        with atomic_dir(self.dump_dir, inputs=inputs, ours=is_dump_name) as tmp:
+            sink = dump_sink(tmp, self.dump_dir, self.config.binary, self.config.packed_output, timer,
+                             self.config.writer_threads)
+            try:
+                yield sink
+            finally:
+                sink.close()
+
+    def dumps_details(self, count: int) -> dict | None:
+        if self.dump_dir is None:
+            return None
+        return {"folder": str(self.dump_dir), "count": count, "format": "bin" if self.config.binary else "txt",
+                "packed": str(self.dump_dir / PACKED_DUMP) if self.config.packed_output else None}
+
+    @contextlib.contextmanager
+    def commit(self, report: PerfReport, details: dict) -> Iterator[None]:
+        txt_text, json_text = perf_texts(self.config.batch_size, self.config.device_id, report, details)
+        # The reports go in first, then (leaving the sink's block) the dumps; a failure of either puts the old
+        # reports back, and the dump swap restores the old dumps itself.
+        with deferred_signals(), output_lock(self.config.output_dir), \
+                reports_in({self.perf_json: json_text, self.perf_txt: txt_text}):
+            yield
+
+
+class NoOutputs:
+    """A run that writes nothing: the logits are dropped (its driver writes the files it needs)."""
+
+    perf_txt = perf_json = dump_dir = None
+
+    def check(self, inputs: Sequence[Path]) -> None:
+        pass
+
+    @contextlib.contextmanager
+    def sink(self, timer: StageTimer, inputs: Sequence[Path]) -> Iterator[Sink]:
+        yield Discard(timer)
+
+    def dumps_details(self, count: int) -> dict | None:
+        return None
+
+    def commit(self, report: PerfReport, details: dict) -> ContextManager[None]:
+        return contextlib.nullcontext()
+
+
+def make_output_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GenetError(f"{path}: cannot create the output folder: {exc.strerror}") from None
+
+
+@contextlib.contextmanager
+def output_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (flock on the folder itself: no lock file left behind)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def reports_in(texts: dict[Path, str]) -> Iterator[None]:
+    """Put each file of ``texts`` in place, keeping the old ones until the block (the dump swap) succeeds.
+
+    On failure the old files are put back (or the new ones removed where there was none).
+    """
+    temps: dict[Path, Path] = {}
+    kept: dict[Path, Path | None] = {}
+    try:
+        for target, text in texts.items():
+            temps[target] = temp_name(target)
+            write_text_as(temps[target], target, text)
+        for target, tmp in temps.items():
+            kept[target] = temp_name(target, "old") if target.exists() else None
+            if kept[target] is not None:
+                os.link(target, kept[target])
+            os.replace(tmp, target)
+        yield
+    except BaseException:
+        for target, old in kept.items():
+            with contextlib.suppress(OSError):
+                if old is not None:
+                    os.replace(old, target)
+                    old.unlink(missing_ok=True)     # still there when the rename did nothing (same file)
+                else:
+                    target.unlink(missing_ok=True)
+        for tmp in temps.values():
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+        raise
+    for old in kept.values():
+        if old is not None:
+            old.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP back until the block is done (the last renames of a run)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, frame: caught.append(signum))
+                for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if caught:
+            signal.raise_signal(caught[0])
