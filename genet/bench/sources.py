@@ -1,6 +1,6 @@
 """Where the runner's images come from: the input sources, and ``open_source``, which picks one for a run.
 
-Three sources, one interface (``count``, ``stems``, ``read_into``):
+Four sources, one interface (``count``, ``stems``, ``read_into``):
 
 - ``BinFiles``: the info file's per-image ``.bin`` files (raw float32 C×H×W), every one
   checked up front (exists, size = C×H×W×4 bytes, listed size = the model's), so a bad
@@ -8,6 +8,7 @@ Three sources, one interface (``count``, ``stems``, ``read_into``):
 - ``PackedImages``: ``images.npy`` (N×C×H×W float32) from ``preprocess.py --packed``,
   memory-mapped; row ``i`` is the image whose stem is the decimal ``i`` (``00042`` → row 42),
   which is how preprocess names its files;
+- ``ImageFiles``: files given by name, one image each, ``.bin`` or ``.npy`` (ais_bench's ``--input``);
 - ``RandomImages``: standard-normal images for pure-inference mode (not zeros, so the
   model sees data-dependent work).
 
@@ -59,18 +60,65 @@ def check_unique_stems(info: Path, numbered: Sequence[NumberedEntry]) -> None:
                              f"({earlier.entry.path}); their dumps would overwrite each other")
 
 
-class BinFiles:
-    """Per-image raw float32 files listed in an info file."""
+class ImageFiles:
+    """One image per file, read in order: raw float32 C×H×W (``.bin``) or a NumPy array (``.npy``, cast to float32).
+
+    ``where`` names each file in errors (an info file's line, or the file itself).
+    """
+
+    kind = "files"
+
+    def __init__(self, paths: Sequence[str | os.PathLike], stems: Sequence[str], where: Sequence[str],
+                 description: str, shape: ImageShape):
+        self.description = description
+        self.count = len(paths)
+        self.stems = list(stems)
+        self._paths = [os.fspath(path) for path in paths]
+        self._where = list(where)
+        self._bytes = image_bytes(shape)
+
+    @classmethod
+    def listed(cls, paths: Sequence[Path], shape: ImageShape) -> "ImageFiles":
+        """Files given by name (ais_bench's ``--input``), each named after its stem."""
+        return cls(paths, [path.stem for path in paths], [str(path) for path in paths],
+                   f"{len(paths)} input files", shape)
+
+    def read_into(self, start: int, stop: int, out: np.ndarray) -> None:
+        for row, i in enumerate(range(start, stop)):
+            if self._paths[i].endswith(".npy"):
+                self._read_npy(i, out[row])
+            else:
+                self._read_raw(i, out[row].reshape(-1).view(np.uint8))
+
+    def _read_raw(self, i: int, row: np.ndarray) -> None:
+        try:
+            with open(self._paths[i], "rb") as fh:
+                got = fh.readinto(row)
+        except OSError as exc:
+            raise GenetError(f"{self._where[i]}: cannot read input file {self._paths[i]}: {exc.strerror}") from None
+        if got != self._bytes:
+            raise GenetError(f"{self._where[i]}: {self._paths[i]} changed during the run "
+                             f"(read {got} bytes, expected {self._bytes})")
+
+    def _read_npy(self, i: int, row: np.ndarray) -> None:
+        try:
+            array = np.load(self._paths[i], allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise GenetError(f"{self._where[i]}: cannot read input file {self._paths[i]}: {exc}") from None
+        if array.size != row.size:
+            raise GenetError(f"{self._where[i]}: {self._paths[i]} holds {array.size} values, expected {row.size} "
+                             f"(one {'×'.join(map(str, row.shape))} image)")
+        row[...] = array.reshape(row.shape)
+
+
+class BinFiles(ImageFiles):
+    """Per-image raw float32 files listed in an info file, every one checked before the run."""
 
     kind = "bin files"
 
     def __init__(self, info: Path, numbered: Sequence[NumberedEntry], shape: ImageShape):
-        self.description = str(info)
-        self.count = len(numbered)
-        self.stems = [item.entry.stem for item in numbered]
-        self._paths = [item.entry.path for item in numbered]
-        self._bytes = image_bytes(shape)
-        self._where = [f"{info}:{item.line}" for item in numbered]
+        super().__init__([item.entry.path for item in numbered], [item.entry.stem for item in numbered],
+                         [f"{info}:{item.line}" for item in numbered], str(info), shape)
         self._check(numbered, shape)
 
     def _check(self, numbered: Sequence[NumberedEntry], shape: ImageShape) -> None:
@@ -91,17 +139,8 @@ class BinFiles:
                                  f"(float32 {channels}×{height}×{width})")
 
     def read_into(self, start: int, stop: int, out: np.ndarray) -> None:
-        rows = out.reshape(len(out), -1).view(np.uint8)
         for row, i in enumerate(range(start, stop)):
-            try:
-                with open(self._paths[i], "rb") as fh:
-                    got = fh.readinto(rows[row])
-            except OSError as exc:
-                raise GenetError(f"{self._where[i]}: cannot read input file {self._paths[i]}: "
-                                 f"{exc.strerror}") from None
-            if got != self._bytes:
-                raise GenetError(f"{self._where[i]}: {self._paths[i]} changed during the run "
-                                 f"(read {got} bytes, expected {self._bytes})")
+            self._read_raw(i, out[row].reshape(-1).view(np.uint8))
 
 
 def default_stems(count: int) -> list[str]:
