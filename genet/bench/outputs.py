@@ -7,8 +7,10 @@ a lock on the output folder (so that concurrent runs cannot interleave theirs); 
 fails, the old reports are put back and the old dumps kept. A failed or interrupted run leaves the
 previous outputs as they were and no temporary file.
 
-``RunOutputs`` is what the engine asks of a run's outputs; ``GuideOutputs`` is benchmark.py's (the
-dumps and the perf report), ``NoOutputs`` writes nothing (a run whose files another driver writes).
+``RunOutputs`` is what the engine asks of a run's outputs. ``GuideOutputs`` is benchmark.py's, made of
+two plug-ins: ``DumpFolder`` (the dumps, through the sinks of ``genet.bench.sinks``) and
+``PerfReportFiles`` (the perf report and its JSON twin). ``NoOutputs`` writes nothing (a run whose
+files its driver writes).
 """
 
 from __future__ import annotations
@@ -56,13 +58,63 @@ def run_inputs(config: BenchConfig, numbered: Sequence[NumberedEntry] | None) ->
     return found + (bin_folders(numbered) if numbered else [])
 
 
-class GuideOutputs:
-    """benchmark.py's files: ``dumpOutput_device{id}`` (swapped in whole) and the perf report with its JSON twin."""
+class DumpFolder:
+    """``dumpOutput_device{id}``: written in a temporary folder, swapped in whole when the run succeeds."""
 
     def __init__(self, config: BenchConfig):
         self.config = config
-        self.perf_txt, self.perf_json = perf_paths(config.output_dir, config.batch_size, config.device_id)
-        self.dump_dir = None if config.pure_inference else config.dump_dir
+        self.path = config.dump_dir
+
+    def check(self, inputs: Sequence[Path]) -> None:
+        check_replaceable_dir(self.path, inputs, ours=is_dump_name)
+
+    @contextlib.contextmanager
+    def sink(self, timer: StageTimer, inputs: Sequence[Path]) -> Iterator[Sink]:
+        with atomic_dir(self.path, inputs=inputs, ours=is_dump_name) as tmp:
+            sink = dump_sink(tmp, self.path, self.config.binary, self.config.packed_output, timer,
+                             self.config.writer_threads)
+            try:
+                yield sink
+            finally:
+                sink.close()
+
+    def details(self, count: int) -> dict:
+        return {"folder": str(self.path), "count": count, "format": "bin" if self.config.binary else "txt",
+                "packed": str(self.path / PACKED_DUMP) if self.config.packed_output else None}
+
+
+class PerfReportFiles:
+    """``perf_vision_batchsize_{bs}_device_{id}.txt`` and its JSON twin, renamed into place at the commit."""
+
+    def __init__(self, config: BenchConfig):
+        self.config = config
+        self.txt, self.json = perf_paths(config.output_dir, config.batch_size, config.device_id)
+
+    def check(self) -> None:
+        for path in (self.txt, self.json):
+            check_output_file(path)
+
+    @contextlib.contextmanager
+    def commit(self, report: PerfReport, details: dict) -> Iterator[None]:
+        txt_text, json_text = perf_texts(self.config.batch_size, self.config.device_id, report, details)
+        with deferred_signals(), output_lock(self.config.output_dir), \
+                reports_in({self.json: json_text, self.txt: txt_text}):
+            yield
+
+
+class GuideOutputs:
+    """benchmark.py's files in the output folder: the dump folder (none in pure inference) and the perf report.
+
+    The reports go in first, then (leaving the sink's block) the dumps; a failure of either puts the old
+    reports back, and the dump swap restores the old dumps itself.
+    """
+
+    def __init__(self, config: BenchConfig):
+        self.config = config
+        self.dumps = None if config.pure_inference else DumpFolder(config)
+        self.report = PerfReportFiles(config)
+        self.perf_txt, self.perf_json = self.report.txt, self.report.json
+        self.dump_dir = self.dumps.path if self.dumps else None
 
     def check(self, inputs: Sequence[Path]) -> None:
         out = self.config.output_dir
@@ -70,39 +122,19 @@ class GuideOutputs:
             raise GenetError(f"{out}: exists and is not a folder (the output folder)")
         check_apart(out, inputs)
         if out.is_dir():
-            for path in (self.perf_txt, self.perf_json):
-                check_output_file(path)
-            if self.dump_dir is not None:
-                check_replaceable_dir(self.dump_dir, inputs, ours=is_dump_name)
+            self.report.check()
+            if self.dumps:
+                self.dumps.check(inputs)
 
-    @contextlib.contextmanager
-    def sink(self, timer: StageTimer, inputs: Sequence[Path]) -> Iterator[Sink]:
+    def sink(self, timer: StageTimer, inputs: Sequence[Path]) -> ContextManager[Sink]:
         make_output_dir(self.config.output_dir)
-        if self.dump_dir is None:
-            yield Discard(timer)
-            return
-        with atomic_dir(self.dump_dir, inputs=inputs, ours=is_dump_name) as tmp:
-            sink = dump_sink(tmp, self.dump_dir, self.config.binary, self.config.packed_output, timer,
-                             self.config.writer_threads)
-            try:
-                yield sink
-            finally:
-                sink.close()
+        return self.dumps.sink(timer, inputs) if self.dumps else contextlib.nullcontext(Discard(timer))
 
     def dumps_details(self, count: int) -> dict | None:
-        if self.dump_dir is None:
-            return None
-        return {"folder": str(self.dump_dir), "count": count, "format": "bin" if self.config.binary else "txt",
-                "packed": str(self.dump_dir / PACKED_DUMP) if self.config.packed_output else None}
+        return self.dumps.details(count) if self.dumps else None
 
-    @contextlib.contextmanager
-    def commit(self, report: PerfReport, details: dict) -> Iterator[None]:
-        txt_text, json_text = perf_texts(self.config.batch_size, self.config.device_id, report, details)
-        # The reports go in first, then (leaving the sink's block) the dumps; a failure of either puts the old
-        # reports back, and the dump swap restores the old dumps itself.
-        with deferred_signals(), output_lock(self.config.output_dir), \
-                reports_in({self.perf_json: json_text, self.perf_txt: txt_text}):
-            yield
+    def commit(self, report: PerfReport, details: dict) -> ContextManager[None]:
+        return self.report.commit(report, details)
 
 
 class NoOutputs:
