@@ -17,18 +17,13 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from genet.bench.engine import (
-    BenchConfig,
-    BenchResult,
-    DiscardSink,
-    Timings,
-    open_source,
-    resolve_image_shape,
-    run_pipeline,
-    union_seconds,
-    warm_up,
-)
-from genet.bench.sources import plan_batches
+from genet.bench.batches import plan_batches
+from genet.bench.config import BenchConfig
+from genet.bench.engine import BenchResult, resolve_image_shape, run_pipeline
+from genet.bench.figures import Timings, union_seconds
+from genet.bench.sinks import Discard
+from genet.bench.sources import open_source
+from genet.bench.warmup import warm_up
 from genet.core.console import Log, progress_bar
 from genet.core.errors import GenetError
 from genet.core.fsio import atomic_files
@@ -98,7 +93,7 @@ def profile_run(config: BenchConfig, runner: Runner, profiler, result: BenchResu
     profiler.start()
     timings = Timings()
     with progress_bar(source.count, "profile", quiet=not config.progress) as progress:
-        run_pipeline(profiler, source, spans, shape, DiscardSink(timings.postprocess), timings,
+        run_pipeline(profiler, source, spans, shape, Discard(timings.postprocess), timings,
                      config.prefetch_depth, progress)
     times = profiler.collect()
     if times.model is None and getattr(profiler, "module", None) is not None:

@@ -1,5 +1,5 @@
-"""The run engine's parts (genet.bench.engine, sinks, figures, outputs): the dump writer, calls in flight at once (streams) and what they
-count, a failing pipeline, signals held during the commit."""
+"""The run engine's parts (genet.bench.engine, sinks, figures, outputs): the dump writer, calls in flight at
+once (streams) and what they count, a failing pipeline, signals held during the commit."""
 
 from __future__ import annotations
 
