@@ -8,7 +8,7 @@ from typing import Sequence
 
 from genet.cli.common import Parser, add_quiet, positive_int
 from genet.core.errors import GenetError, run_cli
-from genet.core.fsio import atomic_files, check_output_file
+from genet.core.fsio import JSON_FILE, PNG_IMAGE, atomic_files, check_output_file
 from genet.data.provenance import is_generated
 from genet.formats.dumps import load_dumps
 from genet.formats.labels import read_labels
@@ -44,8 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not Path(args.result_dir).is_dir():
         raise GenetError(f"{args.result_dir}: result folder not found")
-    out = check_output_file(Path(args.result_dir) / args.json_name)
-    outputs = [out] + ([check_output_file(out.with_name(f"{out.stem}_confusion.png"))] if args.per_class else [])
+    inputs = [args.dumps, args.labels]
+    out = check_output_file(Path(args.result_dir) / args.json_name, JSON_FILE, inputs=inputs)
+    plot = out.with_name(f"{out.stem}_confusion.png")       # a derived name: replaced only when a PNG
+    outputs = [out] + ([check_output_file(plot, PNG_IMAGE, inputs=inputs, named=False, ours=PNG_IMAGE.holds,
+                                        ours_what="a PNG image")]
+                       if args.per_class else [])
     labels = read_labels(args.labels)
     generated = is_generated(args.labels)
     accuracy = evaluate(match_labels(load_dumps(args.dumps, args.num_classes), labels, args.labels,

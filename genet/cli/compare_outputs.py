@@ -8,7 +8,7 @@ from typing import Sequence
 
 from genet.cli.common import Parser, non_negative_int
 from genet.core.errors import GenetError, run_cli
-from genet.core.fsio import check_output_file, write_text_atomic
+from genet.core.fsio import JSON_FILE, check_output_file, write_text_atomic
 from genet.formats.dumps import load_dumps
 from genet.reports.compare import WORST_SHOWN, Tolerance, compare_dumps, comparison_payload, report_lines
 
@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GenetError as exc:
         raise GenetError(f"--{exc}") from None
     if args.json:
-        check_output_file(args.json)
+        check_output_file(args.json, JSON_FILE, inputs=[args.candidate, args.reference])
     comparison = compare_dumps(load_dumps(args.candidate, allow_non_finite=True),
                                load_dumps(args.reference, allow_non_finite=True), tolerance, args.worst)
     print("\n".join(report_lines(comparison)))

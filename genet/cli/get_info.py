@@ -7,9 +7,11 @@ from typing import Sequence
 
 from genet.cli.common import Parser
 from genet.core.errors import GenetError, run_cli
-from genet.core.fsio import check_output_file
+from genet.core.fsio import check_output_file, text_kind
 from genet.formats.info import INFO_LINE_FORMAT, write_info
 from genet.formats.listing import list_bins, list_jpgs
+
+INFO_KIND = text_kind("an info file (text)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    check_output_file(args.info)
+    check_output_file(args.info, INFO_KIND, inputs=[args.folder])
     if args.kind == "bin":
         if args.width < 1 or args.height < 1:
             raise GenetError(f"width and height must be positive, got {args.width} {args.height}")

@@ -9,7 +9,7 @@ from typing import Sequence
 
 from genet.cli.common import Parser
 from genet.core.errors import run_cli
-from genet.core.fsio import atomic_files, check_output_file
+from genet.core.fsio import PNG_IMAGE, atomic_files, check_output_file, text_kind
 from genet.reports.perf_table import csv_text, load_devices, make_table, markdown, parse_chips, plot, seed_verdict
 
 
@@ -35,17 +35,34 @@ def build_parser() -> argparse.ArgumentParser:
                              "710/310P, else 1)")
     parser.add_argument("--candidate", metavar="LABEL",
                         help="the device the ratio columns divide (default: the 710/310P column, else the first)")
-    parser.add_argument("--out", default="perf_compare", metavar="PREFIX",
-                        help="write PREFIX.md, PREFIX.csv and PREFIX.png (default: %(default)s)")
+    parser.add_argument("--out", default=None, metavar="PREFIX",
+                        help=f"write PREFIX.md, PREFIX.csv and PREFIX.png (default: {DEFAULT_PREFIX}; files of "
+                             f"the default name are replaced only when they are perf_compare's own)")
     parser.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
     return parser
 
 
+DEFAULT_PREFIX = "perf_compare"
+OUTPUT_KINDS = {".md": text_kind("a Markdown table", ".md"), ".csv": text_kind("a CSV table", ".csv"),
+                ".png": PNG_IMAGE}
+
+
+def _is_table(path: Path) -> bool:
+    """A table or plot perf_compare wrote: its first column is "batch" (the plot: any PNG of that name)."""
+    if path.suffix == ".png":
+        return PNG_IMAGE.holds(path)
+    first = path.read_text(encoding="utf-8", errors="replace").partition("\n")[0]
+    return first.startswith(("| batch |", "batch,"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    prefix = Path(args.out)
+    prefix = Path(args.out or DEFAULT_PREFIX)
     suffixes = [".md", ".csv"] + ([] if args.no_plot else [".png"])
-    outputs = [check_output_file(prefix.with_name(prefix.name + suffix)) for suffix in suffixes]
+    outputs = [check_output_file(prefix.with_name(prefix.name + suffix), OUTPUT_KINDS[suffix],
+                                 inputs=[spec.partition(":")[2] for spec in args.inputs],
+                                 named=args.out is not None, ours=_is_table,
+                                 ours_what="perf_compare's table or plot") for suffix in suffixes]
     devices = load_devices(args.inputs, parse_chips(args.chips), note=lambda text: print(text, file=sys.stderr))
     table = make_table(devices, args.candidate)
     verdict = seed_verdict(table.devices)

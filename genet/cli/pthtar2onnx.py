@@ -21,7 +21,7 @@ from genet.convert.export import (
     verify_onnx,
 )
 from genet.core.errors import GenetError, run_cli
-from genet.core.fsio import atomic_path, check_output_file
+from genet.core.fsio import ONNX_MODEL, atomic_path, check_output_file
 from genet.model.checkpoint import load_model
 from genet.model.variant import EXTENTS
 
@@ -73,7 +73,7 @@ def _verify(model, onnx_path: Path, output: Path, static_batch: int | None) -> N
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_export_settings(args.opset, args.batch_size)
-    check_output_file(args.output)
+    check_output_file(args.output, ONNX_MODEL, inputs=[args.checkpoint])
     overrides = {"depth": args.depth, "width": args.width, "num_classes": args.num_classes,
                  "extent": args.extent, "extra_params": args.extra_params, "mlp": args.mlp}
     model, _ = load_model(args.checkpoint, {k: v for k, v in overrides.items() if v is not None},

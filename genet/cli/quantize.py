@@ -20,6 +20,7 @@ from genet.core.errors import run_cli
 from genet.formats.quantize_report import quantize_report_path
 
 DEFAULTS = QuantizeSettings()
+DEFAULT_OUTPUT = Path("genet_int8.onnx")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("datasets_path", type=Path,
                         help="folder holding cifar-10-batches-py/ (as for preprocess.py), that folder itself, "
                              "or cifar-10-python.tar.gz")
-    parser.add_argument("--output", "-o", type=Path, default=Path("genet_int8.onnx"),
-                        help="int8 model to write (default: %(default)s); its report goes beside it as .json")
+    parser.add_argument("--output", "-o", type=Path, default=None,
+                        help=f"int8 model to write (default: {DEFAULT_OUTPUT}, replaced only when it is quantize.py's "
+                             f"own); its report goes beside it as .json")
     parser.add_argument("--calib", type=int, default=DEFAULTS.calib, metavar="N",
                         help="training images to calibrate on (default: %(default)s)")
     parser.add_argument("--calib-method", choices=CALIBRATION_METHODS, default=DEFAULTS.method,
@@ -61,9 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = QuantizeSettings(calib=args.calib, method=args.calib_method, calib_split=args.calib_split,
                                 check=args.check, min_agreement=args.min_agreement, keep_below=args.keep_below)
+    named = args.output is not None
+    args.output = args.output or DEFAULT_OUTPUT
     try:
         check, passed = quantize_model(args.model, args.datasets_path, args.output, settings,
-                                       log=stderr_log(args.quiet), quiet=args.quiet)
+                                       log=stderr_log(args.quiet), quiet=args.quiet, named=named)
     except BelowThreshold as exc:
         print("\n".join(exc.check.lines()))
         raise

@@ -11,10 +11,12 @@ import torch
 
 from genet.cli.common import Parser, add_quiet
 from genet.core.errors import GenetError, run_cli
+from genet.core.fsio import CHECKPOINT, check_output_file
 from genet.model.train import AUTOCAST_DTYPES, DEVICES, TrainSettings, train_checkpoint
 from genet.model.variant import Variant
 
 DEFAULTS = TrainSettings()
+DEFAULT_OUTPUT = Path("genet.pth.tar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("datasets_path", type=Path,
                         help="folder holding cifar-10-batches-py/ (as for preprocess.py), that folder itself, "
                              "or cifar-10-python.tar.gz")
-    parser.add_argument("--output", "-o", type=Path, default=Path("genet.pth.tar"),
-                        help="checkpoint to write (default: %(default)s)")
+    parser.add_argument("--output", "-o", type=Path, default=None,
+                        help=f"checkpoint to write (default: {DEFAULT_OUTPUT}; replaced only when named here)")
     parser.add_argument("--depth", type=int, default=10, help="network depth, 6n+4 (default: %(default)s)")
     parser.add_argument("--width", type=int, default=1, help="widen factor (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs,
@@ -65,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    named = args.output is not None
+    args.output = args.output or DEFAULT_OUTPUT
+    check_output_file(args.output, CHECKPOINT, inputs=[args.datasets_path], named=named)
     if args.threads < 0:
         raise GenetError(f"--threads must be ≥ 0, got {args.threads}")
     if args.threads:
@@ -77,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors = ", ".join(f"{e:.1f}" for e in result.train_errors)
     print(f"trained in {result.seconds:.1f} s; training top-1 error per epoch (%): {errors}")
     if result.test_accuracy is not None:
-        print(f"PyTorch top-1 accuracy on the test batch: {result.test_accuracy:.2f}%")
+        label = " (GENERATED DATA, not CIFAR-10)" if result.generated else ""
+        print(f"PyTorch top-1 accuracy on the test batch{label}: {result.test_accuracy:.2f}%")
     print(f"wrote {args.output}")
     return 0
 

@@ -18,7 +18,7 @@ import logging
 import math
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,7 @@ import onnx
 from genet.core.console import Log, progress_bar
 from genet.core.constants import CHANNELS, IMAGE_SIZE, NUM_CLASSES, ONNX_INPUT_NAME, ONNX_OUTPUT_NAME
 from genet.core.errors import GenetError, first_line
-from genet.core.fsio import atomic_files
+from genet.core.fsio import JSON_FILE, ONNX_MODEL, atomic_files, check_output_file
 from genet.data.cifar import load_split
 from genet.data.preprocess import normalize
 from genet.formats.quantize_report import is_quantize_report, quantize_report_path
@@ -77,9 +77,11 @@ class CheckResult:
     top1_int8: float
     agreement: float
     max_abs_diff: float
+    generated: bool = False     # the images carry genet.data.synthetic's mark: NOT CIFAR-10
 
     def lines(self) -> list[str]:
-        return [f"held-out test images: {self.images}",
+        data = " (GENERATED DATA, not CIFAR-10: top-1 figures are not CIFAR-10 accuracies)" if self.generated else ""
+        return [f"held-out test images: {self.images}{data}",
                 f"top-1 fp32: {self.top1_fp32:.2f}%",
                 f"top-1 int8: {self.top1_int8:.2f}%  ({self.top1_int8 - self.top1_fp32:+.2f} points)",
                 f"top-1 agreement int8 vs fp32: {self.agreement:.2f}%",
@@ -136,7 +138,18 @@ def check_genet_onnx(model: onnx.ModelProto, where: Path) -> int | None:
     out_dims = _dims(outputs[0])
     if len(out_dims) != 2 or out_dims[1] not in (None, NUM_CLASSES):
         raise GenetError(f"{where}: output '{ONNX_OUTPUT_NAME}' has shape {out_dims}, expected N×{NUM_CLASSES}")
+    check_finite_weights(model, where)
     return dims[0]
+
+
+def check_finite_weights(model: onnx.ModelProto, where: Path) -> None:
+    """Refuse weights holding NaN or Inf: the calibrator cannot give them a scale."""
+    from onnx import numpy_helper
+
+    for init in model.graph.initializer:
+        values = numpy_helper.to_array(init)
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            raise GenetError(f"{where}: weight '{init.name}' holds NaN or Inf; give a model with finite weights")
 
 
 def load_fp32_model(path: str | os.PathLike) -> tuple[onnx.ModelProto, int | None]:
@@ -170,12 +183,12 @@ def calibration_images(datasets_path: str | os.PathLike, settings: QuantizeSetti
     return normalize(split.data[:settings.calib])
 
 
-def check_images(datasets_path: str | os.PathLike, count: int, log: Log) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``count`` test images (normalized) and their labels: held out from calibration."""
+def check_images(datasets_path: str | os.PathLike, count: int, log: Log) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The first ``count`` test images (normalized), their labels, and whether they are generated data."""
     split = load_split(datasets_path, "test", log=log)
     if len(split.data) < count:
         raise GenetError(f"{datasets_path}: the test split holds {len(split.data)} images, fewer than --check {count}")
-    return normalize(split.data[:count]), np.asarray(split.labels[:count])
+    return normalize(split.data[:count]), np.asarray(split.labels[:count]), split.generated
 
 
 def _batches(images: np.ndarray, batch: int):
@@ -277,29 +290,32 @@ def passes(check: CheckResult, settings: QuantizeSettings) -> bool:
     return check.agreement >= settings.min_agreement and math.isfinite(check.max_abs_diff)
 
 
-def check_report_replaceable(path: Path) -> None:
-    """The JSON beside the model is implied, not named by the user: replace only a report of ours."""
-    if not path.exists():
-        return
+def is_report(path: Path) -> bool:
+    """A quantize.py report: the JSON beside the model is implied, not named, so only ours is replaced."""
     try:
-        ours = is_quantize_report(json.loads(path.read_text()))
+        return is_quantize_report(json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
-        ours = False
-    if not ours:
-        raise GenetError(f"{path}: exists and is not a quantize.py report; move it away or choose another -o")
+        return False
+
+
+def model_opset(path: str | os.PathLike) -> int:
+    """The default-domain opset an ONNX file is written at."""
+    model = onnx.load(str(path), load_external_data=False)
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
 def report(source: Path, datasets_path: str | os.PathLike, settings: QuantizeSettings, check: CheckResult,
-           passed: bool) -> dict:
+           passed: bool, opset: int = PER_CHANNEL_OPSET) -> dict:
     import onnxruntime as ort
 
     return {
         "model_fp32": str(source),
         "datasets_path": str(datasets_path),
         "format": "QDQ", "weights": "int8 per-channel", "activations": "uint8 per-tensor",
-        "opset": PER_CHANNEL_OPSET,
+        "opset": opset,
         "calibration": {"split": settings.calib_split, "images": settings.calib, "method": settings.method},
         "check": {"split": "test", **asdict(check)},
+        "data": "GENERATED (genet.data.synthetic, NOT CIFAR-10)" if check.generated else "as given",
         "min_agreement": settings.min_agreement,
         "passed": passed,
         "onnxruntime": ort.__version__,
@@ -308,7 +324,7 @@ def report(source: Path, datasets_path: str | os.PathLike, settings: QuantizeSet
 
 def quantize_model(source: str | os.PathLike, datasets_path: str | os.PathLike, output: str | os.PathLike,
                    settings: QuantizeSettings = QuantizeSettings(), log: Log = print,
-                   quiet: bool = False) -> tuple[CheckResult, bool]:
+                   quiet: bool = False, named: bool = True) -> tuple[CheckResult, bool]:
     """fp32 GENet ONNX → int8 ONNX at ``output`` plus its JSON report; returns the check and whether it passed.
 
     Below ``settings.min_agreement`` (or with non-finite logits) nothing is written and
@@ -318,21 +334,24 @@ def quantize_model(source: str | os.PathLike, datasets_path: str | os.PathLike, 
     source, output = Path(source), Path(output)
     if output.suffix != ".onnx":
         raise GenetError(f"{output}: the int8 model's name must end in .onnx (benchmark.py picks the backend by it)")
-    if output.exists() and source.exists() and output.resolve() == source.resolve():
-        raise GenetError(f"{output}: is the fp32 input model; give another -o")
-    check_report_replaceable(quantize_report_path(output))
+    check_output_file(output, ONNX_MODEL, inputs=[source, datasets_path], named=named,
+                      ours=lambda path: is_report(quantize_report_path(path)), ours_what="quantize.py's model")
+    check_output_file(quantize_report_path(output), JSON_FILE, inputs=[source], named=False, ours=is_report,
+                      ours_what="a quantize.py report")
     model, static_batch = load_fp32_model(source)
     if static_batch and settings.calib % static_batch:
         raise GenetError(f"{source}: --calib {settings.calib} is not a multiple of the model's static batch "
                          f"{static_batch}: give a multiple, or export with a dynamic batch")
     calibration = calibration_images(datasets_path, settings, log)
-    held_out, labels = check_images(datasets_path, settings.check, log)
+    held_out, labels, generated = check_images(datasets_path, settings.check, log)
     with atomic_files([output, quantize_report_path(output)], [".onnx", ".json"]) as (model_tmp, json_tmp):
         log(f"calibrating on {settings.calib} {settings.calib_split} images ({settings.method})")
         quantize_static_int8(model, model_tmp, calibration, settings.method, static_batch)
-        check = compare_models(source, model_tmp, held_out, labels, static_batch, quiet)
+        check = replace(compare_models(source, model_tmp, held_out, labels, static_batch, quiet),
+                        generated=generated)
         passed = passes(check, settings)
         if not passed and not settings.keep_below:
             raise BelowThreshold(check, settings, output)     # the temporary files are removed
-        json_tmp.write_text(json.dumps(report(source, datasets_path, settings, check, passed), indent=2) + "\n")
+        payload = report(source, datasets_path, settings, check, passed, model_opset(model_tmp))
+        json_tmp.write_text(json.dumps(payload, indent=2) + "\n")
     return check, passed

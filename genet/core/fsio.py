@@ -1,8 +1,10 @@
-"""Safe output: a result appears whole or not at all, and nothing genet did not write is ever replaced.
+"""Safe output: a result appears whole or not at all, and nothing is replaced that the user did not name.
 
-Files are written under a temporary name beside the target and renamed onto it once complete
-(``atomic_path``, ``atomic_files``); folders are built beside the target and swapped in
-(``atomic_dir``). The temporary names carry the writer's process id,
+Output files follow the rule of compilers and ``cp``: a file the user names explicitly is replaced;
+a default or derived name, a file of another kind than the tool writes, or one of the command's own
+inputs is not (``check_output_file``). Files are written under a temporary name beside the target
+and renamed onto it once complete (``atomic_path``, ``atomic_files``); folders are built beside
+the target and swapped in (``atomic_dir``). The temporary names carry the writer's process id,
 ``.{name}.{pid}.{random}.tmp`` (and ``.old`` for a folder being swapped out), so that a later
 run can remove what a killed run left behind — only when that process is gone
 (``remove_dead_leftovers``).
@@ -20,11 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import re
 import secrets
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -85,15 +89,92 @@ def remove_dead_leftovers(target: Path) -> None:
                 leftover.unlink()
 
 
-def check_output_file(path: str | os.PathLike) -> Path:
-    """Refuse an output file path that cannot be written: a folder, or a parent that is missing or read-only."""
+@dataclass(frozen=True)
+class OutputKind:
+    """What a tool writes: ``what`` in words, the name endings it has (none: any), and a test of a file's content."""
+
+    what: str
+    suffixes: tuple[str, ...]
+    looks_like: Callable[[Path], bool]
+
+    def holds(self, path: Path) -> bool:
+        """Whether the existing file ``path`` is of this kind: by its name's ending and its content."""
+        if self.suffixes and not path.name.lower().endswith(self.suffixes):
+            return False
+        try:
+            return self.looks_like(path)
+        except (OSError, ValueError, UnicodeError):
+            return False
+
+
+def _head(path: Path, size: int = 65536) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(size)
+
+
+def _is_text(path: Path) -> bool:
+    head = _head(path)
+    if b"\0" in head:
+        return False
+    head.decode("utf-8", errors="strict" if len(head) < 65536 else "ignore")
+    return True
+
+
+def _is_json(path: Path) -> bool:
+    json.loads(path.read_text(encoding="utf-8"))
+    return True
+
+
+def text_kind(what: str, *suffixes: str) -> OutputKind:
+    return OutputKind(what, suffixes, _is_text)
+
+
+# torch.save writes a zip archive (older releases: a pickle); an ONNX ModelProto opens with ir_version (field 1).
+CHECKPOINT = OutputKind("a PyTorch checkpoint", (".tar", ".pth", ".pt", ".ckpt"),
+                        lambda path: _head(path, 4) in (b"PK\x03\x04",) or _head(path, 1) == b"\x80")
+ONNX_MODEL = OutputKind("an ONNX model", (".onnx",), lambda path: _head(path, 1) == b"\x08")
+JSON_FILE = OutputKind("a JSON file", (".json",), _is_json)
+PNG_IMAGE = OutputKind("a PNG image", (".png",), lambda path: _head(path, 8) == b"\x89PNG\r\n\x1a\n")
+
+
+def check_output_file(path: str | os.PathLike, kind: OutputKind | None = None,
+                      inputs: Sequence[str | os.PathLike] = (), named: bool = True,
+                      ours: Callable[[Path], bool] | None = None, ours_what: str = "a file genet wrote") -> Path:
+    """Refuse an output file path that cannot or must not be written; return it.
+
+    The rule (that of compilers and ``cp``): an output the user names explicitly is replaced.
+    Never replaced: a folder or anything but a regular file; a file that is one of the command's
+    ``inputs`` or lies inside an input folder; a file of another ``kind`` than the tool writes;
+    and, under a name the user did not give (``named`` false: a default, or a name derived from
+    another), a file unless ``ours`` says genet wrote it (``ours_what`` names it in the error). Also
+    refused: a missing or read-only parent.
+    """
     target = Path(path)
     if target.is_dir():
         raise GenetError(f"{target}: is a folder; give a file name for this output")
     if target.exists() and not target.is_file():
         raise GenetError(f"{target}: exists and is not a regular file")
     _ensure_parent(target)
+    if target.exists():
+        _check_replaceable_file(target, kind, inputs, named, ours, ours_what)
     return target
+
+
+def _check_replaceable_file(target: Path, kind: OutputKind | None, inputs: Sequence[str | os.PathLike],
+                            named: bool, ours: Callable[[Path], bool] | None, ours_what: str) -> None:
+    resolved = target.resolve()
+    for item in inputs:
+        source = Path(item)
+        if source.exists() and (resolved == source.resolve() or source.resolve() in resolved.parents):
+            where = "is" if resolved == source.resolve() else "lies inside"
+            raise GenetError(f"{target}: {where} the input {item} of this command; give the output another name")
+    if not named:
+        if ours is None or not ours(target):
+            raise GenetError(f"{target}: exists and is not {ours_what}; this name was not given on the command "
+                             f"line, so it is not replaced: move the file away or name the output")
+    elif kind is not None and not kind.holds(target):
+        raise GenetError(f"{target}: exists and is not {kind.what}, which this output is; genet does not "
+                         f"replace it: give another name")
 
 
 @contextlib.contextmanager

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import os
 
-from genet.core.fsio import check_output_file, write_text_atomic
+from genet.core.fsio import JSON_FILE, check_output_file, write_text_atomic
 
 
 def check_export_path(path: str | os.PathLike | None) -> None:
     """Refuse an unusable ``--export-times`` path before the run (a folder, a missing parent)."""
     if path is not None:
-        check_output_file(path)
+        check_output_file(path, JSON_FILE)
 
 
 def write_call_times(path: str | os.PathLike, calls: list[dict] | dict[str, list[dict]],

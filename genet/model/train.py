@@ -72,6 +72,7 @@ class TrainResult:
     seconds: float
     train_errors: list[float]            # top-1 error (%) on the training images, per epoch
     test_accuracy: float | None = None   # top-1 (%) on the test split, when asked for
+    generated: bool = False              # the data carry genet.data.synthetic's mark: NOT CIFAR-10
 
 
 def to_model_input(rows: np.ndarray) -> torch.Tensor:
@@ -138,7 +139,7 @@ def train_checkpoint(datasets_path: str | os.PathLike, output: str | os.PathLike
     """Train a fresh ``variant`` on the training split found at ``datasets_path``; save it to ``output``."""
     train = load_split(datasets_path, "train", log=log)
     if settings.limit is not None:
-        train = CifarSplit(train.data[:settings.limit], train.labels[:settings.limit])
+        train = train.head(settings.limit)          # keeps the generated-data mark
     device = resolve_device(settings.device, 0, datasets_path)
     if device.type == "cpu" and (settings.precision != "fp32" or settings.channels_last):
         wanted = f"--precision {settings.precision}" if settings.precision != "fp32" else "--channels-last"
@@ -151,7 +152,8 @@ def train_checkpoint(datasets_path: str | os.PathLike, output: str | os.PathLike
         f"{settings.epochs} epochs, batch {settings.batch_size}, {_where(device, settings)}")
     started = time.perf_counter()
     errors = train_model(model, train, settings, quiet=quiet)
-    result = TrainResult(variant, len(train.labels), time.perf_counter() - started, errors)
+    result = TrainResult(variant, len(train.labels), time.perf_counter() - started, errors,
+                         generated=train.generated)
     state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     save_checkpoint(output, state, epoch=settings.epochs, error_history=errors)
     if test_accuracy:
