@@ -30,6 +30,10 @@ Files written (the layout of ais_bench 0.0.2, the ``ais_bench.infer`` package of
   ``genet`` section saying which backend and device measured it. Where the backend cannot time
   the copies apart (the CPU) the H2D/D2H lists are empty and their figures 0, as ais_bench
   writes them for empty lists.
+
+Neither name is given by the user (both derive from ``--output_dirname``): an existing summary is
+replaced only when it is genet's, and an existing folder only when it holds nothing but the files
+that summary lists; both are checked before the first batch.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -50,7 +54,7 @@ from genet.bench.engine import BenchResult, resolve_image_shape, run_benchmark
 from genet.bench.sources import image_bytes
 from genet.core.console import Log
 from genet.core.errors import GenetError
-from genet.core.fsio import atomic_dir, check_output_file, write_text_atomic
+from genet.core.fsio import JSON_FILE, atomic_dir, check_output_file, check_replaceable_dir, write_text_atomic
 from genet.core.stats import summarize
 from genet.formats.dumps import PACKED_DUMP, format_row, read_packed
 from genet.formats.info import InfoEntry, write_info
@@ -336,8 +340,30 @@ def _write_outputs(folder: Path, stems: Sequence[str], logits: np.ndarray, batch
                              "outfiles": [name]}
 
 
-def _is_ais_output(name: str) -> bool:
-    return name.endswith(tuple(f"_0.{fmt.lower()}" for fmt in OUTFMTS))
+def written_outputs(summary_path: Path) -> set[str] | None:
+    """The output files a genet ais_bench summary lists (its ``filesinfo``); None when it is not genet's.
+
+    The output folder and the summary beside it have derived names, not given by the user: an
+    existing one is replaced only when genet wrote it, and a folder only holds genet's files when
+    they are those its summary lists (a user's ``scan_0.txt`` is not).
+    """
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        if not isinstance(summary.get("genet"), dict):
+            return None
+        return {name for entry in summary["filesinfo"].values() for name in entry["outfiles"]}
+    except (OSError, ValueError, AttributeError, TypeError, KeyError):
+        return None
+
+
+def check_ais_outputs(folder: Path, summary_path: Path, inputs: Sequence[Path]) -> Callable[[str], bool]:
+    """Refuse a summary or output folder genet did not write, before the run; the folder's ``ours``."""
+    check_output_file(summary_path, JSON_FILE, named=False, ours=lambda path: written_outputs(path) is not None,
+                      ours_what="a summary genet wrote")
+    listed = written_outputs(summary_path) or set()
+    ours = listed.__contains__
+    check_replaceable_dir(folder, inputs=inputs, ours=ours)
+    return ours
 
 
 @dataclass
@@ -356,7 +382,7 @@ def run_ais_bench(config: BenchConfig, request: AisRequest, log: Log) -> AisRun:
         if not request.output.is_dir():
             raise GenetError(f"{request.output}: --output folder does not exist")
         folder, summary_path = request.output / dirname, request.output / f"{dirname}_summary.json"
-        check_output_file(summary_path)
+        ours = check_ais_outputs(folder, summary_path, [])
     work = Path(tempfile.mkdtemp(prefix=".genet-ais."))
     runner: Runner | None = None
     try:
@@ -367,6 +393,8 @@ def run_ais_bench(config: BenchConfig, request: AisRequest, log: Log) -> AisRun:
             shape = resolve_image_shape(runner, config.input_width, config.input_height)
             inputs = list_inputs(request.input, log)
             check_sizes(inputs, shape, config.model_path)
+            if folder is not None:
+                check_replaceable_dir(folder, inputs=[f.path for f in inputs], ours=ours)
             one = replace(one, info_path=_info_for(inputs, work, shape), packed_input=None, auto_packed=False,
                           binary=True, packed_output=True)
         (work / "result").mkdir()
@@ -375,7 +403,7 @@ def run_ais_bench(config: BenchConfig, request: AisRequest, log: Log) -> AisRun:
         if folder is not None and inputs:
             stems, logits = read_packed(results[-1].dump_dir / PACKED_DUMP)
             by_stem = {f.path.stem: f for f in inputs}
-            with atomic_dir(folder, inputs=[f.path for f in inputs], ours=_is_ais_output) as tmp:
+            with atomic_dir(folder, inputs=[f.path for f in inputs], ours=ours) as tmp:
                 _write_outputs(tmp, stems, logits, config.batch_size, request.outfmt, filesinfo,
                                [by_stem[s] for s in stems])
         summary = summary_json(request, one, results, filesinfo)
