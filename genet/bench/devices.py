@@ -29,9 +29,10 @@ from typing import Sequence
 
 from genet.bench.config import BenchConfig
 from genet.bench.engine import BenchResult, run_benchmark
+from genet.bench.outputs import check_all_outputs
 from genet.core.console import Log
 from genet.core.errors import GenetError
-from genet.core.fsio import write_text_atomic
+from genet.core.fsio import JSON_FILE, write_text_atomic
 from genet.formats.devices_report import DEVICES_KIND, devices_report_name
 from genet.formats.info import read_numbered_info, write_info
 from genet.runners import Runner, backend_for, open_runner
@@ -199,6 +200,7 @@ def run_devices(config: BenchConfig, device_ids: Sequence[int], log: Log) -> Mul
     work_dir = Path(tempfile.mkdtemp(prefix=".genet-devices."))
     try:
         configs = _worker_configs(config, device_ids, work_dir)
+        check_all_outputs(configs, [(devices_report_path(config), JSON_FILE)])
         barrier = threading.Barrier(len(configs))
         workers = [_Worker(one, barrier, log) for one in configs]
         for worker in workers:
@@ -213,9 +215,13 @@ def run_devices(config: BenchConfig, device_ids: Sequence[int], log: Log) -> Mul
         multi = MultiDevice(config, [w.run_result for w in workers])
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-    multi.report_path = Path(config.output_dir) / devices_report_name(config.batch_size)
+    multi.report_path = devices_report_path(config)
     write_text_atomic(multi.report_path, json.dumps(multi.to_json(), indent=2) + "\n")
     return multi
+
+
+def devices_report_path(config: BenchConfig) -> Path:
+    return Path(config.output_dir) / devices_report_name(config.batch_size)
 
 
 def device_call_times(multi: MultiDevice) -> dict[str, list[dict]]:

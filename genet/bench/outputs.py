@@ -28,10 +28,21 @@ from genet.bench.figures import StageTimer
 from genet.bench.sinks import Discard, Sink, dump_sink
 from genet.bench.sources import bin_folders
 from genet.core.errors import GenetError
-from genet.core.fsio import atomic_dir, check_apart, check_output_file, check_replaceable_dir, temp_name
+from genet.core.fsio import (
+    JSON_FILE,
+    OutputKind,
+    atomic_dir,
+    check_apart,
+    check_output_file,
+    check_replaceable_dir,
+    temp_name,
+    text_kind,
+)
 from genet.formats.dumps import PACKED_DUMP, is_dump_name
-from genet.formats.info import NumberedEntry
+from genet.formats.info import NumberedEntry, read_numbered_info
 from genet.formats.perf_report import PerfReport, perf_paths, perf_texts, write_text_as
+
+PERF_TEXT = text_kind("a perf report (text)", ".txt")
 
 
 class RunOutputs(Protocol):
@@ -90,9 +101,9 @@ class PerfReportFiles:
         self.config = config
         self.txt, self.json = perf_paths(config.output_dir, config.batch_size, config.device_id)
 
-    def check(self) -> None:
-        for path in (self.txt, self.json):
-            check_output_file(path)
+    def check(self, inputs: Sequence[Path]) -> None:
+        check_output_file(self.txt, PERF_TEXT, inputs=inputs)
+        check_output_file(self.json, JSON_FILE, inputs=inputs)
 
     @contextlib.contextmanager
     def commit(self, report: PerfReport, details: dict) -> Iterator[None]:
@@ -122,7 +133,7 @@ class GuideOutputs:
             raise GenetError(f"{out}: exists and is not a folder (the output folder)")
         check_apart(out, inputs)
         if out.is_dir():
-            self.report.check()
+            self.report.check(inputs)
             if self.dumps:
                 self.dumps.check(inputs)
 
@@ -154,6 +165,23 @@ class NoOutputs:
 
     def commit(self, report: PerfReport, details: dict) -> ContextManager[None]:
         return contextlib.nullcontext()
+
+
+def check_all_outputs(configs: Sequence[BenchConfig], files: Sequence[tuple[Path, OutputKind]] = ()) -> None:
+    """Before the first batch of a sweep or of several devices: refuse every output any of its runs writes.
+
+    ``configs``: one per run (batch size, device); ``files``: the plan's own outputs (the sweep
+    table, the devices' report) with their kinds. Nothing is written when one is refused.
+    """
+    inputs: list[Path] = []
+    for one in configs:
+        numbered = read_numbered_info(one.info_path) if one.info_path is not None else None
+        found = run_inputs(one, numbered)
+        GuideOutputs(one).check(found)
+        inputs += found
+    for path, kind in files:
+        if path.parent.is_dir():
+            check_output_file(path, kind, inputs=inputs)
 
 
 def make_output_dir(path: Path) -> None:

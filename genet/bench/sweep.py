@@ -25,9 +25,10 @@ from typing import Callable, Sequence
 
 from genet.bench.config import BenchConfig
 from genet.bench.engine import BenchResult, run_benchmark
+from genet.bench.outputs import check_all_outputs
 from genet.core.console import Log
 from genet.core.errors import GenetError
-from genet.core.fsio import atomic_files
+from genet.core.fsio import JSON_FILE, PNG_IMAGE, atomic_files, text_kind
 from genet.core.render import Panel, Series, csv_text, plot_by_batch
 from genet.formats.sweep_file import SWEEP_KIND, sweep_stem
 from genet.runners import Runner, open_runner
@@ -185,10 +186,35 @@ def plot_sweep(sweep: Sweep, path: Path) -> None:
     plot_by_batch(path, [throughput, latency], size=(11, 4.2), dpi=110, title=title)
 
 
+SWEEP_KINDS = {".json": JSON_FILE, ".csv": text_kind("a CSV table", ".csv"), ".png": PNG_IMAGE}
+
+
+def sweep_paths(config: BenchConfig) -> list[Path]:
+    """``sweep_device_{id}.json``, ``.csv`` and ``.png`` in the output folder."""
+    stem = Path(config.output_dir) / sweep_stem(config.device_id)
+    return [stem.with_suffix(suffix) for suffix in SWEEP_KINDS]
+
+
+def best_candidates(start: int, limit: int = BEST_LIMIT) -> list[int]:
+    """Every batch size ``search_best`` may try from ``start``: the doublings and their local steps."""
+    found: set[int] = set()
+    batch = start
+    while batch <= limit:
+        found.update(b for b in (batch, batch + batch // 2, batch - batch // 4) if 1 <= b <= limit)
+        batch *= 2
+    return sorted(found)
+
+
+def point_config(config: BenchConfig, batch_size: int) -> BenchConfig:
+    """The config of one batch size of a sweep: its model, its dump folder (``_bs{bs}``)."""
+    suffix = "" if config.pure_inference else f"_bs{batch_size}"
+    return replace(config, batch_size=batch_size, dump_suffix=suffix, progress=False,
+                   model_path=model_for_batch(config.model_path, batch_size))
+
+
 def write_sweep(sweep: Sweep) -> list[Path]:
     """``sweep_device_{id}.json``, ``.csv`` and ``.png``, replaced together."""
-    stem = Path(sweep.config.output_dir) / sweep_stem(sweep.config.device_id)
-    paths = [stem.with_suffix(suffix) for suffix in (".json", ".csv", ".png")]
+    paths = sweep_paths(sweep.config)
     with atomic_files(paths, suffixes=[".json", ".csv", ".png"]) as (js, table, png):
         js.write_text(json.dumps(sweep.to_json(), indent=2) + "\n", encoding="utf-8")
         table.write_text(sweep_csv(sweep), encoding="utf-8")
@@ -246,9 +272,7 @@ def _check_model_files(config: BenchConfig, batch_sizes: Sequence[int]) -> None:
 
 def _run_one(models: _Models, config: BenchConfig, batch_size: int, log: Log) -> BenchResult:
     runner = models.runner(batch_size)
-    suffix = "" if config.pure_inference else f"_bs{batch_size}"
-    one = replace(config, batch_size=batch_size, dump_suffix=suffix, progress=False,
-                  model_path=model_for_batch(config.model_path, batch_size))
+    one = point_config(config, batch_size)
     log(f"batch {batch_size}: running")
     return run_benchmark(one, log, runner=runner)
 
@@ -258,8 +282,14 @@ def run_sweep(config: BenchConfig, batch_sizes: Sequence[int], log: Log, best: b
     if best and MODEL_BATCH_FIELD in config.model_path.name:
         raise GenetError(f"-om_path={config.model_path}: --best needs one dynamic-batch model, not one model per "
                          f"batch size")
+    if best and min(batch_sizes) > BEST_LIMIT:
+        raise GenetError(f"-batch_size={min(batch_sizes)}: --best searches up to batch {BEST_LIMIT}; start at or "
+                         f"below it")
     if not best:
         _check_model_files(config, batch_sizes)
+    planned = best_candidates(min(batch_sizes)) if best else batch_sizes
+    check_all_outputs([point_config(config, bs) for bs in planned],
+                      [(path, SWEEP_KINDS[path.suffix]) for path in sweep_paths(config)])
     models = _Models(config)
     try:
         _check_static(config, models.runner(batch_sizes[0]), batch_sizes, best)
