@@ -321,6 +321,7 @@ def summary_json(request: AisRequest, config: BenchConfig, results: Sequence[Ben
         "pid": os.getpid(),
         "genet": {"backend": details["backend"], "device": details["device"], "precision": details["precision"],
                   "batch_size": config.batch_size, "loops": len(results), "mode": details["mode"],
+                  "non_finite_outputs": sum(result.details["non_finite_outputs"] for result in results),
                   "note": "NPU_compute_time is the backend's device-only call time (see genet.runners.base)"},
     }
 
@@ -432,6 +433,9 @@ def summary_lines(run: AisRun) -> list[str]:
                  f"({s['NPU_compute_time']['mean']}): {s['throughput']}")
     lines.append(f"[INFO] measured by genet: {s['genet']['backend']} {s['genet']['precision']} on "
                  f"{s['genet']['device']}")
+    if s["genet"]["non_finite_outputs"]:
+        lines.append(f"[WARNING] genet: {s['genet']['non_finite_outputs']} non-finite outputs (NaN or Inf): the "
+                     f"run failed, these figures are not a measurement")
     if run.output_folder is not None:
         lines.append(f"outputs: {run.output_folder}/")
     if run.summary_path is not None:

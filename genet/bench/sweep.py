@@ -154,6 +154,7 @@ class Sweep:
                 "stop_reason": self.search.reason, "tried": {str(k): v for k, v in self.search.tried.items()}},
             "points": [{"batch_size": p.batch_size, "interface_throughput": p.interface_throughput,
                         "e2e_throughput": p.e2e_throughput, "device_latency_ms": p.device_latency_ms,
+                        "non_finite_outputs": p.result.details["non_finite_outputs"] if p.result else 0,
                         "perf_json": p.perf_json} for p in self.points],
             "versions": self.details["versions"], "command_line": list(self.config.command_line),
         }

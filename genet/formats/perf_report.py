@@ -10,6 +10,11 @@ The text file has the Ascend benchmark tool's five lines::
 
 The seed's parser joins the lines with ``,`` and takes the 8th ``: value,`` field: the
 Interface throughputRate (stripping a ``samples/s`` suffix).
+
+genet adds a sixth line the Ascend tool does not write, so that a report copied without its JSON
+twin still says what measured it and whether the run failed (NaN or Inf outputs)::
+
+    [genet] measured by onnxruntime fp32 on CPU (…); non-finite outputs 0
 """
 
 from __future__ import annotations
@@ -118,10 +123,28 @@ def perf_paths(result_dir: str | os.PathLike, batch_size: int, device_id: int) -
     return stem.with_suffix(".txt"), stem.with_suffix(".json")
 
 
+_GENET_LINE = re.compile(r"^\[genet\] measured by (\S+) (\S+) on (.*); non-finite outputs (\d+)\s*$", re.MULTILINE)
+
+
+def genet_line(details: dict[str, Any]) -> str:
+    """The report's sixth line: what measured it, and how many outputs were NaN or Inf."""
+    return (f"[genet] measured by {details.get('backend') or '?'} {details.get('precision') or '?'} on "
+            f"{details.get('device') or '?'}; non-finite outputs {int(details.get('non_finite_outputs') or 0)}\n")
+
+
+def read_genet_line(text: str) -> dict[str, Any] | None:
+    """backend, precision, device and non_finite_outputs of a report's genet line; None without one."""
+    found = _GENET_LINE.search(text)
+    if found is None:
+        return None
+    backend, precision, device, bad = found.groups()
+    return {"backend": backend, "precision": precision, "device": device, "non_finite_outputs": int(bad)}
+
+
 def perf_texts(batch_size: int, device_id: int, report: PerfReport, details: dict[str, Any]) -> tuple[str, str]:
-    """The contents of the .txt report and of its .json twin."""
+    """The contents of the .txt report (the tool's five lines and genet's) and of its .json twin."""
     payload = {"batch_size": batch_size, "device_id": device_id, **asdict(report), **details}
-    return report.to_txt(), json.dumps(payload, indent=2, sort_keys=False) + "\n"
+    return report.to_txt() + genet_line(details), json.dumps(payload, indent=2, sort_keys=False) + "\n"
 
 
 def write_text_as(tmp: Path, target: Path, text: str) -> None:

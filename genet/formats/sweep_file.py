@@ -28,6 +28,9 @@ class SweepFile:
     per_chip: bool                              # one NPU chip's figures (docs/metrics.md, "Chips and cards")
     best_batch: int | None = None               # as the sweep marked it
     device_latency_ms: dict[int, dict[str, float]] = field(default_factory=dict)    # batch → device ms per batch
+    backend: str = ""                           # what measured it, as the sweep says
+    device: str = ""
+    model: str | None = None
 
     def p99_ms(self, batch: int) -> float:
         try:
@@ -47,13 +50,19 @@ def parse_sweep(path: str | os.PathLike, data: dict) -> SweepFile:
         points = data["points"]
         interface = {int(p["batch_size"]): float(p["interface_throughput"]) for p in points}
         latency = {int(p["batch_size"]): dict(p.get("device_latency_ms") or {}) for p in points}
+        failed = {int(p["batch_size"]): int(p.get("non_finite_outputs") or 0) for p in points}
         best = data.get("best_batch")
         best = int(best) if best is not None else None
         backend = str(data.get("backend", ""))
-    except (ValueError, KeyError, TypeError) as exc:
+        device, model = str(data.get("device", "")), str(data["model"]) if data.get("model") else None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise GenetError(f"{Path(path)}: not a readable genet sweep file ({exc})") from None
     if not interface:
         raise GenetError(f"{Path(path)}: sweep file holds no batch sizes")
+    bad = [(batch, count) for batch, count in failed.items() if count]
+    if bad:
+        raise GenetError(f"{Path(path)}: batch {bad[0][0]} gave {bad[0][1]} non-finite outputs (NaN or Inf): the "
+                         f"sweep failed, its figures are not a measurement of the model")
     if best is not None and best not in interface:
         raise GenetError(f"{Path(path)}: sweep file marks batch {best} best, but holds no such batch size")
-    return SweepFile(str(path), interface, is_npu_chip(backend), best, latency)
+    return SweepFile(str(path), interface, is_npu_chip(backend), best, latency, backend, device, model)

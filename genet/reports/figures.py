@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genet.core.errors import GenetError
-from genet.formats.perf_report import PerfReport
+from genet.formats.perf_report import PerfReport, is_npu_chip
 
 CHIPS_PER_CARD = {"310": 4, "310P": 1, "710": 1}
 BS_IN_NAME = re.compile(r"(?:^|[_\-.])bs(\d+)(?:[_\-.]|$)")
@@ -31,8 +31,12 @@ class Throughput:
     model: str | None = None   # the model file, where the report says it
     perf: PerfReport | None = field(default=None, repr=False)    # a perf report's five lines
     details: dict | None = field(default=None, repr=False)       # and what its JSON twin says of the run
+    non_finite: int = 0        # outputs the run gave as NaN or Inf, where the report says it
 
     def __post_init__(self):
+        if self.non_finite:
+            raise GenetError(f"{self.source}: the run gave {self.non_finite} non-finite outputs (NaN or Inf): it "
+                             f"failed, and its figures are not a measurement of the model")
         check_throughput(self.fps, f"{self.source}: bs{self.batch_size}")
 
     def card_fps(self, chips: int) -> float:
@@ -46,6 +50,25 @@ class AccuracySummary:
     errors: dict[str, str]     # "Error@1"/"Error@5", as written or worked out from the top-k
     images: str | None = None
     data: str | None = None    # "generated (NOT CIFAR-10)" when computed on generated data
+
+
+def device_label(data: dict) -> str:
+    """``310`` (an NPU chip figure), ``cpu`` or ``gpu``, from a runner perf JSON's backend and device."""
+    backend = str(data.get("backend") or "")
+    device = str(data.get("device") or data.get("device_name") or "")
+    if is_npu_chip(backend):
+        return "310"
+    if device:
+        return "cpu" if device.lower().startswith("cpu") else "gpu"
+    return backend or "genet"
+
+
+def non_finite_of(data: dict) -> int:
+    """The non-finite outputs a genet report records (0 where it does not say)."""
+    try:
+        return int(data.get("non_finite_outputs") or 0)
+    except (TypeError, ValueError, AttributeError):
+        return 0
 
 
 def check_throughput(fps: float, where: str) -> None:

@@ -26,7 +26,7 @@ from genet.core.console import Log
 from genet.core.errors import GenetError
 from genet.core.render import Panel, Series, markdown_table, plot_by_batch
 from genet.formats.sweep_file import SweepFile
-from genet.reports.figures import CHIPS_PER_CARD, Throughput, check_throughput, format_fps
+from genet.reports.figures import CHIPS_PER_CARD, Throughput, check_throughput, device_label, format_fps
 from genet.reports.read import read_report
 
 RULE_VS_310 = 1.2
@@ -87,6 +87,14 @@ class Device:
     @property
     def best(self) -> float:
         return self.fps[self.best_batch]
+
+
+def column_name(device: Device) -> str:
+    """A column's label; an NPU label says where its figures were measured when not on an NPU (``710 [cpu]``)."""
+    elsewhere = sorted(device.measured_on - {"310"})
+    if not elsewhere or label_chips(device.label) is None:
+        return device.label
+    return f"{device.label} [{', '.join(elsewhere)}]"
 
 
 def split_spec(spec: str) -> tuple[str, str]:
@@ -162,6 +170,9 @@ def _add_sweep(device: Device, sweep: SweepFile, factor: int | None) -> None:
     """Every batch size of a benchmark.py sweep file (``sweep_device_{id}.json``) into one column."""
     for batch, fps in sorted(sweep.interface.items()):
         device.add(batch, fps * (factor or 1) if sweep.per_chip else fps, f"{sweep.path} (bs{batch})")
+    device.measured_on.add(device_label({"backend": sweep.backend, "device": sweep.device}))
+    if sweep.model:
+        device.models.add(sweep.model)
 
 
 def parse_chips(items: Sequence[str]) -> dict[str, int]:
@@ -191,10 +202,20 @@ class Verdict:
     unchecked: list[str]
 
     @property
+    def not_on_npus(self) -> list[Device]:
+        """NPU columns (the 710 and the 310 it is held against) with figures measured on a CPU or GPU."""
+        npu_columns = [self.candidate] + [c.other for c in self.checks if is_310(c.other.label)]
+        return [d for d in npu_columns if d.measured_on - {"310"}]
+
+    @property
     def passed(self) -> bool:
-        return all(self.candidate.best >= c.threshold for c in self.checks)
+        return not self.not_on_npus and all(self.candidate.best >= c.threshold for c in self.checks)
 
     def line(self) -> str:
+        if self.not_on_npus:
+            where = "; ".join(f"{d.label!r} on {', '.join(sorted(d.measured_on - {'310'}))}" for d in self.not_on_npus)
+            return (f"verdict (seed 7.4): NOT APPLICABLE: the rule compares NPU cards, but column {where} was "
+                    f"measured there, not on an NPU")
         c = self.candidate
         parts = [f"{c.label} best {format_fps(c.best)} (bs{c.best_batch}) "
                  f"{'>=' if c.best >= k.threshold else '<'} {k.factor} x {k.other.label} best "
@@ -235,7 +256,8 @@ class Table:
         return [d for d in self.devices if d is not self.candidate]
 
     def header(self) -> list[str]:
-        return ["batch"] + [d.label for d in self.devices] + [f"{self.candidate.label}/{o.label}" for o in self.others]
+        return ["batch"] + [column_name(d) for d in self.devices] + [f"{self.candidate.label}/{o.label}"
+                                                                     for o in self.others]
 
     def _ratio(self, a: float | None, b: float | None) -> str:
         return f"{a / b:.3f}" if a is not None and b is not None else ""

@@ -29,14 +29,16 @@ from typing import Any, Callable
 
 from genet.core.errors import GenetError
 from genet.formats.devices_report import DevicesReport, is_devices_report, parse_devices_report
-from genet.formats.perf_report import PERF_FIELDS, is_npu_chip, parse_perf_txt
+from genet.formats.perf_report import PERF_FIELDS, is_npu_chip, parse_perf_txt, read_genet_line
 from genet.formats.quantize_report import QuantizeReport, is_quantize_report, parse_quantize_report
 from genet.formats.sweep_file import SweepFile, is_sweep, parse_sweep
 from genet.reports.figures import (
     AccuracySummary,
     Throughput,
     batch_from_name,
+    device_label,
     format_fps,
+    non_finite_of,
     resolve_batch,
 )
 from genet.reports.vendor_logs import (
@@ -76,22 +78,13 @@ def _ascend_perf(path: Path, text: str, batch_size: int | None) -> Throughput:
     report = parse_perf_txt(text, str(path))
     batch = resolve_batch(path, batch_from_name(path), batch_size, "the file name")
     latency = {"e2e_total": report.e2e_latency_ms, "inference": report.inference_latency_ms}
-    twin = _runner_twin(path)
-    device = _device_label(twin) if twin else "310"
+    # genet's reports say what measured them: the JSON twin, else the report's own genet line.
+    twin = _runner_twin(path) or read_genet_line(text)
+    device = device_label(twin) if twin else "310"
     return Throughput(str(path), "benchmark perf report", batch, report.interface_throughput, device == "310",
                       device, latency, "e2e_total is the whole run; inference is per item",
-                      str(twin["model"]) if twin and twin.get("model") else None, report, twin)
-
-
-def _device_label(data: dict) -> str:
-    """``310`` (an NPU chip figure), ``cpu`` or ``gpu``, from a runner perf JSON's backend and device."""
-    backend = str(data.get("backend") or "")
-    device = str(data.get("device") or data.get("device_name") or "")
-    if is_npu_chip(backend):
-        return "310"
-    if device:
-        return "cpu" if device.lower().startswith("cpu") else "gpu"
-    return backend or "genet"
+                      str(twin["model"]) if twin and twin.get("model") else None, report, twin,
+                      non_finite=non_finite_of(twin) if twin else 0)
 
 
 def _numbers(stats: object) -> dict[str, float]:
@@ -111,9 +104,9 @@ def _genet_perf_json(path: Path, data: dict, batch_size: int | None) -> Throughp
     label = "device time per batch"
     if not latency:
         latency, label = _numbers(data.get("latency_ms")), "latency_ms"
-    device = _device_label(data)
+    device = device_label(data)
     return Throughput(str(path), "genet perf JSON", batch, fps, device == "310", device, latency, label,
-                      str(data["model"]) if data.get("model") else None)
+                      str(data["model"]) if data.get("model") else None, non_finite=non_finite_of(data))
 
 
 def _ais_summary_json(path: Path, data: dict, batch_size: int | None) -> Throughput:
@@ -146,7 +139,8 @@ def _ais_summary_json(path: Path, data: dict, batch_size: int | None) -> Through
     backend = str(ours.get("backend") or "ascend")
     device = str(ours.get("device") or "310")
     return Throughput(str(path), "ais_bench summary JSON", batch, fps, is_npu_chip(backend),
-                      device if not is_npu_chip(backend) else "310", latency, "NPU_compute_time per batch")
+                      device if not is_npu_chip(backend) else "310", latency, "NPU_compute_time per batch",
+                      non_finite=non_finite_of(ours))
 
 
 def _accuracy_json(path: Path, data: dict) -> AccuracySummary:

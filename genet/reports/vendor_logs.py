@@ -8,13 +8,15 @@ import re
 from pathlib import Path
 
 from genet.core.errors import GenetError
-from genet.reports.figures import Throughput, batch_from_name, resolve_batch
+from genet.reports.figures import Throughput, batch_from_name, device_label, resolve_batch
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 PURE_INFER = re.compile(rf"ave_throughputRate\s*[:=]\s*({_NUMBER})\s*samples/s\s*,\s*ave_latency\s*[:=]\s*"
                          rf"({_NUMBER})\s*ms")
 AIS_THROUGHPUT = re.compile(rf"throughput\s+1000\s*\*\s*batchsize(?:\.mean)?\(({_NUMBER})\)\s*/\s*"
                              rf"NPU_compute_time\.mean\(({_NUMBER})\)\s*:\s*({_NUMBER})", re.IGNORECASE)
+_AIS_GENET = re.compile(r"measured by genet: (\S+) \S+ on (.*)$", re.MULTILINE)
+_AIS_NON_FINITE = re.compile(r"genet: (\d+) non-finite outputs")
 _AIS_COMPUTE = re.compile(r"NPU_compute_time \(ms\):([^\n]*)")
 TRT_COMPUTE = re.compile(r"(?<!Total )GPU Compute(?: Time)?\s*:")
 _STAT = re.compile(rf"(min|max|mean|median|percentile\(\d+(?:\.\d+)?%\))\s*=\s*({_NUMBER})")
@@ -56,7 +58,11 @@ def read_ais_bench_log(path: Path, text: str, batch_size: int | None) -> Through
         # its documentation then has the throughput worked out from the NPU_compute_time mean.
         logged_batch, fps = batch_size, 1000.0 * batch_size / mean_ms
     batch = resolve_batch(path, logged_batch, batch_size, "the throughput line")
-    return Throughput(str(path), "ais_bench log", batch, fps, True, "310", latency, "NPU_compute_time per batch")
+    genet = _AIS_GENET.search(text)          # benchmark.py's log says what measured it
+    device = device_label({"backend": genet.group(1), "device": genet.group(2)}) if genet else "310"
+    bad = _AIS_NON_FINITE.search(text)
+    return Throughput(str(path), "ais_bench log", batch, fps, device == "310", device, latency,
+                      "NPU_compute_time per batch", non_finite=int(bad.group(1)) if bad else 0)
 
 
 def _trtexec_batch(text: str) -> int | None:

@@ -181,7 +181,7 @@ def test_perf_report_figures_and_the_seed_parser_rule(tmp_path, models, small):
     assert main(seed_args(models["dynamic"], small[0], 16) + ["--quiet", "--output-dir", str(out)]) == 0
     text = (out / "perf_vision_batchsize_16_device_0.txt").read_text()
     assert [line.split("]")[0] + "]" for line in text.splitlines()] == [
-        "[e2e]", "[data read]", "[preprocess]", "[inference]", "[postprocess]"]
+        "[e2e]", "[data read]", "[preprocess]", "[inference]", "[postprocess]", "[genet]"]
     details = perf_json(out, 16)
     report = parse_perf_txt(text)
     for name in PERF_FIELDS:
