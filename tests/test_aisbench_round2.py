@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import pytest
 
 from genet.cli.benchmark import main
@@ -58,3 +59,49 @@ def test_a_rerun_replaces_its_own_folder_and_summary(run):
     assert "genet" in json.loads((out / "r_summary.json").read_text())
     (out / "r" / "notes_0.txt").write_text("mine\n")      # a user's file among genet's: refused
     assert ais("r") == 2 and (out / "r" / "notes_0.txt").read_text() == "mine\n"
+
+
+# --- inputs -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["int32", "float16", "float64"])
+def test_an_npy_of_another_dtype_is_refused_not_cast(tmp_path, model, dtype, capsys):
+    array = np.ones((3, 32, 32), dtype=dtype)
+    np.save(tmp_path / "x.npy", array)
+    assert run_cli(main, ["--model", str(model), "--input", str(tmp_path / "x.npy"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"x.npy: holds {dtype} values" in err and ".genet-ais" not in err
+
+
+def test_linked_and_dotted_inputs_are_named_as_ais_bench_names_them(tmp_path, model):
+    info, _ = write_bins(tmp_path / "data", 4)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    source = info.parent / "prep_dataset"
+    (folder / "a.b.bin").write_bytes((source / "00000.bin").read_bytes())
+    (folder / "00003.bin").symlink_to(source / "00001.bin")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert run_cli(main, ["--model", str(model), "--input", str(folder), "--output", str(out), "--output_dirname",
+                          "r", "--outfmt", "TXT", "--batchsize", "1", "--quiet"]) == 0
+    assert sorted(os.listdir(out / "r")) == ["00003_0.txt", "a_0.txt"]
+
+
+def test_outputs_that_would_share_a_name_are_refused(tmp_path, model, capsys):
+    info, _ = write_bins(tmp_path / "data", 2)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, source in (("a.1.bin", "00000.bin"), ("a.2.bin", "00001.bin")):
+        (folder / name).write_bytes((info.parent / "prep_dataset" / source).read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    assert run_cli(main, ["--model", str(model), "--input", str(folder), "--output", str(out), "--output_dirname",
+                          "r", "--batchsize", "1", "--quiet"]) == 2
+    assert "would be named a_0" in capsys.readouterr().err and os.listdir(out) == []
+
+
+def test_a_packed_folder_does_not_count_images_npy_as_an_input(tmp_path, model, capsys):
+    info, images = write_bins(tmp_path / "data", 4)
+    folder = info.parent / "prep_dataset"
+    np.save(folder / "images.npy", images)
+    assert run_cli(main, ["--model", str(model), "--input", str(folder), "--batchsize", "2"]) == 0
+    assert "images.npy" in capsys.readouterr().err      # named among the files skipped

@@ -53,6 +53,7 @@ from genet.bench.config import BenchConfig
 from genet.bench.engine import BenchResult, resolve_image_shape, run_benchmark
 from genet.bench.sources import image_bytes
 from genet.core.console import Log
+from genet.core.constants import PACKED_IMAGES
 from genet.core.errors import GenetError
 from genet.core.fsio import JSON_FILE, atomic_dir, check_output_file, check_replaceable_dir, write_text_atomic
 from genet.core.stats import summarize
@@ -211,7 +212,12 @@ def _tensor_bytes(path: Path) -> int:
     """Payload bytes of a .bin (its size) or .npy (its array's, read from the header)."""
     try:
         if path.suffix == ".npy":
-            return int(np.load(path, mmap_mode="r", allow_pickle=False).nbytes)
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+            if array.dtype != np.float32:
+                # ais_bench feeds a .npy's bytes as they are; casting its values would run another input.
+                raise GenetError(f"{path}: holds {array.dtype} values; the model takes float32: save the array as "
+                                 f"float32 (genet does not convert inputs)")
+            return int(array.nbytes)
         return path.stat().st_size
     except FileNotFoundError:
         raise GenetError(f"{path}: input file not found") from None
@@ -226,7 +232,9 @@ def list_inputs(spec: str, log: Log) -> list[InputFile]:
     if len(parts) == 1 and Path(parts[0]).is_dir():
         folder = Path(parts[0])
         names = sorted(os.listdir(folder))
-        kept = [name for name in names if name.endswith(INPUT_SUFFIXES) and (folder / name).is_file()]
+        # preprocess.py --packed's images.npy holds every image at once: not one input
+        kept = [name for name in names if name.endswith(INPUT_SUFFIXES) and (folder / name).is_file()
+                and name != PACKED_IMAGES]
         if not kept:
             raise GenetError(f"{folder}: holds no .bin or .npy input files (--input)")
         skipped = sorted(set(names) - set(kept))
@@ -289,7 +297,7 @@ def _info_for(files: Sequence[InputFile], work: Path, shape: tuple[int, int, int
         if path.suffix == ".npy":
             path = converted / f"{path.stem}.bin"
             np.ascontiguousarray(np.load(f.path, allow_pickle=False), dtype=np.float32).tofile(path)
-        entries.append(InfoEntry(index, str(path.resolve()), shape[2], shape[1]))
+        entries.append(InfoEntry(index, str(path.absolute()), shape[2], shape[1]))   # a link keeps its name
     info = work / "inputs.info"
     write_info(info, entries)
     return info
@@ -326,11 +334,29 @@ def summary_json(request: AisRequest, config: BenchConfig, results: Sequence[Ben
     }
 
 
+def output_stem(stem: str) -> str:
+    """ais_bench names an output after its batch's first input, up to the first dot (``a.b.bin`` → ``a_0``):
+    ``os.path.basename(path).split('.')[0]`` in ``save_tensors_to_file``, ais_bench/infer/io_oprations.py of
+    Huawei's ait (github.com/Ascend/ait, 2023)."""
+    return stem.split(".")[0]
+
+
+def check_output_names(files: Sequence[InputFile], batch: int) -> None:
+    """Two batches whose outputs would take one name (``a.1.bin`` and ``a.2.bin`` → ``a_0``): refused, not lost."""
+    seen: dict[str, Path] = {}
+    for f in files[::batch]:
+        name = output_stem(f.path.name)
+        if name in seen:
+            raise GenetError(f"{f.path}: its output would be named {name}_0, as {seen[name]}'s is (ais_bench names "
+                             f"outputs up to the first dot); rename one of them")
+        seen[name] = f.path
+
+
 def _write_outputs(folder: Path, stems: Sequence[str], logits: np.ndarray, batch: int, outfmt: str,
                    filesinfo: dict, inputs: Sequence[InputFile]) -> None:
     for sample, start in enumerate(range(0, len(stems), batch)):
         rows = logits[start:start + batch]
-        name = f"{stems[start]}_0.{outfmt.lower()}"
+        name = f"{output_stem(stems[start])}_0.{outfmt.lower()}"
         if outfmt == "BIN":
             rows.astype(np.float32).tofile(folder / name)
         elif outfmt == "NPY":
@@ -394,6 +420,7 @@ def run_ais_bench(config: BenchConfig, request: AisRequest, log: Log) -> AisRun:
             shape = resolve_image_shape(runner, config.input_width, config.input_height)
             inputs = list_inputs(request.input, log)
             check_sizes(inputs, shape, config.model_path)
+            check_output_names(inputs, config.batch_size)
             if folder is not None:
                 check_replaceable_dir(folder, inputs=[f.path for f in inputs], ours=ours)
             one = replace(one, info_path=_info_for(inputs, work, shape), packed_input=None, auto_packed=False,
