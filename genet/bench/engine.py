@@ -31,11 +31,12 @@ from genet.bench.config import BenchConfig
 from genet.bench.figures import RunFacts, Timings, build_report, call_records, run_details
 from genet.bench.outputs import GuideOutputs, RunOutputs, run_inputs
 from genet.bench.sinks import Sink
-from genet.bench.sources import ImageShape, ImageSource, open_source
+from genet.bench.sources import ImageShape, ImageSource, image_bytes, open_source
 from genet.bench.warmup import warm_up
 from genet.core.console import Log, progress_bar, stderr_log
 from genet.core.constants import CHANNELS
 from genet.core.errors import GenetError
+from genet.core.memory import check_batch_fits
 from genet.formats.info import read_numbered_info
 from genet.formats.perf_report import PerfReport
 from genet.runners import CallTimes, Runner, open_runner
@@ -66,6 +67,18 @@ def resolve_image_shape(runner: Runner, width: int | None, height: int | None) -
         raise GenetError(f"{runner.model_path}: the model's image size is dynamic: give -input_width and "
                          f"-input_height")
     return (channels or CHANNELS, height, width)
+
+
+def input_buffers(prefetch_depth: int, streams: int) -> int:
+    """Input batches a run holds at once: read ahead, one per stream in flight, the one being read, the warm-up."""
+    return prefetch_depth + streams + 2
+
+
+def check_batch_memory(config: BenchConfig, runner: Runner, rows: int) -> None:
+    """Refuse a batch whose input buffers do not fit in memory (genet.core.memory)."""
+    shape = resolve_image_shape(runner, config.input_width, config.input_height)
+    check_batch_fits(rows, image_bytes(shape), input_buffers(config.prefetch_depth, runner.streams),
+                     f"{config.model_path}: -batch_size={config.batch_size}")
 
 
 def check_batch_size(runner: Runner, batch_size: int) -> None:
@@ -152,6 +165,8 @@ def _execute(config: BenchConfig, runner: Runner, load_seconds: float, log: Log,
     inputs = run_inputs(config, numbered)
     outputs.check(inputs)
     source = open_source(config, shape, log, numbered)
+    rows = config.batch_size if runner.static_batch is not None else min(config.batch_size, source.count)
+    check_batch_memory(config, runner, rows)
     spans = plan_batches(source.count, config.batch_size, pad_to_batch=runner.static_batch is not None)
     warmup_start = time.perf_counter()
     warmup_calls = warm_up(runner, spans, shape, config.warmup, config.seed)

@@ -24,12 +24,14 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from genet.bench.config import BenchConfig
-from genet.bench.engine import BenchResult, run_benchmark
+from genet.bench.engine import BenchResult, check_batch_memory, run_benchmark
 from genet.bench.outputs import check_all_outputs
 from genet.core.console import Log
 from genet.core.errors import GenetError
 from genet.core.fsio import JSON_FILE, PNG_IMAGE, atomic_files, text_kind
+from genet.core.memory import BatchTooLarge
 from genet.core.render import Panel, Series, csv_text, plot_by_batch
+from genet.formats.info import read_numbered_info
 from genet.formats.sweep_file import SWEEP_KIND, sweep_stem
 from genet.runners import Runner, open_runner
 
@@ -65,7 +67,7 @@ def model_for_batch(model_path: Path, batch_size: int) -> Path:
 def is_out_of_memory(exc: BaseException) -> bool:
     """A failure that means the batch does not fit (host or device memory), whatever the backend says."""
     text = str(exc).lower()
-    return isinstance(exc, MemoryError) or "out of memory" in text or "failed to allocate" in text
+    return isinstance(exc, (MemoryError, BatchTooLarge)) or "out of memory" in text or "failed to allocate" in text
 
 
 @dataclass
@@ -271,6 +273,13 @@ def _check_model_files(config: BenchConfig, batch_sizes: Sequence[int]) -> None:
                          f"batch size{'' if len(missing) == 1 else f'; {len(missing)} are missing'})")
 
 
+def _image_count(config: BenchConfig) -> int | None:
+    """The images a dataset sweep reads (its info file's lines); None for pure inference or a packed array."""
+    if config.pure_inference or config.info_path is None:
+        return None
+    return len(read_numbered_info(config.info_path))
+
+
 def _run_one(models: _Models, config: BenchConfig, batch_size: int, log: Log) -> BenchResult:
     runner = models.runner(batch_size)
     one = point_config(config, batch_size)
@@ -293,7 +302,12 @@ def run_sweep(config: BenchConfig, batch_sizes: Sequence[int], log: Log, best: b
                       [(path, SWEEP_KINDS[path.suffix]) for path in sweep_paths(config)])
     models = _Models(config)
     try:
-        _check_static(config, models.runner(batch_sizes[0]), batch_sizes, best)
+        first = models.runner(batch_sizes[0])
+        _check_static(config, first, batch_sizes, best)
+        if not best:                # --best stops its search at the first batch that does not fit
+            images = _image_count(config)
+            for bs in batch_sizes:
+                check_batch_memory(point_config(config, bs), first, min(bs, images or bs))
         points: list[SweepPoint] = []
         details: dict = {}
 
