@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import signal
 import threading
@@ -104,6 +105,19 @@ class PerfReportFiles:
     def check(self, inputs: Sequence[Path]) -> None:
         check_output_file(self.txt, PERF_TEXT, inputs=inputs)
         check_output_file(self.json, JSON_FILE, inputs=inputs)
+        self.check_same_mode()
+
+    def check_same_mode(self) -> None:
+        """Refuse to replace a dataset run's report with a pure-inference one, or the reverse: its figures differ
+        in kind, and a reader of the file name (parse.py) would take one for the other."""
+        try:
+            previous = json.loads(self.json.read_text(encoding="utf-8")).get("mode")
+        except (OSError, ValueError, AttributeError):
+            return
+        mode = "pure inference" if self.config.pure_inference else "dataset"
+        if previous in ("dataset", "pure inference") and previous != mode:
+            raise GenetError(f"{self.txt}: holds a {previous} run's report, which this {mode} run would replace; "
+                             f"give another --output-dir (e.g. result_sweep for the guide's section 7)")
 
     @contextlib.contextmanager
     def commit(self, report: PerfReport, details: dict) -> Iterator[None]:
