@@ -38,7 +38,7 @@ from typing import Sequence
 from genet.cli.common import Parser, non_negative_int, positive_int
 from genet.core.constants import IMAGE_SIZE, LABEL_FILE
 from genet.core.errors import GenetError, run_cli
-from genet.core.fsio import claim_folder, write_text_atomic
+from genet.core.fsio import claim_folder, remove_listed, write_text_atomic
 from genet.core.launch import check_requirements
 from genet.core.process import run_in_group
 from genet.data.provenance import GENERATED_NOTE, is_generated
@@ -101,15 +101,26 @@ def repository_root() -> Path:
     return root
 
 
-def batch_sizes(text: str) -> list[int]:
+def batch_sizes(text: str, flag: str = "--bs") -> list[int]:
     sizes = []
     for token in text.replace(",", " ").split():
         if not token.isdigit() or int(token) < 1:
-            raise GenetError(f"--bs {text!r}: '{token}' is not a positive integer")
+            raise GenetError(f"{flag} {text!r}: '{token}' is not a positive integer")
         sizes.append(int(token))
     if not sizes:
-        raise GenetError("--bs: no batch size given")
+        raise GenetError(f"{flag}: no batch size given")
     return list(dict.fromkeys(sizes))
+
+
+def sweep_sizes(text: str) -> list[int]:
+    """``--sweep``: none (""), or at least two distinct batch sizes (benchmark.py sweeps a list)."""
+    if not text.strip():
+        return []
+    sizes = batch_sizes(text, "--sweep")
+    if len(sizes) < 2:
+        raise GenetError(f"--sweep {text!r}: a sweep needs at least two distinct batch sizes (one size is what "
+                         f"--bs runs); give \"\" for no sweep")
+    return sizes
 
 
 def child_env() -> dict[str, str]:
@@ -145,7 +156,7 @@ class Pipeline:
         self.dataset = args.datasets_path.resolve() if args.datasets_path else self.workdir / DATASET_DIR
         self.generated = args.datasets_path is None or is_generated(self.dataset)
         self.model = args.model_path.resolve() if args.model_path else self.workdir / CHECKPOINT
-        self.sweep = batch_sizes(args.sweep) if args.sweep.strip() else []
+        self.sweep = sweep_sizes(args.sweep)
         self.tool = ""
 
     @property
@@ -257,6 +268,7 @@ class Pipeline:
                 print(f"# {step.name}\n{step.command_line()}")
             return
         claim_folder(self.workdir, self.outputs(), DEMO_LIST, owner="the demo", option="--workdir")
+        remove_listed(self.workdir, DEMO_LIST, keep=[self.dataset, self.model])
         started = time.perf_counter()
         for number, step in enumerate(steps, 1):
             run_step(step, number, len(steps), self.workdir)

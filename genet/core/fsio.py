@@ -365,3 +365,19 @@ def claim_folder(folder: Path, names: Sequence[str], listing: str, owner: str, o
                          f"move them or give a new or empty {option}")
     folder.mkdir(parents=True, exist_ok=True)
     write_text_atomic(record, "\n".join(sorted(ours | set(names))) + "\n")
+
+
+def remove_listed(folder: Path, listing: str, keep: Sequence[str | os.PathLike] = ()) -> None:
+    """Remove what ``claim_folder``'s ``listing`` records as written by an earlier run, so that no result of it
+    stands beside this run's; never a name that is, holds or lies inside one of ``keep`` (this run's inputs)."""
+    record = folder / listing
+    names = [name for name in record.read_text(encoding="utf-8").split("\n") if name] if record.is_file() else []
+    kept = [Path(path).resolve() for path in keep]
+    for name in names:
+        path = (folder / name).absolute()
+        if not os.path.lexists(path) or any(_overlaps(path, k) for k in kept):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
