@@ -61,3 +61,13 @@ def test_train_labels_an_accuracy_on_generated_data(data, tmp_path, capsys):
                                 "--test-accuracy", "--quiet"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if "top-1 accuracy" in x)
     assert "GENERATED DATA" in line
+
+
+def test_the_default_check_uses_a_smaller_test_split_whole(data, tmp_path, capsys):
+    """A user's 40-image test split (the demo's 500-image case): the default --check 1000 takes all 40."""
+    assert run_cli(main, [str(data / "fp32_opset17.onnx"), str(data / "datasets"), "-o", str(tmp_path / "q.onnx"),
+                          "--calib", "32"]) == 0
+    assert "holds 40 images; checking on all of them" in capsys.readouterr().err
+    assert json.loads((tmp_path / "q.json").read_text())["check"]["images"] == 40
+    assert run_cli(main, [str(data / "fp32_opset17.onnx"), str(data / "datasets"), "-o", str(tmp_path / "r.onnx"),
+                          "--calib", "32", "--check", "1000"]) == 2      # asked for: refused, as before

@@ -47,9 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--calib-split", choices=CALIBRATION_SPLITS, default=DEFAULTS.calib_split,
                         help="split the calibration images come from: train (the test split is refused, it "
                              "holds the check's images)")
-    parser.add_argument("--check", type=int, default=DEFAULTS.check, metavar="N",
-                        help="held-out test images to compare int8 with fp32 on (default: %(default)s; "
-                             "10000 for the whole test split)")
+    parser.add_argument("--check", type=int, default=None, metavar="N",
+                        help=f"held-out test images to compare int8 with fp32 on (default: {DEFAULTS.check}, or the "
+                             f"whole test split when it holds fewer; 10000 for the whole CIFAR-10 test split)")
     parser.add_argument("--min-agreement", type=float, default=DEFAULTS.min_agreement, metavar="PCT",
                         help="refuse the int8 model when its top-1 agrees with fp32's on fewer than PCT %% of "
                              "the check's images (default: %(default)s)")
@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = QuantizeSettings(calib=args.calib, method=args.calib_method, calib_split=args.calib_split,
-                                check=args.check, min_agreement=args.min_agreement, keep_below=args.keep_below)
+                                check=DEFAULTS.check if args.check is None else args.check,
+                                check_at_most=args.check is None, min_agreement=args.min_agreement,
+                                keep_below=args.keep_below)
     named = args.output is not None
     args.output = args.output or DEFAULT_OUTPUT
     try:

@@ -51,6 +51,7 @@ class QuantizeSettings:
     check: int = 1000                   # held-out test images for the fp32 / int8 comparison
     min_agreement: float = 99.0         # percent of top-1 agreement below which the model is refused
     keep_below: bool = False
+    check_at_most: bool = False         # ``check`` is a default: fewer when the test split holds fewer
 
     def __post_init__(self) -> None:
         if self.calib < 1:
@@ -183,9 +184,17 @@ def calibration_images(datasets_path: str | os.PathLike, settings: QuantizeSetti
     return normalize(split.data[:settings.calib])
 
 
-def check_images(datasets_path: str | os.PathLike, count: int, log: Log) -> tuple[np.ndarray, np.ndarray, bool]:
-    """The first ``count`` test images (normalized), their labels, and whether they are generated data."""
+def check_images(datasets_path: str | os.PathLike, count: int, log: Log,
+                 at_most: bool = False) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The first ``count`` test images (normalized), their labels, and whether they are generated data.
+
+    ``at_most``: ``count`` is the default, not asked for: a smaller test split is used whole, with a note.
+    """
     split = load_split(datasets_path, "test", log=log)
+    if at_most and 0 < len(split.data) < count:
+        log(f"note: {datasets_path}: the test split holds {len(split.data)} images; checking on all of them "
+            f"(fewer than the default --check {count})")
+        count = len(split.data)
     if len(split.data) < count:
         raise GenetError(f"{datasets_path}: the test split holds {len(split.data)} images, fewer than --check {count}")
     return normalize(split.data[:count]), np.asarray(split.labels[:count]), split.generated
@@ -343,7 +352,7 @@ def quantize_model(source: str | os.PathLike, datasets_path: str | os.PathLike, 
         raise GenetError(f"{source}: --calib {settings.calib} is not a multiple of the model's static batch "
                          f"{static_batch}: give a multiple, or export with a dynamic batch")
     calibration = calibration_images(datasets_path, settings, log)
-    held_out, labels, generated = check_images(datasets_path, settings.check, log)
+    held_out, labels, generated = check_images(datasets_path, settings.check, log, settings.check_at_most)
     with atomic_files([output, quantize_report_path(output)], [".onnx", ".json"]) as (model_tmp, json_tmp):
         log(f"calibrating on {settings.calib} {settings.calib_split} images ({settings.method})")
         quantize_static_int8(model, model_tmp, calibration, settings.method, static_batch)
