@@ -70,8 +70,9 @@ def check_devices(config: BenchConfig, device_ids: Sequence[int], gpus: int | No
     shown = ",".join(map(str, device_ids))
     gpus = cuda_device_count() if gpus is None else gpus
     if gpus == 0:
-        raise GenetError(f"-device_id={shown}: this machine has no GPU; several devices need GPUs or NPUs "
-                         f"(add --device cpu to run CPU workers, which tests the aggregation, not a speed-up)")
+        workers = "" if len(device_ids) == 1 else " workers, which tests the aggregation, not a speed-up"
+        raise GenetError(f"-device_id={shown}: this machine has no GPU; device numbers name GPUs or NPUs "
+                         f"(add --device cpu to run on the CPU{workers})")
     missing = [str(i) for i in device_ids if i >= gpus]
     if missing:
         raise GenetError(f"-device_id={shown}: no device {', '.join(missing)} (this machine has {gpus} GPU"

@@ -22,6 +22,7 @@ from typing import Sequence
 
 from genet.bench.aisbench import translate_ais_bench
 from genet.bench.config import BenchConfig
+from genet.bench.devices import check_devices
 from genet.bench.engine import BenchResult, run_benchmark
 from genet.bench.sweep import parse_batch_list
 from genet.cli.common import Parser, add_quiet
@@ -203,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.profile and plan.dispatched:
         raise GenetError("--profile runs one batch size on one device: leave out the -batch_size and -device_id "
                          "lists, --best and ais_bench's command line")
+    if plan.device_ids != (0,):
+        check_devices(config, plan.device_ids)      # device 0 is the guide's default, the CPU's too
     if plan.dispatched:
         results = run_plan(config, plan, log)
     else:

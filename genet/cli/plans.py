@@ -7,14 +7,16 @@ is a list, ``--best`` is given, or the command line is ais_bench's (``genet.benc
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+import contextlib
+import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from genet.bench.aisbench import AisRequest, run_ais_bench, summary_lines
 from genet.bench.config import BenchConfig
 from genet.bench.devices import device_call_times, parse_device_ids, run_devices
 from genet.bench.engine import BenchResult
-from genet.bench.sweep import run_sweep, sweep_lines, write_sweep
+from genet.bench.sweep import model_for_batch, run_sweep, sweep_lines, write_sweep
 from genet.core.console import Log
 from genet.core.errors import GenetError
 from genet.formats.calltimes import check_export_path, write_call_times
@@ -63,15 +65,22 @@ def plan_from_args(args: argparse.Namespace, ais: AisRequest | None) -> Plan:
                          f"{','.join(map(str, plan.device_ids))} with -input_text_path (the guide's files)")
     check_export_path(plan.export_times)
     args.batch_size, args.device_id = plan.batch_sizes[0], plan.device_ids[0]
+    if len(plan.batch_sizes) == 1 and not plan.best and args.om_path is not None:
+        args.om_path = model_for_batch(args.om_path, args.batch_size)    # 'x_bs{bs}.onnx' of one batch size
     return plan
 
 
 def run_plan(config: BenchConfig, plan: Plan, log: Log) -> list[BenchResult]:
     """Run the plan, print its summary; the single runs' results (their reports are written)."""
     if len(plan.device_ids) > 1:
-        multi = run_devices(config, plan.device_ids, log)
+        # ais_bench without --output writes no file: the workers' reports go to a scratch folder
+        scratch = tempfile.TemporaryDirectory(prefix=".genet-ais.") if plan.ais is not None else None
+        with scratch or contextlib.nullcontext():
+            multi = run_devices(replace(config, output_dir=Path(scratch.name)) if scratch else config,
+                                plan.device_ids, log)
         print("\n".join(multi.lines()))
-        print(f"report: {multi.report_path}")
+        if scratch is None:
+            print(f"report: {multi.report_path}")
         times = device_call_times(multi)
         key = "devices"
         results = [run.result for run in multi.runs]

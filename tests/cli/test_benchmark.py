@@ -76,7 +76,7 @@ def test_text_dumps_round_trip_the_binary_float32(tmp_path, models, small):
     assert main(seed_args(models["dynamic"], info, 8, binary=False)
                 + ["--quiet", "--output-dir", str(tmp_path / "t")]) == 0
     assert main(seed_args(models["dynamic"], info, 8, binary=True, device_id=3)
-                + ["--quiet", "--output-dir", str(tmp_path / "b")]) == 0
+                + ["--quiet", "--output-dir", str(tmp_path / "b"), "--device", "cpu"]) == 0
     as_text = read_dumps(tmp_path / "t" / "dumpOutput_device0", 40)
     as_binary = read_dumps(tmp_path / "b" / "dumpOutput_device3", 40, binary=True)
     assert as_text.tobytes() == as_binary.tobytes()          # bit for bit
