@@ -47,3 +47,12 @@ def test_a_rerun_keeps_its_inputs_even_when_the_demo_wrote_them(tmp_path, steps)
     assert main(["--backend", "onnxruntime", "--workdir", str(work), "--bs", "4", "--model_path",
                  str(work / "genet.pth.tar")]) == 0
     assert (work / "genet.pth.tar").read_bytes() == b"PK\x03\x04 trained by the first run"
+
+
+def test_a_sweep_past_the_memory_is_refused_before_any_step(tmp_path, steps, monkeypatch, capsys):
+    import genet.core.memory as memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 2**30)       # 1 GiB free: batch 100000 needs 14 GiB
+    assert run_cli(main, ["--backend", "onnxruntime", "--workdir", str(tmp_path / "run"), "--sweep", "1,100000"]) == 2
+    assert "free on this machine" in capsys.readouterr().err
+    assert steps == [] and not (tmp_path / "run").exists()

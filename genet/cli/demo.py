@@ -35,11 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from genet.bench.engine import BenchConfig, input_buffers
+from genet.bench.sources import image_bytes
 from genet.cli.common import Parser, non_negative_int, positive_int
-from genet.core.constants import IMAGE_SIZE, LABEL_FILE
+from genet.core.constants import CHANNELS, IMAGE_SIZE, LABEL_FILE
 from genet.core.errors import GenetError, run_cli
 from genet.core.fsio import claim_folder, remove_listed, write_text_atomic
 from genet.core.launch import check_requirements
+from genet.core.memory import check_batch_fits
 from genet.core.process import run_in_group
 from genet.data.provenance import GENERATED_NOTE, is_generated
 from genet.formats.dumps import dump_folder
@@ -157,6 +160,9 @@ class Pipeline:
         self.generated = args.datasets_path is None or is_generated(self.dataset)
         self.model = args.model_path.resolve() if args.model_path else self.workdir / CHECKPOINT
         self.sweep = sweep_sizes(args.sweep)
+        largest = max(self.sizes + self.sweep)      # checked before the first step, not at the sweep's turn
+        check_batch_fits(largest, image_bytes((CHANNELS, IMAGE_SIZE, IMAGE_SIZE)),
+                         input_buffers(BenchConfig.prefetch_depth, 1), f"--bs/--sweep {largest}")
         self.tool = ""
 
     @property
