@@ -75,6 +75,10 @@ class OpenVinoRunner(OnnxFile, Runner):
         # INFERENCE_NUM_THREADS is the total over the streams: OpenVINO runs no more streams than threads or cores.
         self._streams = int(self._compiled.get_property("NUM_STREAMS"))
         self._threads = int(self._compiled.get_property("INFERENCE_NUM_THREADS"))
+        if options.threads and self._threads != options.threads:
+            raise GenetError(f"{model_path}: OpenVINO runs {self._threads} threads over {self._streams} streams, not "
+                             f"--threads {options.threads} (it uses at most the {usable_cpus()} usable cores, and "
+                             f"a whole number of threads per stream)")
         if options.streams and self._streams != options.streams:
             raise GenetError(f"{model_path}: OpenVINO runs {self._streams} streams on {self._threads} threads, not "
                              f"--streams {options.streams} (--threads is the total over the streams)")
