@@ -66,3 +66,15 @@ def test_best_refuses_a_start_past_its_limit(model, data, capsys):
                           "--quiet"]) == 2
     assert "4096" in capsys.readouterr().err
     assert snapshot(out) == []
+
+
+def test_a_bs_model_of_the_wrong_fixed_batch_is_refused_before_the_first_batch(tmp_path, capsys):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    tiny_onnx(folder / "m_bs2.onnx", 2)
+    tiny_onnx(folder / "m_bs4.onnx", 8)            # named for batch 4, fixed at 8
+    out = tmp_path / "result"
+    assert run_cli(main, [f"-om_path={folder / 'm_bs{bs}.onnx'}", "-round=1", "-batch_size=2,4", "--output-dir",
+                          str(out), "--quiet"]) == 2
+    assert "fixed batch of 8" in capsys.readouterr().err
+    assert not out.exists() or list(out.iterdir()) == []

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from genet.bench.config import BenchConfig
-from genet.bench.engine import BenchResult, check_batch_memory, run_benchmark
+from genet.bench.engine import BenchResult, check_batch_memory, check_batch_size, run_benchmark
 from genet.bench.outputs import check_all_outputs
 from genet.core.console import Log
 from genet.core.errors import GenetError
@@ -280,6 +280,16 @@ def _image_count(config: BenchConfig) -> int | None:
     return len(read_numbered_info(config.info_path))
 
 
+def _check_model_batches(config: BenchConfig, batch_sizes: Sequence[int]) -> None:
+    """Each ``{bs}`` model's fixed batch is its batch size, checked before the first batch (each model is
+    opened once here and closed: a later model of the wrong batch would otherwise stop the sweep halfway)."""
+    if MODEL_BATCH_FIELD not in config.model_path.name:
+        return
+    for bs in batch_sizes:
+        with open_runner(model_for_batch(config.model_path, bs), config.backend, config.options) as runner:
+            check_batch_size(runner, bs)
+
+
 def _run_one(models: _Models, config: BenchConfig, batch_size: int, log: Log) -> BenchResult:
     runner = models.runner(batch_size)
     one = point_config(config, batch_size)
@@ -297,6 +307,7 @@ def run_sweep(config: BenchConfig, batch_sizes: Sequence[int], log: Log, best: b
                          f"below it")
     if not best:
         _check_model_files(config, batch_sizes)
+        _check_model_batches(config, batch_sizes)
     planned = best_candidates(min(batch_sizes)) if best else batch_sizes
     check_all_outputs([point_config(config, bs) for bs in planned],
                       [(path, SWEEP_KINDS[path.suffix]) for path in sweep_paths(config)])
