@@ -39,7 +39,7 @@ from genet.core.constants import (
     NUM_CLASSES,
 )
 from genet.core.errors import GenetError
-from genet.core.fsio import atomic_dir, atomic_files
+from genet.core.fsio import atomic_dir, atomic_files, check_output_file
 from genet.data.cifar import BATCH_IMAGES, META_FILE, SPLIT_BATCHES, md5_sidecar
 from genet.data.provenance import GENERATED_MARK, GENERATED_NOTE, mark_generated
 
@@ -252,6 +252,15 @@ def generate_batches(train: int, test: int, seed: int) -> dict[str, bytes]:
     return files
 
 
+def is_generated_archive(path: Path) -> bool:
+    """A .tar.gz holding genet.data.synthetic's mark: one genet wrote."""
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            return tar.getmember(f"{CIFAR10_FOLDER}/{GENERATED_MARK}").isfile()
+    except (OSError, KeyError, tarfile.TarError, EOFError):
+        return False
+
+
 def _write_archive(path: Path, files: dict[str, bytes]) -> str:
     """A reproducible .tar.gz (fixed mtimes and owners), the generated mark first; returns its MD5."""
     def entry(name: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarInfo:
@@ -292,6 +301,12 @@ def write_cifar10(out_dir: str | os.PathLike, train: int = 50_000, test: int = 1
     if folder.is_dir() and any(folder.iterdir()) and not (folder / GENERATED_MARK).is_file():
         raise GenetError(f"{folder}: holds a data set genet did not generate (no {GENERATED_MARK}); "
                          "give another folder")
+    if archive:                 # derived names: checked before anything is written, replaced only when ours
+        check_output_file(out_dir / GENERATED_ARCHIVE, named=False, ours=is_generated_archive,
+                          ours_what="an archive genet generated")
+        check_output_file(md5_sidecar(out_dir / GENERATED_ARCHIVE), named=False,
+                          ours=lambda path: is_generated_archive(out_dir / GENERATED_ARCHIVE),
+                          ours_what="the .md5 of an archive genet generated")
     known = {*SPLIT_BATCHES["train"], *SPLIT_BATCHES["test"], META_FILE, GENERATED_MARK}
     with atomic_dir(folder, ours=known.__contains__) as tmp:
         for name, data in files.items():
