@@ -59,8 +59,9 @@ def test_train_labels_an_accuracy_on_generated_data(data, tmp_path, capsys):
 
     assert run_cli(train_main, [str(data / "datasets"), "-o", str(tmp_path / "t.pth.tar"), "--epochs", "1",
                                 "--test-accuracy", "--quiet"]) == 0
-    line = next(x for x in capsys.readouterr().out.splitlines() if "top-1 accuracy" in x)
-    assert "GENERATED DATA" in line
+    out = capsys.readouterr().out.splitlines()
+    for figure in ("top-1 accuracy", "top-1 error per epoch"):
+        assert "GENERATED DATA" in next(x for x in out if figure in x), figure
 
 
 def test_the_default_check_uses_a_smaller_test_split_whole(data, tmp_path, capsys):

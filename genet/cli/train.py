@@ -80,9 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = train_checkpoint(args.datasets_path, args.output, Variant(depth=args.depth, width=args.width),
                               settings, test_accuracy=args.test_accuracy, quiet=args.quiet)
     errors = ", ".join(f"{e:.1f}" for e in result.train_errors)
-    print(f"trained in {result.seconds:.1f} s; training top-1 error per epoch (%): {errors}")
+    label = " (GENERATED DATA, not CIFAR-10)" if result.generated else ""
+    print(f"trained in {result.seconds:.1f} s; training top-1 error per epoch (%){label}: {errors}")
     if result.test_accuracy is not None:
-        label = " (GENERATED DATA, not CIFAR-10)" if result.generated else ""
         print(f"PyTorch top-1 accuracy on the test batch{label}: {result.test_accuracy:.2f}%")
     print(f"wrote {args.output}")
     return 0
