@@ -130,3 +130,11 @@ def test_a_sweep_and_an_npu_report_under_one_label_mix_devices(tmp_path, models)
     notes: list[str] = []
     load_devices([f"310:{tmp_path / 'a' / 'sweep_device_0.json'}", f"310:{npu}"], note=notes.append)
     assert any("mixes devices" in note for note in notes)
+
+
+def test_several_devices_record_their_nans(tmp_path, models):
+    out = tmp_path / "result"
+    assert run_cli(main, [f"-om_path={models['nan']}", "-round=2", "-batch_size=2", "-device_id=0,1", "--device",
+                          "cpu", "--output-dir", str(out), "--quiet"]) == 3
+    report = json.loads((out / "devices_batchsize_2.json").read_text())
+    assert [d["non_finite_outputs"] for d in report["devices"]] == [2, 2]

@@ -132,7 +132,9 @@ class MultiDevice:
             "devices": [{"device_id": run.device_id, "images": run.result.images,
                          "interface_throughput": run.result.report.interface_throughput,
                          "e2e_throughput": run.result.report.e2e_throughput,
-                         "device": run.result.details["device"], "perf_json": str(run.result.perf_json)}
+                         "device": run.result.details["device"],
+                         "non_finite_outputs": run.result.details["non_finite_outputs"],
+                         "perf_json": str(run.result.perf_json)}
                         for run in self.runs],
             "command_line": list(self.config.command_line),
         }
