@@ -10,8 +10,7 @@ import pytest
 
 from genet.cli.benchmark import main
 from genet.core.errors import run_cli
-
-from runner_helpers import tiny_onnx, write_bins
+from tests.runner_helpers import tiny_onnx, write_bins
 
 
 @pytest.fixture(scope="module")

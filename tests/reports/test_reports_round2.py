@@ -14,10 +14,10 @@ from genet.cli.benchmark import main
 from genet.cli.parse import main as parse_main
 from genet.cli.perf_compare import main as compare_main
 from genet.core.errors import GenetError, run_cli
-from genet.formats.sweep_file import read_sweep
+from genet.formats.sweep_file import SweepFile
 from genet.reports.perf_table import load_devices, make_table, markdown, seed_verdict
-
-from runner_helpers import tiny_onnx, write_bins
+from genet.reports.read import read_report
+from tests.runner_helpers import tiny_onnx, write_bins
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_a_failed_sweep_records_its_nans_and_is_refused(tmp_path, models):
     sweep = json.loads((out / "sweep_device_0.json").read_text())
     assert [p["non_finite_outputs"] for p in sweep["points"]] == [2, 4]
     with pytest.raises(GenetError, match="non-finite"):
-        read_sweep(out / "sweep_device_0.json")
+        read_report(out / "sweep_device_0.json", accept=(SweepFile,), wanted="a sweep file")
 
 
 def test_cpu_sweeps_under_npu_labels_give_no_verdict(tmp_path, models):

@@ -8,8 +8,7 @@ import pytest
 import genet.bench.devices as devices
 from genet.cli.benchmark import main
 from genet.core.errors import run_cli
-
-from runner_helpers import tiny_onnx
+from tests.runner_helpers import tiny_onnx
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,7 @@ import pytest
 
 from genet.core.errors import GenetError
 from genet.runners import RunnerOptions, open_runner
-
-from runner_helpers import tiny_onnx
+from tests.runner_helpers import tiny_onnx
 
 pytest.importorskip("openvino", reason="the openvino package is not installed (pip install genet[openvino])")
 

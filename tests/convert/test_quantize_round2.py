@@ -15,8 +15,7 @@ from genet.cli.quantize import main
 from genet.convert.export import export_onnx
 from genet.core.errors import run_cli
 from genet.data.synthetic import write_cifar10
-
-from runner_helpers import TinyNet
+from tests.runner_helpers import TinyNet
 
 
 @pytest.fixture(scope="module")
