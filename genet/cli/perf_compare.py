@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "against batch size).",
         epilog="examples: python3 test/perf_compare.py '310:result/perf_vision_batchsize_*_device_0.txt' "
                "710:1=2580.59,4=6962.42 T4:t4_bs1.log T4:t4_bs16.log  |  python3 test/perf_compare.py "
-               "cpu:result/sweep_device_0.json '310:npu/perf_vision_batchsize_*_device_0.txt'")
+               "cpu:result_sweep/sweep_device_0.json '310:npu/perf_vision_batchsize_*_device_0.txt'")
     parser.add_argument("inputs", nargs="+", metavar="LABEL:SOURCE",
                         help="a device label and a source: a perf_vision_batchsize_*.txt or pure-inference "
                              "report, ais_bench log or {timestamp}_summary.json, trtexec log, genet perf JSON, "
