@@ -74,11 +74,12 @@ def input_buffers(prefetch_depth: int, streams: int) -> int:
     return prefetch_depth + streams + 2
 
 
-def check_batch_memory(config: BenchConfig, runner: Runner, rows: int) -> None:
-    """Refuse a batch whose input buffers do not fit in memory (genet.core.memory)."""
+def check_batch_memory(config: BenchConfig, runner: Runner, rows: int, batches: int = 0) -> None:
+    """Refuse a batch whose input buffers (and the run's records of ``batches`` batches) do not fit in memory
+    (genet.core.memory)."""
     shape = resolve_image_shape(runner, config.input_width, config.input_height)
     check_batch_fits(rows, image_bytes(shape), input_buffers(config.prefetch_depth, runner.streams),
-                     f"{config.model_path}: -batch_size={config.batch_size}")
+                     f"{config.model_path}: -batch_size={config.batch_size}", batches)
 
 
 def check_batch_size(runner: Runner, batch_size: int) -> None:
@@ -166,7 +167,7 @@ def _execute(config: BenchConfig, runner: Runner, load_seconds: float, log: Log,
     outputs.check(inputs)
     source = open_source(config, shape, log, numbered)
     rows = config.batch_size if runner.static_batch is not None else min(config.batch_size, source.count)
-    check_batch_memory(config, runner, rows)
+    check_batch_memory(config, runner, rows, -(-source.count // config.batch_size))     # before planning them
     spans = plan_batches(source.count, config.batch_size, pad_to_batch=runner.static_batch is not None)
     warmup_start = time.perf_counter()
     warmup_calls = warm_up(runner, spans, shape, config.warmup, config.seed)

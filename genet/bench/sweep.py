@@ -318,7 +318,8 @@ def run_sweep(config: BenchConfig, batch_sizes: Sequence[int], log: Log, best: b
         if not best:                # --best stops its search at the first batch that does not fit
             images = _image_count(config)
             for bs in batch_sizes:
-                check_batch_memory(point_config(config, bs), first, min(bs, images or bs))
+                check_batch_memory(point_config(config, bs), first, min(bs, images or bs),
+                                   config.rounds or -(-(images or bs) // bs))
         points: list[SweepPoint] = []
         details: dict = {}
 

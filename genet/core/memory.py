@@ -38,11 +38,20 @@ def _gib(count: int) -> str:
     return f"{count / 2**30:.1f} GiB"
 
 
-def check_batch_fits(rows: int, bytes_per_image: int, buffers: int, where: str) -> None:
-    """Refuse ``buffers`` batches of ``rows`` images that do not fit in the memory free now."""
-    need = rows * bytes_per_image * buffers
+# What the run keeps per batch until its end (the batch's span, its timings, its call record): an upper bound.
+RECORD_BYTES_PER_BATCH = 1024
+
+
+def check_batch_fits(rows: int, bytes_per_image: int, buffers: int, where: str, batches: int = 0) -> None:
+    """Refuse ``buffers`` batches of ``rows`` images, plus the records of ``batches`` batches, that do not fit in
+    the memory free now."""
+    inputs, records = rows * bytes_per_image * buffers, batches * RECORD_BYTES_PER_BATCH
     have = available_bytes()
-    if have is not None and need > have:
-        raise BatchTooLarge(f"{where}: batch {rows} needs {_gib(need)} for its {buffers} input buffers "
+    if have is not None and inputs > have:
+        raise BatchTooLarge(f"{where}: batch {rows} needs {_gib(inputs)} for its {buffers} input buffers "
                             f"({bytes_per_image} bytes per image), more than the {_gib(have)} free on this machine "
                             f"(out of memory); give a smaller -batch_size")
+    if have is not None and inputs + records > have:
+        raise BatchTooLarge(f"{where}: {batches} batches need {_gib(records)} for their timing records, more than "
+                            f"the {_gib(have - inputs)} free on this machine besides the batches (out of memory); "
+                            f"give fewer -round batches")

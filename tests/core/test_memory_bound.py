@@ -37,3 +37,13 @@ def test_best_stops_where_the_memory_ends(tmp_path, model, monkeypatch, capsys):
     assert run_cli(main, [f"-om_path={model}", "-round=1", "-batch_size=64", "--best", "--output-dir", str(out),
                           "--quiet"]) == 0
     assert "stopped on memory: batch 128 does not fit" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("sizes", ["1", "1,2"])
+def test_too_many_rounds_for_their_records_are_refused(tmp_path, model, small_machine, sizes, capsys):
+    out = tmp_path / "result"
+    assert run_cli(main, [f"-om_path={model}", "-round=100000000", f"-batch_size={sizes}", "--output-dir", str(out),
+                          "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "timing records" in err and "Traceback" not in err
+    assert not out.exists() or list(out.iterdir()) == []
