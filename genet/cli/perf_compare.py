@@ -72,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         temps[1].write_text(csv_text(table), encoding="utf-8")
         if not args.no_plot:
             plot(table, temps[2])
+    stale = prefix.with_name(prefix.name + ".png")
+    if args.no_plot and stale.is_file() and PNG_IMAGE.holds(stale):
+        stale.unlink()          # an earlier run's plot would stand beside this table as if it were its own
+        print(f"note: removed {stale}, the plot of an earlier table (--no-plot)", file=sys.stderr)
     print(text, end="")
     return 0
 

@@ -159,3 +159,13 @@ def test_acc_eval_refuses_its_labels_as_output(tmp_path):
     (tmp_path / "val_label.txt").write_text("00000.bin 3\n")
     assert run_cli(main, [str(dumps), str(tmp_path / "val_label.txt"), str(tmp_path), "val_label.txt"]) == 2
     assert (tmp_path / "val_label.txt").read_text() == "00000.bin 3\n"
+
+
+def test_perf_compare_no_plot_leaves_no_plot_of_an_earlier_table(tmp_path, monkeypatch):
+    from genet.cli.perf_compare import main
+
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(main, ["310:1=100,4=200"]) == 0
+    assert (tmp_path / "perf_compare.png").is_file()
+    assert run_cli(main, ["310:1=300,4=400", "--no-plot"]) == 0
+    assert not (tmp_path / "perf_compare.png").exists()
