@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from genet.bench.engine import BenchConfig, input_buffers
+from genet.bench.config import BenchConfig
+from genet.bench.engine import input_buffers
 from genet.bench.sources import image_bytes
 from genet.cli.common import Parser, non_negative_int, positive_int
 from genet.core.constants import CHANNELS, IMAGE_SIZE, LABEL_FILE
