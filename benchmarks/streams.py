@@ -33,6 +33,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -157,6 +158,8 @@ def main() -> int:
     parser.add_argument("--images10", type=int, default=5000, help="images run through WRN-10-2 (default 5000)")
     parser.add_argument("--repo", type=Path, default=REPO, help="checkout whose benchmark.py is measured")
     parser.add_argument("--backends", default="onnxruntime,openvino")
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of " + ", ".join(MODELS))
+    parser.add_argument("--batches", default=",".join(map(str, BATCHES)), help="comma-separated batch sizes")
     parser.add_argument("--settle", type=float, default=0, help="seconds to let earlier deletions age out first")
     parser.add_argument("--out", type=Path, help="also write the Markdown here")
     args = parser.parse_args()
@@ -171,29 +174,49 @@ def main() -> int:
              f"versions: {versions(backends)}",
              f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"]
     print("\n".join(lines), flush=True)
-    counts = {"WRN-16-8": args.images16, "WRN-10-2": args.images10}
+    models_run = args.models.split(",")
+    unknown = sorted(set(models_run) - set(MODELS))
+    if unknown:
+        parser.error(f"--models: unknown {', '.join(unknown)}")
+    batches = [int(batch) for batch in args.batches.split(",")]
+    counts = {name: count for name, count in (("WRN-16-8", args.images16), ("WRN-10-2", args.images10))
+              if name in models_run}
+    work = Path(tempfile.mkdtemp(prefix="streams."))
+    try:
+        rows = measure(repo, work, counts, batches, backends, help_text, args)
+        lines += [f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", "",
+                  f"Medians of {args.repeats} interleaved repeats. Whole-process seconds of benchmark.py over "
+                  f"{', '.join(f'{count} ({name})' for name, count in counts.items())} generated images (not "
+                  f"CIFAR-10), random-init weights; gain = the backend's 1-call seconds / the arm's; Interface img/s "
+                  f"as the perf report gives it.", "", *table(rows, counts, help_text)]
+        finish(lines, backends, help_text, args.out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)       # after the report: deleting the dumps takes a while
+    return 0
+
+
+def measure(repo: Path, work: Path, counts: dict[str, int], batches: list[int], backends: list[str], help_text: str,
+            args) -> dict[tuple, list[tuple[float, float, float]]]:
+    """Every arm's runs, repeats interleaved (the order rotates each repeat)."""
     rows: dict[tuple, list[tuple[float, float, float]]] = {}
-    with tempfile.TemporaryDirectory(prefix="streams.") as scratch:
-        work = Path(scratch)
-        infos = {name: prepare_data(repo, work, count) for name, count in counts.items()}
-        models = {name: prepare_model(work, name) for name in MODELS}
-        settle(args.settle)
-        plan = [(name, batch, backend, arm, flags) for name in MODELS for batch in BATCHES for backend in backends
-                for arm in ARMS[backend] if (flags := arm_flags(backend, arm, help_text)) is not None]
-        for repeat in range(args.repeats):
-            shift = repeat % len(plan)
-            for name, batch, backend, arm, flags in plan[shift:] + plan[:shift]:
-                got = one_run(repo, models[name], infos[name], batch, backend, flags, work / "result")
-                rows.setdefault((name, batch, backend, arm), []).append(got)
-                print(f"  repeat {repeat + 1}: {name} batch {batch} {backend} {arm}: {got[0]:.2f} s "
-                      f"(Interface {got[1]:.1f} img/s) load {os.getloadavg()[0]:.1f}", flush=True)
-    lines += [f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", "",
-              f"Medians of {args.repeats} interleaved repeats. Whole-process seconds of benchmark.py over "
-              f"{args.images16} (WRN-16-8) / {args.images10} (WRN-10-2) generated images (not CIFAR-10), "
-              f"random-init weights; gain = the backend's 1-call seconds / the arm's; Interface img/s as the "
-              f"perf report gives it.", "",
-              "| model | images | batch | backend | arm | flags | seconds (runs) | gain | Interface img/s |",
-              "|---|---:|---:|---|---|---|---|---:|---:|"]
+    infos = {name: prepare_data(repo, work, count) for name, count in counts.items()}
+    models = {name: prepare_model(work, name) for name in counts}
+    settle(args.settle)
+    plan = [(name, batch, backend, arm, flags) for name in counts for batch in batches for backend in backends
+            for arm in ARMS[backend] if (flags := arm_flags(backend, arm, help_text)) is not None]
+    for repeat in range(args.repeats):
+        shift = repeat % len(plan)
+        for name, batch, backend, arm, flags in plan[shift:] + plan[:shift]:
+            got = one_run(repo, models[name], infos[name], batch, backend, flags, work / "result")
+            rows.setdefault((name, batch, backend, arm), []).append(got)
+            print(f"  repeat {repeat + 1}: {name} batch {batch} {backend} {arm}: {got[0]:.2f} s "
+                  f"(Interface {got[1]:.1f} img/s) load {os.getloadavg()[0]:.1f}", flush=True)
+    return rows
+
+
+def table(rows: dict[tuple, list[tuple[float, float, float]]], counts: dict[str, int], help_text: str) -> list[str]:
+    lines = ["| model | images | batch | backend | arm | flags | seconds (runs) | gain | Interface img/s |",
+             "|---|---:|---:|---|---|---|---|---:|---:|"]
     for (name, batch, backend, arm), got in rows.items():
         seconds = statistics.median(g[0] for g in got)
         base = statistics.median(g[0] for g in rows[(name, batch, backend, next(iter(ARMS[backend])))])
@@ -201,16 +224,19 @@ def main() -> int:
         runs = ", ".join(f"{g[0]:.2f}" for g in got)
         lines.append(f"| {name} | {counts[name]} | {batch} | {backend} | {arm} | `{flags}` | {seconds:.2f} ({runs}) | "
                      f"{base / seconds:.2f} | {statistics.median(g[1] for g in got):.1f} |")
+    return lines
+
+
+def finish(lines: list[str], backends: list[str], help_text: str, out: Path | None) -> None:
     missing = [f"{backend} {arm}" for backend in backends for arm in ARMS[backend]
                if arm_flags(backend, arm, help_text) is None]
     if missing:
         lines.append(f"\nnot available in the measured checkout: {', '.join(missing)}")
     lines.append(f"\nrule (issue 20): keep an arm's machinery only where its gain is >= {KEEP_AT}")
     text = "\n".join(lines) + "\n"
-    print(text[text.index("load average after"):], end="")
-    if args.out:
-        args.out.write_text(text, encoding="utf-8")
-    return 0
+    print(text[text.index("load average after"):], end="", flush=True)
+    if out:
+        out.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":
