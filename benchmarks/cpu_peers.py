@@ -5,8 +5,9 @@ For WRN-16-8 and WRN-10-2 (random-init weights: the weights do not change the wo
 1, 16 and 64, in one process, img/s of:
 
   genet      benchmark.py's path: ``genet.bench.engine.run_benchmark`` in pure-inference mode on the
-             runner benchmark.py opens (ONNX Runtime, its session options and two calls in
-             flight), the report's Interface throughputRate;
+             runner benchmark.py opens (ONNX Runtime, its session options, one call at a time;
+             results/cpu_peers.md was measured while it kept two calls in flight, before issue 20),
+             the report's Interface throughputRate;
   genet OV   the same with ``--backend openvino`` (genet.runners.openvino; if installed);
   ORT        a bare ``onnxruntime.InferenceSession`` with default options, one call at a time;
   PyTorch    eager ``model(x)`` under ``torch.inference_mode()`` (fp32 only);

@@ -16,7 +16,7 @@
 #    in the order of BATCHES until the mode's time budget is spent: device-only img/s, H2D /
 #    compute / D2H percentiles, first-use (compile) seconds, top-1 agreement with the reference;
 # 5. benchmark.py (the user's tool) with the fastest mode: 10,000 images from the packed input
-#    with packed output at the best batch, 1 and 2 streams (e2e / Interface), batch 1 pure
+#    with packed output at the best batch (e2e / Interface), batch 1 pure
 #    inference, per-file .txt dumps, and bare writes of 10,000 .txt dumps timed alone;
 # 6. the table, printed last and written to $OUT/summary.txt.
 #
@@ -152,12 +152,7 @@ if [ "${PICKS[0]:--}" != "-" ]; then
     read -r best_mode best_batch best_flags <<< "${PICKS[0]}"
     log "fastest: $best_mode at batch $best_batch ($best_flags)"
     # shellcheck disable=SC2086  # best_flags holds several flags
-    bench "packed-$best_mode-bs$best_batch-s1" 150 "-batch_size=$best_batch" "${DATASET[@]}" --packed-output $best_flags
-    if [[ "$best_flags" != *--compile* || "$best_flags" == *--cuda-graphs* ]] && [ "$DEVICE" = cuda ]; then
-        # shellcheck disable=SC2086
-        bench "packed-$best_mode-bs$best_batch-s2" 150 "-batch_size=$best_batch" "${DATASET[@]}" --packed-output \
-            --streams 2 $best_flags
-    fi
+    bench "packed-$best_mode-bs$best_batch" 150 "-batch_size=$best_batch" "${DATASET[@]}" --packed-output $best_flags
     # shellcheck disable=SC2086
     bench "txt-$best_mode-bs$best_batch" 150 "-batch_size=$best_batch" "${DATASET[@]}" $best_flags
     timeout 60 "$PYTHON" "$REPO/cifar10_acc_eval.py" "runs/txt-$best_mode-bs$best_batch/dumpOutput_device0/" \

@@ -7,8 +7,7 @@ CIFAR-10) with ONNX Runtime on the CPU at batch 16, for each model:
   (1) end-to-end: wall time of a whole ``python3 benchmark.py <the seed's flags>`` process
       (interpreter start, model load and warm-up included), measured from outside;
   (2) pure inference: the same 625 batches through the same runner, inputs already in memory,
-      with as many calls in flight as benchmark.py keeps (the runner's ``streams``: 2 for
-      ONNX Runtime on the CPU, each call on half the cores);
+      one call at a time as benchmark.py runs them;
   (3) bare I/O: reading the N .bin files and writing the N text dumps, no model, one thread;
 
 and prints (1) / max(2, 3), target ≤ 1.15. Models: WRN-10-2 (inference and I/O of a
@@ -53,7 +52,7 @@ import torch  # noqa: E402
 from quiet_disk import SETTLE_SECONDS, set_aside, settle  # noqa: E402
 
 from genet.bench.config import BenchConfig  # noqa: E402
-from genet.bench.engine import calls_in_order, run_benchmark  # noqa: E402
+from genet.bench.engine import run_benchmark  # noqa: E402
 from genet.bench.sources import BinFiles  # noqa: E402
 from genet.convert.export import export_onnx  # noqa: E402
 from genet.formats.dumps import write_dumps  # noqa: E402
@@ -125,20 +124,19 @@ def end_to_end(model: Path, info: Path, batch: int, out: Path) -> tuple[float, f
         raise SystemExit(f"benchmark.py wrote {dumps} dumps for {report['images']} images")
     set_aside(out)
     seconds = report["seconds"]
-    streams = report["settings"].get("streams", 1)       # calls in flight at once: their busy seconds add up
-    busiest = max(seconds["read_busy"], seconds["inference_call_busy"] / streams, seconds["postprocess_busy"])
+    busiest = max(seconds["read_busy"], seconds["inference_call_busy"], seconds["postprocess_busy"])
     return wall, seconds["e2e"], cpu, seconds["e2e"] / busiest
 
 
 def pure_inference(runner, images: np.ndarray, batch: int) -> float:
     """Seconds to run every batch of ``images`` (already in memory) after two warm-up calls,
-    ``runner.streams`` calls in flight as in benchmark.py."""
+    one call at a time as in benchmark.py."""
     batches = [np.ascontiguousarray(images[i:i + batch]) for i in range(0, len(images), batch)]
     for _ in range(2):
         runner.run(batches[0])
     start = time.perf_counter()
-    for _ in calls_in_order(runner, batches, lambda images: images, runner.streams):
-        pass
+    for images in batches:
+        runner.run(images)
     return time.perf_counter() - start
 
 
@@ -242,13 +240,8 @@ def device_overlap(info: Path, count: int, batch: int, repeats: int, work: Path)
 
 def backend_comparison(onnx_path: Path, ckpt_path: Path, images: np.ndarray, repeats: int,
                        counts: dict[int, int]) -> None:
-    """Pure-inference images/s of ONNX Runtime (as benchmark.py runs it, and one call at a time on
-    all cores) and PyTorch eager (CPU, fp32), in turn."""
-    default = open_runner(onnx_path)
-    runners = {f"onnxruntime ({default.streams} streams x {default.settings()['intra_op_threads']} threads)": default,
-               "onnxruntime (1 stream, library-default threads)": open_runner(onnx_path,
-                                                                               options=RunnerOptions(streams=1)),
-               "torch eager": open_runner(ckpt_path)}
+    """Pure-inference images/s of ONNX Runtime (as benchmark.py runs it) and PyTorch eager (CPU, fp32), in turn."""
+    runners = {"onnxruntime": open_runner(onnx_path), "torch eager": open_runner(ckpt_path)}
     for batch, count in counts.items():
         rates: dict[str, list[float]] = {name: [] for name in runners}
         for repeat in range(repeats):

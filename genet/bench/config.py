@@ -35,7 +35,6 @@ class BenchConfig:
     binary: bool = False
     packed_output: bool = False
     warmup: int = 2
-    writer_threads: int = 1
     prefetch_depth: int = 8
     seed: int = 0
     progress: bool = True
@@ -44,8 +43,8 @@ class BenchConfig:
 
     def __post_init__(self) -> None:
         check_backend(self.backend)
-        for name, least in (("batch_size", 1), ("device_id", 0), ("warmup", 0), ("writer_threads", 1),
-                            ("prefetch_depth", 1), ("input_width", 1), ("input_height", 1)):
+        for name, least in (("batch_size", 1), ("device_id", 0), ("warmup", 0), ("prefetch_depth", 1),
+                            ("input_width", 1), ("input_height", 1)):
             value = getattr(self, name)
             if value is not None and value < least:
                 raise SettingError(f"{{{name}}}={{value}}: must be ≥ {least}", value=value)

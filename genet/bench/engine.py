@@ -2,8 +2,9 @@
 
 Reading, inference and writing overlap: a prefetch thread reads batches ahead of the model
 (``genet.bench.batches``, from an input source of ``genet.bench.sources``), the model runs on the
-calling thread (or, for a runner with several ``streams``, on that many threads, results taken in
-batch order), and the outputs' sink (``genet.bench.sinks``) writes behind it. The outputs are
+calling thread, one call at a time, and the outputs' sink (``genet.bench.sinks``) writes behind it
+on a thread of its own. (Two calls in flight, and a pool of writer threads, were measured and
+removed: benchmarks/results/streams.md.) The outputs are
 checked before the model's first call and put in place as one transaction (``genet.bench.outputs``);
 the figures are computed as docs/metrics.md defines them (``genet.bench.figures``).
 
@@ -18,11 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -88,9 +87,6 @@ def check_batch_size(runner: Runner, batch_size: int) -> None:
                          f"-batch_size={batch_size} (one model per batch size, as ATC converts them)")
 
 
-Item = TypeVar("Item")
-
-
 @dataclass
 class Call:
     """One ``run_timed`` call: its logits, wall-clock start and end, and the backend's split of its time."""
@@ -101,50 +97,18 @@ class Call:
     times: CallTimes
 
 
-def _timed_call(runner: Runner, images: np.ndarray) -> Call:
+def timed_call(runner: Runner, images: np.ndarray) -> Call:
     start = time.perf_counter()
     logits, times = runner.run_timed(images)
     return Call(logits, start, time.perf_counter(), times)
 
 
-# Calls submitted per stream before the oldest result is waited for: with one, a stream whose
-# call finished early would idle until the oldest call (its result is due first) is done.
-_QUEUED_PER_STREAM = 2
-
-
-def calls_in_order(runner: Runner, items: Iterable[Item], images: Callable[[Item], np.ndarray],
-                   streams: int = 1) -> Iterator[tuple[Item, Call]]:
-    """Run the model on each item's images, ``streams`` calls in flight at once; yield in item order.
-
-    Up to 2 × ``streams`` items are submitted ahead, so a free stream always has the next one.
-    """
-    if streams <= 1:
-        for item in items:
-            yield item, _timed_call(runner, images(item))
-        return
-    pool = ThreadPoolExecutor(max_workers=streams, thread_name_prefix="genet-stream")
-    pending: deque[tuple[Item, Future]] = deque()
-    try:
-        for item in items:
-            pending.append((item, pool.submit(_timed_call, runner, images(item))))
-            if len(pending) >= streams * _QUEUED_PER_STREAM:
-                item, future = pending.popleft()
-                yield item, future.result()
-        while pending:
-            item, future = pending.popleft()
-            yield item, future.result()
-    finally:
-        for _, future in pending:
-            future.cancel()
-        pool.shutdown(wait=True)
-
-
 def run_pipeline(runner: Runner, source: ImageSource, spans: Sequence[BatchSpan], shape: ImageShape,
                  sink: Sink, timings: Timings, prefetch_depth: int, progress) -> None:
     start = time.perf_counter()
-    timings.streams = runner.streams
     with Prefetcher(read_batches(source, spans, shape), prefetch_depth) as batches:
-        for batch, call in calls_in_order(runner, batches, lambda batch: batch.images, runner.streams):
+        for batch in batches:
+            call = timed_call(runner, batch.images)
             timings.read.add(batch.read_start, batch.read_end)
             timings.preprocess.add(batch.read_end, batch.prep_end)
             timings.inference.add(call.start, call.end)

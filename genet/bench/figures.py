@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import threading
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from genet.bench.batches import BatchSpan
 from genet.bench.config import BenchConfig
@@ -51,7 +51,6 @@ class Timings:
     h2d_seconds: list[float] = field(default_factory=list)      # only where the backend times the copies
     d2h_seconds: list[float] = field(default_factory=list)
     call_spans: list[tuple[float, float]] = field(default_factory=list)
-    streams: int = 1
     non_finite: int = 0          # images whose logits hold a NaN or an infinity
     e2e_seconds: float = 0.0
 
@@ -68,25 +67,13 @@ class Timings:
 
     @property
     def device_busy_seconds(self) -> float:
-        """Device-only seconds of the run: their sum, or with overlapping calls the time any ran."""
-        if self.streams == 1:
-            return sum(self.device_seconds)
-        return union_seconds(self.call_spans)
+        """Device-only seconds of the run: the sum over its calls (which run one at a time)."""
+        return sum(self.device_seconds)
 
     @property
     def window(self) -> tuple[float, float]:
         """The first timed call's start and the last one's end (perf_counter)."""
         return min(start for start, _ in self.call_spans), max(end for _, end in self.call_spans)
-
-
-def union_seconds(spans: Iterable[tuple[float, float]]) -> float:
-    """Length of the union of [start, end) intervals."""
-    total, reach = 0.0, float("-inf")
-    for start, end in sorted(spans):
-        if end > reach:
-            total += end - max(start, reach)
-            reach = end
-    return total
 
 
 def build_report(timings: Timings, images: int, computed: int) -> PerfReport:

@@ -83,8 +83,7 @@ class DumpFolder:
     @contextlib.contextmanager
     def sink(self, timer: StageTimer, inputs: Sequence[Path]) -> Iterator[Sink]:
         with atomic_dir(self.path, inputs=inputs, ours=is_dump_name) as tmp:
-            sink = dump_sink(tmp, self.path, self.config.binary, self.config.packed_output, timer,
-                             self.config.writer_threads)
+            sink = dump_sink(tmp, self.path, self.config.binary, self.config.packed_output, timer)
             try:
                 yield sink
             finally:

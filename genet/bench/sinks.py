@@ -5,7 +5,9 @@ order), then ``finish()`` once every batch was submitted (everything written), a
 every case. ``written`` counts the images it took. Its seconds are the postprocess stage's.
 
 - ``DumpFiles``: one dump per image, ``{stem}_1.txt`` or ``.bin`` (genet.formats.dumps), written on a
-  writer thread while the model runs, at most ``PENDING_IMAGES`` images behind;
+  writer thread while the model runs, at most ``PENDING_IMAGES`` images behind (one thread: a second
+  one did not pay, benchmarks/results/streams.md; file creations in one folder serialise on the
+  folder's lock);
 - ``PackedDump``: every output in one ``packed_logits.npz``, written at the end;
 - ``Discard``: pure inference, the logits dropped;
 - ``AllOf``: several sinks fed the same batches.
@@ -45,15 +47,11 @@ class Sink(Protocol):
 
 
 class DumpFiles:
-    """Writes each batch's dumps on a thread pool, at most ``PENDING_IMAGES`` images behind.
+    """Writes each batch's dumps on a writer thread, in order, at most ``PENDING_IMAGES`` images behind."""
 
-    One thread is the default: file creations in one folder serialise on the folder's lock
-    (Linux), so more threads mostly add contention.
-    """
-
-    def __init__(self, folder: Path, shown_as: Path, binary: bool, timer: StageTimer, threads: int = 1):
+    def __init__(self, folder: Path, shown_as: Path, binary: bool, timer: StageTimer):
         self._folder, self._shown_as, self._binary, self._timer = folder, shown_as, binary, timer
-        self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="genet-dump")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genet-dump")
         self._pending: deque[tuple[Future, int]] = deque()
         self._pending_images = 0
         self.written = 0
@@ -68,7 +66,7 @@ class DumpFiles:
         self._timer.add(start, time.perf_counter())
 
     def submit(self, stems: Sequence[str], logits: np.ndarray) -> None:
-        self._pending.append((self._pool.submit(self._write, stems, logits), len(stems)))
+        self._pending.append((self._writer.submit(self._write, stems, logits), len(stems)))
         self._pending_images += len(stems)
         self.written += len(stems)
         while self._pending_images > PENDING_IMAGES:
@@ -86,7 +84,7 @@ class DumpFiles:
     def close(self) -> None:
         for future, _ in self._pending:
             future.cancel()
-        self._pool.shutdown(wait=True)
+        self._writer.shutdown(wait=True)
 
 
 class PackedDump:
@@ -159,8 +157,7 @@ class AllOf:
             sink.close()
 
 
-def dump_sink(folder: Path, shown_as: Path, binary: bool, packed: bool, timer: StageTimer,
-              threads: int = 1) -> Sink:
+def dump_sink(folder: Path, shown_as: Path, binary: bool, packed: bool, timer: StageTimer) -> Sink:
     """benchmark.py's dumps into ``folder`` (shown in errors as ``shown_as``): per image, and packed if asked."""
-    per_image = DumpFiles(folder, shown_as, binary, timer, threads)
+    per_image = DumpFiles(folder, shown_as, binary, timer)
     return AllOf([per_image, PackedDump(folder, shown_as, timer)]) if packed else per_image

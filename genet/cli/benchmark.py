@@ -110,14 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="ONNX Runtime execution providers in priority order, comma-separated: cpu, cuda, "
                               "tensorrt or full names (CPUExecutionProvider is always the fallback)")
     backend.add_argument("--threads", type=int, default=0, metavar="N",
-                         help="intra-op CPU threads for ONNX Runtime / PyTorch, OpenVINO's total over its streams; "
-                              "0 (default) = library default")
-    backend.add_argument("--streams", type=int, default=0, metavar="N",
-                         help="model calls in flight at once, each from its own thread; 0 (default) = the "
-                              "backend's choice: 2 for ONNX Runtime and OpenVINO on the CPU (each with half the "
-                              "cores unless --threads), 1 elsewhere; ONNX Runtime takes any count, OpenVINO up to "
-                              "one per core, "
-                              "PyTorch on CUDA 2 (two lanes, one batch's copies overlapping the other's compute)")
+                         help="CPU threads of a model call (ONNX Runtime intra-op, PyTorch, OpenVINO's inference "
+                              "threads); 0 (default) = library default")
     backend.add_argument("--graph-opt", default="all", choices=GRAPH_OPT_LEVELS,
                          help="ONNX Runtime graph optimisation level (default all)")
     backend.add_argument("--channels-last", action="store_true", help="PyTorch: channels-last memory format")
@@ -146,8 +140,6 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--warmup", type=int, default=2, metavar="N",
                     help="untimed model calls before the run (default 2), plus one at the last batch's "
                          "shape when it differs")
-    io.add_argument("--writer-threads", type=int, default=1, metavar="N",
-                    help="dump-writing threads (default 1: creating files in one folder barely scales)")
     io.add_argument("--seed", type=int, default=0, help="seed of the random images of pure-inference mode")
     io.add_argument("--allow-non-finite", action="store_true",
                     help=f"exit 0 even when the model produces NaN or infinite outputs (default: exit "
@@ -179,7 +171,7 @@ def config_from_args(args: argparse.Namespace, command_line: Sequence[str]) -> B
         options = RunnerOptions(
             device_id=args.device_id, device=args.device, precision=args.precision,
             providers=tuple(p.strip() for p in args.providers.split(",") if p.strip()),
-            threads=args.threads, streams=args.streams, graph_opt=args.graph_opt,
+            threads=args.threads, graph_opt=args.graph_opt,
             channels_last=args.channels_last, cuda_graphs=args.cuda_graphs, compile=args.compile,
             extent=args.extent, unsafe_load=args.unsafe_load, log=None if args.quiet else stderr_log())
         return BenchConfig(
@@ -187,7 +179,7 @@ def config_from_args(args: argparse.Namespace, command_line: Sequence[str]) -> B
             options=options, input_width=args.input_width, input_height=args.input_height, info_path=info,
             packed_input=packed, auto_packed=not args.no_packed, rounds=args.round, output_dir=args.output_dir,
             binary=args.output_binary, packed_output=args.packed_output, warmup=args.warmup,
-            writer_threads=args.writer_threads, seed=args.seed, progress=not args.quiet,
+            seed=args.seed, progress=not args.quiet,
             command_line=command_line)
     except SettingError as exc:
         raise exc.spelled(flag_of) from None

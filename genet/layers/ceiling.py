@@ -3,7 +3,7 @@
 The backend's profiler builds one size×size×size product (``LayerProfiler.dense_matmul``: ONNX
 Runtime and OpenVINO run an ONNX MatMul, int8 as a QuantizeLinear/DequantizeLinear MatMul their
 optimisers turn into an integer GEMM; PyTorch ``torch.mm`` in the model's dtype) with the model's
-threads. As many threads as the model keeps calls in flight call it back to back for a window of
+threads. It is called back to back, one call at a time as the model's calls run, for a window of
 ``seconds / 3``; a window's rate is 2·size³ FLOPs per call times the calls, over the time until the
 last call ended, and the ceiling is the best window of two measurements, one before the profiled
 pass and one after it.
@@ -17,7 +17,6 @@ times are: both move together, and both are labelled with the machine's load.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Callable, Sequence
 
@@ -39,11 +38,10 @@ def measure_ceiling(profiler, precisions: Sequence[str], threads: str, size: int
         if call is None:
             continue
         call()                                    # first call: plans, packs the weights
-        rates[precision] = max(rate_of(call, profiler.streams, seconds / WINDOWS, 2.0 * size ** 3)
-                               for _ in range(WINDOWS))
+        rates[precision] = max(rate_of(call, seconds / WINDOWS, 2.0 * size ** 3) for _ in range(WINDOWS))
     if not rates:
         return None
-    return Ceiling(rates, size, profiler.streams, threads, seconds)
+    return Ceiling(rates, size, 1, threads, seconds)
 
 
 def best_of(first: Ceiling | None, second: Ceiling | None) -> Ceiling | None:
@@ -54,26 +52,12 @@ def best_of(first: Ceiling | None, second: Ceiling | None) -> Ceiling | None:
     return Ceiling(rates, first.size, first.streams, first.threads, first.seconds + second.seconds)
 
 
-def rate_of(call: Callable[[], None], streams: int, seconds: float, flops: float) -> float:
-    """GFLOP/s of ``call`` run back to back by ``streams`` threads for about ``seconds``."""
-    counts = [0] * max(1, streams)
-    errors: list[BaseException] = []
+def rate_of(call: Callable[[], None], seconds: float, flops: float) -> float:
+    """GFLOP/s of ``call`` run back to back for about ``seconds`` (at least once)."""
+    calls = 0
     start = time.perf_counter()
     stop = start + seconds
-
-    def loop(slot: int) -> None:
-        try:
-            while time.perf_counter() < stop or counts[slot] == 0:
-                call()
-                counts[slot] += 1
-        except BaseException as exc:       # re-raised on the calling thread below
-            errors.append(exc)
-
-    workers = [threading.Thread(target=loop, args=(slot,), name=f"genet-ceiling-{slot}") for slot in range(len(counts))]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    if errors:
-        raise errors[0]
-    return sum(counts) * flops / (time.perf_counter() - start) / 1e9
+    while time.perf_counter() < stop or calls == 0:
+        call()
+        calls += 1
+    return calls * flops / (time.perf_counter() - start) / 1e9

@@ -2,8 +2,8 @@
 
 The normal run's figures stay unprofiled: the profiler is a second instance of the model
 (``Runner.profiler()``), opened before the run so that a backend without one is refused before
-anything is written, and run after it, over the same batches (the same images, the same number of
-calls in flight), after the same warm-up. Then the dense matrix product is timed on the same
+anything is written, and run after it, over the same batches (the same images, one call at a time),
+after the same warm-up. Then the dense matrix product is timed on the same
 backend and threads (``genet.layers.ceiling``), the kernels are grouped by layer
 (``genet.layers.profile``), their sum is checked against the unprofiled run's device time per
 batch, and the profiler's own cost (the profiled run's device time against the unprofiled one's)
@@ -20,7 +20,7 @@ from typing import Callable
 from genet.bench.batches import plan_batches
 from genet.bench.config import BenchConfig
 from genet.bench.engine import BenchResult, resolve_image_shape, run_pipeline
-from genet.bench.figures import Timings, union_seconds
+from genet.bench.figures import Timings
 from genet.bench.sinks import Discard
 from genet.bench.sources import open_source
 from genet.bench.warmup import warm_up
@@ -98,10 +98,8 @@ def profile_run(config: BenchConfig, runner: Runner, profiler, result: BenchResu
     times = profiler.collect()
     if times.model is None and getattr(profiler, "module", None) is not None:
         times.model = export_for_layers(profiler.module, config.batch_size)
-    busy = union_seconds(timings.call_spans)
-    overlap = sum(timings.call_seconds) / busy if busy > 0 else 1.0
     ceiling = best_of(ceiling, measure_ceiling(profiler, precisions, threads))
-    profile = build_profile(times, config.batch_size, overlap, runner.precision, where=str(config.model_path))
+    profile = build_profile(times, config.batch_size, precision=runner.precision, where=str(config.model_path))
     profile.ceiling = ceiling
     unprofiled_ms = result.details["seconds"]["device"] / result.details["batches"] * 1000.0
     profiled_ms = timings.device_busy_seconds / len(spans) * 1000.0

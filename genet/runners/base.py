@@ -50,7 +50,6 @@ class RunnerOptions:
     precision: str = "fp32"              # fp32 | fp16 | bf16
     providers: tuple[str, ...] = ()      # ONNX Runtime execution providers, in priority order
     threads: int = 0                     # intra-op threads; 0 = the library's default
-    streams: int = 0                     # model calls in flight at once; 0 = the backend's default
     graph_opt: str = "all"               # ONNX Runtime graph optimisation level
     channels_last: bool = False
     cuda_graphs: bool = False
@@ -64,7 +63,7 @@ class RunnerOptions:
             if getattr(self, name) not in allowed:
                 raise SettingError(f"{{{name}}} {{value}}: unknown (choose from {', '.join(allowed)})",
                                    value=getattr(self, name))
-        for name in ("device_id", "threads", "streams"):
+        for name in ("device_id", "threads"):
             if getattr(self, name) < 0:
                 raise SettingError(f"{{{name}}}={{value}}: must be ≥ 0", value=getattr(self, name))
 
@@ -144,14 +143,6 @@ class Runner(abc.ABC):
     def settings(self) -> dict[str, object]:
         """The backend settings in effect (for the perf JSON)."""
         return {}
-
-    @property
-    def streams(self) -> int:
-        """How many ``run_timed`` calls the pipeline keeps in flight at once, from as many threads.
-
-        1 unless a backend's calls are safe and worth overlapping (ONNX Runtime on the CPU).
-        """
-        return 1
 
     @abc.abstractmethod
     def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, CallTimes]:

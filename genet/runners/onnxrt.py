@@ -1,10 +1,7 @@
 """ONNX Runtime backend: CPU by default; CUDA / TensorRT execution providers where installed.
 
-On the CPU, the runner keeps two calls in flight by default, each on half the cores
-(``streams`` 2): a batch-sized convolution does not split well over all cores, and one
-intra-op thread pool per call also leaves the reading and writing threads a core to
-borrow without stalling a parallel section (WRN-10-2, batch 16, 2 cores: 4.7 s for 10,000
-images against 5.6 s with one call on both cores; benchmarks/runner_overlap.py).
+One call at a time, on the library's default intra-op threads unless ``--threads`` (two calls in
+flight on half the cores each gave no 1.3x a user would see: benchmarks/results/streams.md).
 """
 
 from __future__ import annotations
@@ -17,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 
 from genet.core.errors import GenetError, first_line
-from genet.runners.base import CallTimes, Runner, RunnerOptions, base_versions, cpu_name, static_shape, usable_cpus
+from genet.runners.base import CallTimes, Runner, RunnerOptions, base_versions, cpu_name, static_shape
 
 PROVIDER_ALIASES = {
     "cpu": "CPUExecutionProvider",
@@ -84,16 +81,12 @@ class OnnxRuntimeRunner(OnnxFile, Runner):
     """One ``InferenceSession``; the model's first input and first output are used."""
 
     name = "onnxruntime"
-    OPTIONS = frozenset({"device", "providers", "threads", "graph_opt", "streams"})
-    DEFAULT_CPU_STREAMS = 2
+    OPTIONS = frozenset({"device", "providers", "threads", "graph_opt"})
 
     def __init__(self, model_path: Path, options: RunnerOptions):
         super().__init__(model_path, options)
         self._providers = resolve_providers(options, model_path)
-        on_cpu = self._providers == ["CPUExecutionProvider"]
-        cpus = usable_cpus()
-        self._streams = options.streams or (min(self.DEFAULT_CPU_STREAMS, cpus) if on_cpu else 1)
-        self._threads = options.threads or (max(1, cpus // self._streams) if on_cpu and self._streams > 1 else 0)
+        self._threads = options.threads
         self._session = self.new_session(self.session_options())
         inputs = self._session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].type != "tensor(float)":
@@ -139,16 +132,12 @@ class OnnxRuntimeRunner(OnnxFile, Runner):
     def providers(self) -> list[str]:
         return list(self._session.get_providers())
 
-    @property
-    def streams(self) -> int:
-        return self._streams
-
     def versions(self) -> dict[str, str]:
         return {**base_versions(), "onnxruntime": ort.__version__}
 
     def settings(self) -> dict[str, object]:
         return {"providers": self.providers, "intra_op_threads": self._threads or "default",
-                "streams": self._streams, "graph_optimization": self.options.graph_opt}
+                "graph_optimization": self.options.graph_opt}
 
     def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, CallTimes]:
         logits, seconds = self.timed_run(self._session, batch)

@@ -192,7 +192,6 @@ class OrtProfiler(LayerProfiler):
 
     def __init__(self, runner):
         self._runner = runner
-        self.streams = runner.streams
         self._folder = tempfile.TemporaryDirectory(prefix="genet-ort-profile-")
         self._optimized = Path(self._folder.name) / "optimized.onnx"
         options = runner.session_options()

@@ -2,16 +2,14 @@
 
 fp32 computes in fp32: OpenVINO's default on a CPU with bf16 instructions would compute an fp32
 model in bf16, a silent precision change, so every model compiles with INFERENCE_PRECISION_HINT
-f32 (an int8 model's quantized layers still run int8). ``--threads`` sets INFERENCE_NUM_THREADS,
-the total over all streams (default: all cores); ``--streams`` sets NUM_STREAMS, and that many
-calls stay in flight, one InferRequest per calling thread. Two streams by default, as for ONNX
-Runtime: on 2 cores 1.03–1.48x the img/s of one stream on WRN-16-8 and WRN-10-2, fp32 and int8,
-batch 1 to 64 (benchmarks/openvino_streams.py, benchmarks/results/openvino_streams.md).
+f32 (an int8 model's quantized layers still run int8). ``--threads`` sets INFERENCE_NUM_THREADS
+(default: all cores). One stream (NUM_STREAMS 1) and one InferRequest, one call at a time: two
+streams with two calls in flight gave 1.20-1.35x whole-process, short of the 1.3x a user would
+see everywhere (benchmarks/results/streams.md).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -28,9 +26,6 @@ except ModuleNotFoundError as exc:
         raise
     raise GenetError("--backend openvino needs the openvino package: pip install genet[openvino] "
                      "(or pip install openvino)") from None
-
-DEFAULT_CPU_STREAMS = 2
-
 
 def cpu_config(threads: int = 0, streams: int = 0, precision_hint: str = "f32") -> dict[str, object]:
     """compile_model settings for the CPU; 0 threads or streams leaves OpenVINO's choice."""
@@ -51,18 +46,17 @@ def compile_for_cpu(core: "ov.Core", model_path: Path, batch: int | None = None,
 
 
 class OpenVinoRunner(OnnxFile, Runner):
-    """One compiled model (the ONNX file's one input and first output) and an InferRequest per thread."""
+    """One compiled model (the ONNX file's one input and first output) and its InferRequest."""
 
     name = "openvino"
-    OPTIONS = frozenset({"device", "threads", "streams"})
+    OPTIONS = frozenset({"device", "threads"})
 
     def __init__(self, model_path: Path, options: RunnerOptions):
         super().__init__(model_path, options)
         if options.device not in ("auto", "cpu"):
             raise GenetError(f"{model_path}: the openvino backend runs on the CPU only, not --device {options.device}")
-        streams = options.streams or min(DEFAULT_CPU_STREAMS, usable_cpus())
         try:
-            self._compiled = compile_for_cpu(ov.Core(), model_path, threads=options.threads, streams=streams)
+            self._compiled = compile_for_cpu(ov.Core(), model_path, **self.compile_settings())
         except Exception as exc:     # OpenVINO raises RuntimeError subclasses of its own
             raise GenetError(f"{model_path}: not a loadable ONNX model ({first_line(exc)})") from None
         inputs = self._compiled.inputs
@@ -72,36 +66,26 @@ class OpenVinoRunner(OnnxFile, Runner):
             found = ", ".join(f"{i.get_any_name()} {i.get_element_type()} {i.get_partial_shape()}" for i in inputs)
             raise GenetError(f"{model_path}: expected one float32 N×C×H×W image input, found: {found}")
         self._input_shape = static_shape(d.get_length() if d.is_static else None for d in shape)
-        # INFERENCE_NUM_THREADS is the total over the streams: OpenVINO runs no more streams than threads or cores.
-        self._streams = int(self._compiled.get_property("NUM_STREAMS"))
         self._threads = int(self._compiled.get_property("INFERENCE_NUM_THREADS"))
         if options.threads and self._threads != options.threads:
-            raise GenetError(f"{model_path}: OpenVINO runs {self._threads} threads over {self._streams} streams, not "
-                             f"--threads {options.threads} (it uses at most the {usable_cpus()} usable cores, and "
-                             f"a whole number of threads per stream)")
-        if options.streams and self._streams != options.streams:
-            raise GenetError(f"{model_path}: OpenVINO runs {self._streams} streams on {self._threads} threads, not "
-                             f"--streams {options.streams} (--threads is the total over the streams)")
-        self._requests = RequestPerThread(self._compiled)
+            raise GenetError(f"{model_path}: OpenVINO runs {self._threads} threads, not --threads {options.threads} "
+                             f"(it uses at most the {usable_cpus()} usable cores)")
+        self._request = self._compiled.create_infer_request()
 
     @property
     def device_name(self) -> str:
         return cpu_name()
 
-    @property
-    def streams(self) -> int:
-        return self._streams
-
     def versions(self) -> dict[str, str]:
         return {**base_versions(), "openvino": ov.__version__}
 
     def settings(self) -> dict[str, object]:
-        return {"streams": self._streams, "inference_threads": self._threads,
+        return {"inference_threads": self._threads,
                 "inference_precision": self._compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()}
 
     def compile_settings(self) -> dict[str, object]:
-        """The compile_model settings of the runner's model (threads, streams, precision hint)."""
-        return cpu_config(threads=self.options.threads, streams=self._streams)
+        """The settings ``cpu_config`` takes for the runner's model: its threads, one stream."""
+        return {"threads": self.options.threads, "streams": 1}
 
     def profiler(self):
         from genet.runners.openvino_profile import OvProfiler
@@ -109,13 +93,13 @@ class OpenVinoRunner(OnnxFile, Runner):
         core = ov.Core()
         try:
             compiled = core.compile_model(core.read_model(str(self.model_path)), "CPU",
-                                          {**self.compile_settings(), "PERF_COUNT": True})
+                                          {**cpu_config(**self.compile_settings()), "PERF_COUNT": True})
         except Exception as exc:     # OpenVINO raises RuntimeError subclasses of its own
             raise GenetError(f"{self.model_path}: cannot compile it with PERF_COUNT ({first_line(exc)})") from None
         return OvProfiler(self, core, compiled)
 
     def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, CallTimes]:
-        logits, seconds = self.timed_infer(self._requests.get(), batch)
+        logits, seconds = self.timed_infer(self._request, batch)
         return self.check_logits(logits, len(batch)), CallTimes(seconds)
 
     def timed_infer(self, request: "ov.InferRequest", batch: np.ndarray) -> tuple[np.ndarray, float]:
@@ -129,19 +113,5 @@ class OpenVinoRunner(OnnxFile, Runner):
         return logits, time.perf_counter() - start
 
     def close(self) -> None:
-        self._requests = None
+        self._request = None
         self._compiled = None
-
-
-class RequestPerThread:
-    """One InferRequest of a compiled model per calling thread (a request serves one call at a time)."""
-
-    def __init__(self, compiled: "ov.CompiledModel"):
-        self._compiled = compiled
-        self._local = threading.local()
-
-    def get(self) -> "ov.InferRequest":
-        request = getattr(self._local, "request", None)
-        if request is None:
-            request = self._local.request = self._compiled.create_infer_request()
-        return request

@@ -14,7 +14,6 @@ benchmark_app's ``-report_type detailed_counters`` CSV holds the same counters
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -63,23 +62,17 @@ class OvProfiler(LayerProfiler):
     """The runner's model compiled again with the runner's settings and PERF_COUNT on."""
 
     def __init__(self, runner, core, compiled):
-        from genet.runners.openvino import RequestPerThread
-
         self._runner, self._core, self._compiled = runner, core, compiled
-        self.streams = runner.streams
-        self._requests = RequestPerThread(compiled)
-        self._lock = threading.Lock()
+        self._request = compiled.create_infer_request()
         self._recording = False
         self._calls: list[list[Counter]] = []
 
     def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, CallTimes]:
-        request = self._requests.get()
-        logits, seconds = self._runner.timed_infer(request, batch)
+        logits, seconds = self._runner.timed_infer(self._request, batch)
         if self._recording:
-            counters = [Counter(info.node_name, info.node_type, info.exec_type, str(info.status).endswith("EXECUTED"),
-                                info.real_time.total_seconds()) for info in request.get_profiling_info()]
-            with self._lock:
-                self._calls.append(counters)
+            self._calls.append([Counter(info.node_name, info.node_type, info.exec_type,
+                                        str(info.status).endswith("EXECUTED"), info.real_time.total_seconds())
+                                for info in self._request.get_profiling_info()])
         return logits, CallTimes(seconds)
 
     def start(self) -> None:
@@ -100,14 +93,14 @@ class OvProfiler(LayerProfiler):
         model_bytes = dense_matmul_model(precision, size)
         if model_bytes is None:
             return None
-        from genet.runners.openvino import RequestPerThread
+        from genet.runners.openvino import cpu_config
 
         compiled = self._core.compile_model(self._core.read_model(model_bytes, b""), "CPU",
-                                            self._runner.compile_settings())
+                                            cpu_config(**self._runner.compile_settings()))
         a = np.random.default_rng(1).standard_normal((size, size), dtype=np.float32)
-        requests = RequestPerThread(compiled)
-        return lambda: requests.get().infer({0: a})
+        request = compiled.create_infer_request()
+        return lambda: request.infer({0: a})
 
     def close(self) -> None:
-        self._requests = None
+        self._request = None
         self._compiled = None

@@ -1,7 +1,7 @@
 """What a backend's profiler hands back: the time of each kernel it ran, in the backend's own names.
 
 ``Runner.profiler()`` opens a second, profiled instance of the runner's model (a ``LayerProfiler``).
-``benchmark.py --profile`` drives it like the runner (``run_timed``, ``streams``) over the timed batches
+``benchmark.py --profile`` drives it like the runner (``run_timed``) over the timed batches
 once more, then ``collect()`` returns a ``KernelTimes``: per kernel, its summed seconds and the model
 nodes it computes (``members``), in the names of the model the backend ran: ONNX node names for an
 .onnx file, layer names (module paths) for a PyTorch checkpoint. ``genet.layers.profile`` turns that
@@ -51,9 +51,6 @@ class KernelTimes:
 class LayerProfiler(abc.ABC):
     """A profiled instance of a runner's model: run it like the runner, then ``collect()`` its kernels."""
 
-    #: model calls kept in flight at once (as the runner it was opened from)
-    streams: int = 1
-
     @abc.abstractmethod
     def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, CallTimes]:
         """As ``Runner.run_timed``; the backend's profiler records the call once ``start()`` was called."""
@@ -74,7 +71,6 @@ class LayerProfiler(abc.ABC):
         """One call of a size×size×size matrix product on this backend with the model's threads.
 
         ``precision`` is fp32, int8, fp16 or bf16; None where the backend has no such product.
-        Safe to call from ``streams`` threads at once.
         """
 
     def close(self) -> None:  # noqa: B027 (optional)

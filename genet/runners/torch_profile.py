@@ -150,7 +150,6 @@ class TorchProfiler(LayerProfiler):
         self.module = runner._model          # for the layers' FLOPs: genet.layers.flops.export_for_layers
         self._profile = None
         self._calls = 0
-        self.streams = 1
 
     @torch.no_grad()
     def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, CallTimes]:

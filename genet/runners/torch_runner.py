@@ -3,11 +3,12 @@
 The model is loaded in eval mode with its foldable BatchNorms folded into the convolutions
 before them (``genet.model.fold``), then cast to fp32/fp16/bf16 and, if asked, to channels-last.
 
-On CUDA each call runs on a *lane*: its own CUDA stream, pinned host buffers and, per batch
-shape, a device input buffer and (``--cuda-graphs``) a captured CUDA graph. A call copies the
+On CUDA the calls run on a *lane*: a CUDA stream of the runner's own, pinned host buffers and, per
+batch shape, a device input buffer and (``--cuda-graphs``) a captured CUDA graph. A call copies the
 batch into pinned memory, copies it to the device and casts it (H2D), runs the model (compute)
 and copies the logits back (D2H), with CUDA events between the parts, so ``run_timed`` returns
-all three. ``--streams 2`` gives two lanes, so one batch's copies overlap the other's compute.
+all three. One call at a time (a second lane with two calls in flight was removed unmeasured with
+the engine's calls in flight: benchmarks/results/streams.md).
 
 ``--compile``: ``torch.compile(dynamic=False)``, one compiled graph per batch shape. On CUDA it
 uses ``mode="max-autotune"`` (torch's own CUDA graphs); with ``--cuda-graphs`` as well,
@@ -18,8 +19,6 @@ reported in ``settings()["first_use_seconds"]``.
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +67,7 @@ class _Slot:
 
 
 class _Lane:
-    """What one call in flight owns on the GPU."""
+    """What the calls own on the GPU: their stream, timing events and buffers per batch shape."""
 
     def __init__(self, device: torch.device):
         self.stream = torch.cuda.Stream(device)
@@ -78,8 +77,8 @@ class _Lane:
 
 class TorchRunner(Runner):
     name = "torch"
-    OPTIONS = frozenset({"device", "precision", "threads", "streams", "channels_last", "cuda_graphs", "compile",
-                         "extent", "unsafe_load"})
+    OPTIONS = frozenset({"device", "precision", "threads", "channels_last", "cuda_graphs", "compile", "extent",
+                         "unsafe_load"})
     PRECISIONS = PRECISIONS
 
     def __init__(self, model_path: Path, options: RunnerOptions, fold_bn: bool = True):
@@ -105,30 +104,16 @@ class TorchRunner(Runner):
             model = torch.compile(model, mode=self._compile_mode, dynamic=False)
         self._model = model
         self._first_use: dict[int, float] = {}        # batch size → seconds of compiling/capturing it
-        self._prepare_lock = threading.Lock()
-        self._all_lanes = [_Lane(self._device) for _ in range(self.streams)] if self._on_cuda else []
-        self._lanes: queue.Queue[_Lane] = queue.Queue()
-        for lane in self._all_lanes:
-            self._lanes.put(lane)
+        self._lane = _Lane(self._device) if self._on_cuda else None
 
     def _check_options(self) -> None:
         options, where = self.options, self.model_path
         if options.cuda_graphs and not self._on_cuda:
             raise GenetError(f"{where}: --cuda-graphs needs a CUDA device; this run is on the CPU")
-        if options.streams > 1 and not self._on_cuda:
-            raise GenetError(f"{where}: --streams {options.streams} needs a CUDA device; on the CPU the torch "
-                             f"backend runs one call at a time (use --threads)")
-        if options.streams > 1 and options.compile and not options.cuda_graphs:
-            raise GenetError(f"{where}: --streams {options.streams} with --compile needs --cuda-graphs "
-                             f"(torch's own CUDA graphs of mode max-autotune run one call at a time)")
 
     @property
     def input_shape(self):
         return (None, CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
-
-    @property
-    def streams(self) -> int:
-        return max(1, self.options.streams)
 
     @property
     def device_name(self) -> str:
@@ -148,7 +133,7 @@ class TorchRunner(Runner):
             "device": str(self._device), "dtype": str(self._dtype).removeprefix("torch."),
             "channels_last": self.options.channels_last, "cuda_graphs": self.options.cuda_graphs,
             "compile": self.options.compile, "threads": torch.get_num_threads(), "variant": self.variant.describe(),
-            "batchnorms_folded": self.folded_bn, "streams": self.streams,
+            "batchnorms_folded": self.folded_bn,
             "first_use_seconds": {str(batch): round(seconds, 3) for batch, seconds in sorted(self._first_use.items())},
         }
         if self.options.compile:
@@ -163,11 +148,7 @@ class TorchRunner(Runner):
     def run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, CallTimes]:
         if not self._on_cuda:
             return self._run_on_cpu(batch)
-        lane = self._lanes.get()
-        try:
-            return self._run_on_lane(lane, batch)
-        finally:
-            self._lanes.put(lane)
+        return self._run_on_lane(self._lane, batch)
 
     def _run_on_cpu(self, batch: np.ndarray) -> tuple[np.ndarray, CallTimes]:
         images = torch.from_numpy(batch).to(dtype=self._dtype, memory_format=self._memory_format)
@@ -198,7 +179,7 @@ class TorchRunner(Runner):
             slot.host_out.copy_(logits, non_blocking=True)
             d2h_end.record()
         d2h_end.synchronize()
-        # a copy: the pinned buffer is this lane's, and the caller may keep the logits past the next call
+        # a copy: the pinned buffer is the lane's, and the caller may keep the logits past the next call
         logits = self.check_logits(slot.host_out.numpy().copy(), len(batch))
         return logits, call_times(h2d_start, compute_start, compute_end, d2h_end)
 
@@ -211,24 +192,11 @@ class TorchRunner(Runner):
         return self._model(slot.model_in)
 
     def _prepare(self, lane: _Lane, shape: tuple[int, ...]) -> _Slot:
-        """Buffers, compilation and graph of a new batch shape, for this lane and every idle one."""
-        with self._prepare_lock:
-            idle = []
-            while True:
-                try:
-                    idle.append(self._lanes.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                start = time.perf_counter()
-                for each in (lane, *idle):
-                    if shape not in each.slots:
-                        each.slots[shape] = self._new_slot(each, shape)
-                torch.cuda.synchronize(self._device)
-                self._first_use[shape[0]] = self._first_use.get(shape[0], 0.0) + time.perf_counter() - start
-            finally:
-                for each in idle:
-                    self._lanes.put(each)
+        """Buffers, compilation and graph of a new batch shape."""
+        start = time.perf_counter()
+        lane.slots[shape] = self._new_slot(lane, shape)
+        torch.cuda.synchronize(self._device)
+        self._first_use[shape[0]] = self._first_use.get(shape[0], 0.0) + time.perf_counter() - start
         return lane.slots[shape]
 
     def _new_slot(self, lane: _Lane, shape: tuple[int, ...]) -> _Slot:
@@ -245,7 +213,7 @@ class TorchRunner(Runner):
         lane.stream.synchronize()
         if self.options.cuda_graphs:
             slot.graph = torch.cuda.CUDAGraph()
-            # thread_local: another lane may be running a call on its own stream meanwhile
+            # thread_local: the capture checks this thread's CUDA calls only (the reader and writer threads run on)
             with torch.cuda.graph(slot.graph, stream=lane.stream, capture_error_mode="thread_local"):
                 slot.graph_out = self._model(model_in)
         return slot
@@ -256,8 +224,8 @@ class TorchRunner(Runner):
         return TorchProfiler(self)
 
     def close(self) -> None:
-        for lane in self._all_lanes:
-            lane.slots.clear()
+        if self._lane is not None:
+            self._lane.slots.clear()
 
 
 def _raise_recompile_limit() -> None:

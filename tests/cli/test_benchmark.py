@@ -98,19 +98,6 @@ def test_static_and_dynamic_batch_with_a_remainder(tmp_path, models, thousand):
         assert details["computed_images"] == 1000 + padding and details["static_batch"] == (64 if padding else None)
 
 
-def test_streams_give_the_same_dumps(tmp_path, models, thousand):
-    info, data = thousand
-    for streams in (1, 3):
-        out = tmp_path / f"s{streams}"
-        assert main(seed_args(models["dynamic"], info, 64) + ["--streams", str(streams), "--quiet",
-                                                              "--output-dir", str(out)]) == 0
-        np.testing.assert_allclose(read_dumps(out / "dumpOutput_device0", 1000), direct_onnx(models["dynamic"], data,
-                                                                                               64), atol=1e-5)
-        details = perf_json(out, 64)
-        assert details["settings"]["streams"] == streams
-        assert details["interface_throughput"] == pytest.approx(1000 / details["seconds"]["device"])
-
-
 def test_static_model_refuses_another_batch_size(tmp_path, models, small):
     with pytest.raises(GenetError, match=r"st64\.onnx: the model has a fixed batch of 64, but -batch_size=16"):
         main(seed_args(models["static64"], small[0], 16) + ["--quiet", "--output-dir", str(tmp_path / "r")])
@@ -224,9 +211,9 @@ def test_long_options_reach_the_runner_and_the_report(tmp_path, models, small):
     out = tmp_path / "r"
     assert main(seed_args(models["dynamic"], small[0], 16) + [
         "--backend", "onnxruntime", "--device", "cpu", "--providers", "cpu", "--threads", "1", "--graph-opt", "basic",
-        "--streams", "3", "--warmup", "0", "--writer-threads", "1", "--quiet", "--output-dir", str(out)]) == 0
+        "--warmup", "0", "--quiet", "--output-dir", str(out)]) == 0
     details = perf_json(out, 16)
-    assert details["settings"] == {"providers": ["CPUExecutionProvider"], "intra_op_threads": 1, "streams": 3,
+    assert details["settings"] == {"providers": ["CPUExecutionProvider"], "intra_op_threads": 1,
                                    "graph_optimization": "basic"}
     assert details["warmup_calls"] == 0 and details["seconds"]["warmup"] < 0.01
 
@@ -324,13 +311,8 @@ BAD_INPUTS = [
     ("unknown_precision", lambda c: c.args + ["--precision", "fp8"], "invalid choice: 'fp8'"),
     ("backend_mismatch", lambda c: c.args + ["--backend", "torch"], "--backend torch reads .pth.tar"),
     ("cuda_providers", lambda c: c.args + ["--providers", "cuda"], "has no CUDAExecutionProvider"),
-    ("streams_negative", lambda c: c.args + ["--streams", "-1"], "--streams=-1: must be ≥ 0"),
     ("threads_negative", lambda c: c.args + ["--threads", "-2"], "--threads=-2: must be ≥ 0"),
     ("warmup_negative", lambda c: c.args + ["--warmup", "-1"], "--warmup=-1: must be ≥ 0"),
-    ("writers_zero", lambda c: c.args + ["--writer-threads", "0"], "--writer-threads=0: must be ≥ 1"),
-    ("streams_on_torch", lambda c: seed_args(c.make_checkpoint(TINY), c.info, 16) + ["--streams", "2", "--device",
-                                                                                      "cpu"],
-     "--streams 2 needs a CUDA device"),
     ("dvpp", _replace("-useDvpp=False", "-useDvpp=True"), "DVPP is the Ascend JPEG decoder"),
     ("model_type", _replace("=vision", "=nlp"), "invalid choice: 'nlp'"),
     ("bool_value", _replace("-output_binary=False", "-output_binary=maybe"), "expected True or False, got 'maybe'"),
@@ -528,7 +510,7 @@ def test_disk_full_names_the_file(tmp_path, models, small, monkeypatch, where):
 
 def test_sigterm_during_a_run_keeps_the_old_outputs_and_stops_every_thread(tmp_path, models, thousand, monkeypatch):
     out = tmp_path / "r"
-    args = seed_args(models["dynamic"], thousand[0], 16) + ["--quiet", "--output-dir", str(out), "--streams", "2"]
+    args = seed_args(models["dynamic"], thousand[0], 16) + ["--quiet", "--output-dir", str(out)]
     assert main(args) == 0
     before = _snapshot(out)
     real_run, calls = OnnxRuntimeRunner.run_timed, []

@@ -105,9 +105,9 @@ def test_dense_matmul_models_compute_the_product():
     assert dense_matmul_model("fp16", size) is None
 
 
-def test_ceiling_rate_counts_every_thread_s_calls():
-    rate = rate_of(lambda: time.sleep(0.01), streams=2, seconds=0.1, flops=1e9)
-    assert 100 < rate < 260                       # ≈ 2 threads × 100 calls/s × 1 GFLOP
+def test_ceiling_rate_counts_the_calls_over_the_window():
+    rate = rate_of(lambda: time.sleep(0.01), seconds=0.1, flops=1e9)
+    assert 50 < rate < 101                        # ≈ 100 calls/s (fewer when sleeps overshoot) × 1 GFLOP
 
 
 class _NoProduct:

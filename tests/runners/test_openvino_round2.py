@@ -17,4 +17,4 @@ def test_more_threads_than_cores_are_refused(tmp_path):
     model = tiny_onnx(tmp_path / "t1.onnx")
     asked = usable_cpus() + 1
     with pytest.raises(GenetError, match=f"not --threads {asked}"):
-        open_runner(model, "openvino", RunnerOptions(threads=asked, streams=1))
+        open_runner(model, "openvino", RunnerOptions(threads=asked))

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 import genet.runners.base as runners_base
-import genet.runners.onnxrt as onnxrt
 from genet.core.errors import GenetError, Terminated
 from genet.model.checkpoint import load_model
 from genet.runners import RunnerOptions, backend_for, open_runner
@@ -89,15 +88,11 @@ def test_onnxruntime_option_errors(models, options, message):
         open_runner(models["dynamic"], options=options)
 
 
-def test_onnxruntime_streams_and_threads_on_the_cpu(models, monkeypatch):
-    monkeypatch.setattr(onnxrt, "usable_cpus", lambda: 8)
+def test_onnxruntime_threads_on_the_cpu(models):
     with open_runner(models["dynamic"]) as runner:
-        assert runner.streams == 2 and runner.settings()["intra_op_threads"] == 4
-    with open_runner(models["dynamic"], options=RunnerOptions(streams=3, threads=1)) as runner:
-        assert runner.streams == 3 and runner.settings()["intra_op_threads"] == 1
-    monkeypatch.setattr(onnxrt, "usable_cpus", lambda: 1)
-    with open_runner(models["dynamic"]) as runner:
-        assert runner.streams == 1 and runner.settings()["intra_op_threads"] == "default"
+        assert runner.settings()["intra_op_threads"] == "default" and "streams" not in runner.settings()
+    with open_runner(models["dynamic"], options=RunnerOptions(threads=1)) as runner:
+        assert runner.settings()["intra_op_threads"] == 1
 
 
 def test_graph_optimisation_levels_give_the_same_logits(models):

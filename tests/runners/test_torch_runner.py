@@ -69,7 +69,6 @@ def test_runner_folds_and_matches_the_unfolded_model(make_checkpoint):
 
 @pytest.mark.parametrize("options, message", [
     (RunnerOptions(device="cpu", cuda_graphs=True), "--cuda-graphs needs a CUDA device"),
-    (RunnerOptions(device="cpu", streams=2), "--streams 2 needs a CUDA device"),
     (RunnerOptions(device="cpu", providers=("cpu",)), "--providers does not apply"),
     (RunnerOptions(device="cpu", graph_opt="basic"), "--graph-opt does not apply"),
 ])
@@ -93,11 +92,9 @@ def test_cuda_requests_without_a_gpu(make_checkpoint, options, message):
         open_runner(make_checkpoint(TINY), options=options)
 
 
-def test_streams_with_torchs_own_cuda_graphs_is_refused(make_checkpoint, monkeypatch):
+def test_a_missing_cuda_device_number_is_refused(make_checkpoint, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    with pytest.raises(GenetError, match="needs --cuda-graphs"):
-        open_runner(make_checkpoint(TINY), options=RunnerOptions(device="cuda", streams=2, compile=True))
     with pytest.raises(GenetError, match="-device_id=1, but this machine has 1 CUDA device"):
         open_runner(make_checkpoint(TINY), options=RunnerOptions(device="cuda", device_id=1))
 
