@@ -68,16 +68,16 @@ def resolve_image_shape(runner: Runner, width: int | None, height: int | None) -
     return (channels or CHANNELS, height, width)
 
 
-def input_buffers(prefetch_depth: int, streams: int) -> int:
-    """Input batches a run holds at once: read ahead, one per stream in flight, the one being read, the warm-up."""
-    return prefetch_depth + streams + 2
+def input_buffers(prefetch_depth: int) -> int:
+    """Input batches a run holds at once: read ahead, the one in the model, the one being read, the warm-up."""
+    return prefetch_depth + 3
 
 
 def check_batch_memory(config: BenchConfig, runner: Runner, rows: int, batches: int = 0) -> None:
     """Refuse a batch whose input buffers (and the run's records of ``batches`` batches) do not fit in memory
     (genet.core.memory)."""
     shape = resolve_image_shape(runner, config.input_width, config.input_height)
-    check_batch_fits(rows, image_bytes(shape), input_buffers(config.prefetch_depth, runner.streams),
+    check_batch_fits(rows, image_bytes(shape), input_buffers(config.prefetch_depth),
                      f"{config.model_path}: -batch_size={config.batch_size}", batches)
 
 

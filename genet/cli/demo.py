@@ -163,7 +163,7 @@ class Pipeline:
         self.sweep = sweep_sizes(args.sweep)
         largest = max(self.sizes + self.sweep)      # checked before the first step, not at the sweep's turn
         check_batch_fits(largest, image_bytes((CHANNELS, IMAGE_SIZE, IMAGE_SIZE)),
-                         input_buffers(BenchConfig.prefetch_depth, 1), f"--bs/--sweep {largest}")
+                         input_buffers(BenchConfig.prefetch_depth), f"--bs/--sweep {largest}")
         self.tool = ""
 
     @property
