@@ -31,21 +31,41 @@ import numpy as np
 FLOAT_EPSILON = float(np.finfo(float).eps)      # msaccucmp's ConstManager.FLOAT_EPSILON
 
 
-def image_cosines(reference: np.ndarray, run: np.ndarray) -> np.ndarray:
-    """The cosine similarity of each image's flattened outputs (rows of two B×… arrays), float64."""
-    ref = reference.reshape(len(reference), -1).astype(np.float64)
-    got = run.reshape(len(run), -1).astype(np.float64)
-    finite = np.isfinite(ref).all(axis=1) & np.isfinite(got).all(axis=1)
-    ref, got = np.where(np.isfinite(ref), ref, 0.0), np.where(np.isfinite(got), got, 0.0)
-    ref_norm, got_norm = np.linalg.norm(ref, axis=1), np.linalg.norm(got, axis=1)
+def _rows(reference: np.ndarray, run: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Both outputs as B×n float32 rows, non-finite elements set to 0, and which rows held one (None: none did).
+
+    Sums are taken in float64 (``dtype=np.float64`` casts in buffers, without float64 copies of the
+    arrays): the product of two float32 values is exact in float64.
+    """
+    ref = np.asarray(reference, np.float32).reshape(len(reference), -1)
+    got = np.asarray(run, np.float32).reshape(len(run), -1)
+    if np.isfinite(ref).all() and np.isfinite(got).all():
+        return ref, got, None
+    bad = ~(np.isfinite(ref) & np.isfinite(got))
+    ref, got = np.where(bad, np.float32(0), ref), np.where(bad, np.float32(0), got)
+    return ref, got, bad.any(axis=1)
+
+
+def _row_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", a, b, dtype=np.float64)
+
+
+def _cosines(ref: np.ndarray, got: np.ndarray, diff: np.ndarray, ref_sq: np.ndarray,
+             bad_rows: np.ndarray | None) -> np.ndarray:
+    """Per-row cosine from the rows, their difference and the reference's squared norms."""
+    ref_norm, got_norm = np.sqrt(ref_sq), np.sqrt(_row_dot(got, got))
     ref_zero, got_zero = ref_norm <= FLOAT_EPSILON, got_norm <= FLOAT_EPSILON
     with np.errstate(invalid="ignore", divide="ignore"):
-        cosines = np.einsum("ij,ij->i", ref, got) / (ref_norm * got_norm)
-    cosines = np.clip(cosines, -1.0, 1.0)
+        cosines = np.clip(_row_dot(ref, got) / (ref_norm * got_norm), -1.0, 1.0)
     cosines = np.where(ref_zero | got_zero, np.where(ref_zero & got_zero, 1.0, 0.0), cosines)
-    equal = (ref == got).all(axis=1)
-    cosines = np.where(equal, 1.0, cosines)
-    return np.where(finite, cosines, np.nan)
+    cosines = np.where(~diff.any(axis=1), 1.0, cosines)         # equal outputs: exactly 1
+    return cosines if bad_rows is None else np.where(bad_rows, np.nan, cosines)
+
+
+def image_cosines(reference: np.ndarray, run: np.ndarray) -> np.ndarray:
+    """The cosine similarity of each image's flattened outputs (rows of two B×… arrays), float64."""
+    ref, got, bad_rows = _rows(reference, run)
+    return _cosines(ref, got, got - ref, _row_dot(ref, ref), bad_rows)
 
 
 @dataclass
@@ -67,23 +87,27 @@ class LayerStats:
     def update(self, reference: np.ndarray, run: np.ndarray) -> None:
         """Add one batch (B×… arrays of the same shape)."""
         self.shape = tuple(reference.shape[1:])
-        self.cosines.extend(image_cosines(reference, run).tolist())
-        ref = reference.astype(np.float64).ravel()
-        got = run.astype(np.float64).ravel()
-        self.run_nan += int(np.isnan(got).sum())
-        self.run_inf += int(np.isinf(got).sum())
-        self.ref_nan += int(np.isnan(ref).sum())
-        self.ref_inf += int(np.isinf(ref).sum())
-        both = np.isfinite(ref) & np.isfinite(got)
-        ref, got = np.where(both, ref, 0.0), np.where(both, got, 0.0)
+        self._count_non_finite(reference, run)
+        ref, got, bad_rows = _rows(reference, run)
         diff = got - ref
-        self.max_abs = max(self.max_abs, float(np.abs(diff).max(initial=0.0)))
+        ref_sq = _row_dot(ref, ref)
+        self.cosines.extend(_cosines(ref, got, diff, ref_sq, bad_rows).tolist())
+        self.diff_squares += float(np.einsum("ij,ij->", diff, diff, dtype=np.float64))
+        self.ref_squares += float(ref_sq.sum())
+        np.abs(diff, out=diff)
+        self.max_abs = max(self.max_abs, float(diff.max(initial=0.0)))
         magnitude = np.abs(ref)
-        relative = np.divide(np.abs(diff), magnitude, out=np.zeros_like(diff), where=magnitude > FLOAT_EPSILON)
-        self.relative_sum += float(relative.sum())
+        small = magnitude <= FLOAT_EPSILON
+        np.divide(diff, magnitude, out=diff, where=~small)
+        diff[small] = 0.0
+        self.relative_sum += float(diff.sum(dtype=np.float64))
         self.elements += int(ref.size)
-        self.diff_squares += float(np.dot(diff, diff))
-        self.ref_squares += float(np.dot(ref, ref))
+
+    def _count_non_finite(self, reference: np.ndarray, run: np.ndarray) -> None:
+        for array, side in ((run, "run"), (reference, "ref")):
+            if not np.isfinite(array).all():
+                setattr(self, f"{side}_nan", getattr(self, f"{side}_nan") + int(np.isnan(array).sum()))
+                setattr(self, f"{side}_inf", getattr(self, f"{side}_inf") + int(np.isinf(array).sum()))
 
     @property
     def images(self) -> int:
