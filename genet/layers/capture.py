@@ -8,6 +8,9 @@ batch; ``isolated(batch, reference)`` gives each layer's output when it is fed t
 to that layer instead of its own (where the run allows it), so that a row shows the layer's own
 error beside the one it inherits.
 
+Besides its layers, a run that can gives the model's output as deployed (``DEPLOYED``): genet's runner
+for that backend on the unmodified model, the figure ``quantize.py`` and ``compare_outputs.py`` see.
+
 A layer the run computes inside another one (a BatchNorm folded into the convolution before it, a
 ReLU fused into a quantized convolution, an NPU fusion op) is listed in ``fused``: ``{layer: the
 layer whose output holds it}``; it is shown as fused, never dropped.
@@ -21,6 +24,8 @@ from typing import Protocol
 import numpy as np
 
 PRECISIONS = ("fp32", "fp16", "int8")
+# The model's own output as its runtime runs it when deployed (no outputs added): the last row.
+DEPLOYED = "output (as deployed)"
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ each layer's value is its DequantizeLinear output. OpenVINO compiles the copy wi
 (CPU, f32 precision hint as genet's OpenVINO runner); an output it cannot keep is not exposed.
 
 Marking outputs can change what a runtime fuses (what Polygraphy's ``mark all`` is known for), so
-the model's own output row comes from the model *as deployed* (genet's runner for that backend, the
-same call as ``quantize.py``'s check), and the largest difference between the copy's logits and the
-deployed ones is reported with the run.
+a last row holds the model's output *as deployed* (genet's runner for that backend, the same call as
+``quantize.py``'s check), and the largest difference between the copy's logits and the deployed ones
+is noted with the run.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import onnx
 from ..errors import GenetError, first_line
 from ..runners import RunnerOptions, open_runner
 from ..runners.onnxrt import QUANTIZED_OPS
-from .capture import Batch, RunInfo, to_float32
+from .capture import DEPLOYED, Batch, Layer, RunInfo, to_float32
 from .onnx_graph import ISOLATED_PREFIX, fp16_copy, graph_layers, isolated_copy, with_outputs
 
 HOW = {
@@ -122,6 +122,8 @@ class OnnxCapture:
         self._isolated = None
         self._fed: list = []
         self._deployed = None if fp16 else open_runner(path, backend, RunnerOptions(device="cpu"))
+        if self._deployed is not None:
+            self.layers.append(Layer(DEPLOYED, "model output", self._output))
         self._fidelity = 0.0
 
     def _chunks(self, images: np.ndarray):
@@ -154,11 +156,10 @@ class OnnxCapture:
         values = self._run(self._session, batch.images)
         if self._deployed is not None:
             chunks = self._chunks(batch.images)
-            deployed = np.concatenate([self._deployed.run(chunk)[:real] for _, real, chunk in chunks])
-            for item in self._exposed:
-                if item.value == self._output:
-                    self._note_fidelity(values[item.layer.name], deployed)
-                    values[item.layer.name] = deployed
+            values[DEPLOYED] = np.concatenate([self._deployed.run(chunk)[:real] for _, real, chunk in chunks])
+            copy_output = next((values[i.layer.name] for i in self._exposed if i.value == self._output), None)
+            if copy_output is not None:
+                self._note_fidelity(copy_output, values[DEPLOYED])
         return values
 
     def _note_fidelity(self, copy_logits: np.ndarray, deployed: np.ndarray) -> None:
@@ -179,7 +180,7 @@ class OnnxCapture:
     def close(self) -> None:
         if self._deployed is not None:
             self.info.notes.append(f"the copy with layer outputs and the model as deployed differ by at most "
-                                   f"{self._fidelity:.3g} in the logits (the output row is the deployed model's)")
+                                   f"{self._fidelity:.3g} in the logits")
             self._deployed.close()
             self._deployed = None
 

@@ -25,7 +25,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..checkpoint import load_model
 from ..fold import fold_batchnorm
-from .capture import Batch, Layer, RunInfo
+from .capture import DEPLOYED, Batch, Layer, RunInfo
 
 # torch function (its __name__) → the ONNX op the exporter writes for it
 FUNCTION_OPS = {"relu": "Relu", "sigmoid": "Sigmoid", "mul": "Mul", "__mul__": "Mul", "add": "Add",
@@ -51,6 +51,7 @@ class _Pass:
         self.producers: dict[int, str] = {}
         self.fused: dict[str, str] = {}
         self.stack: list[tuple[str, bool]] = []      # (module path, is a leaf)
+        self.output: torch.Tensor | None = None
         self.repeats: dict[tuple[str, str], int] = {}
 
     def record(self, name: str, op: str, output: torch.Tensor) -> None:
@@ -117,6 +118,7 @@ class TorchCapture:
         self.info = RunInfo("torch fp32", str(path), "torch", "fp32", how)
         probe = self._forward(np.zeros((1, 3, 32, 32), np.float32), None)
         self.layers = [Layer(name, probe.ops[name], name) for name in probe.values]
+        self.layers.append(Layer(DEPLOYED, "model output", "forward()"))
         self.fused = probe.fused
 
     def _enter(self, name: str, leaf: bool):
@@ -145,7 +147,7 @@ class TorchCapture:
     def _forward(self, images: np.ndarray, reference: dict[str, np.ndarray] | None) -> _Pass:
         self._state = _Pass(reference)
         with torch.no_grad(), _Functions(self._state):
-            self._model(torch.from_numpy(np.ascontiguousarray(images)))
+            self._state.output = self._model(torch.from_numpy(np.ascontiguousarray(images)))
         state, self._state = self._state, None
         return state
 
@@ -153,7 +155,10 @@ class TorchCapture:
         return {name: value.detach().float().numpy().copy() for name, value in state.values.items()}
 
     def outputs(self, batch: Batch, reference: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-        return self._values(self._forward(batch.images, None))
+        state = self._forward(batch.images, None)
+        values = self._values(state)
+        values[DEPLOYED] = state.output.float().numpy().copy()      # hooks read, they change nothing
+        return values
 
     def isolated(self, batch: Batch, reference: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self._values(self._forward(batch.images, reference))

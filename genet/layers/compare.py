@@ -29,7 +29,7 @@ from ..errors import GenetError, name_some
 from ..info import NumberedEntry
 from ..inputs import BinFiles, ImageSource, PackedImages, plan_batches, read_batches
 from ..listing import list_bins
-from .capture import Batch, Capture, RunInfo
+from .capture import DEPLOYED, Batch, Capture, RunInfo
 from .metrics import LayerStats
 
 DEFAULT_COSINE = {"fp32": 0.9999, "fp16": 0.999, "int8": 0.99}
@@ -165,8 +165,8 @@ def check_structure(reference: Capture, capture: Capture) -> None:
     """Refuse two models of different architectures: a layer one has and the other neither has nor fused."""
     if not (reference.info.full_graph and capture.info.full_graph):
         return
-    known = {layer.name for layer in reference.layers} | set(reference.fused)
-    theirs = {layer.name for layer in capture.layers} | set(capture.fused)
+    known = {layer.name for layer in reference.layers} | set(reference.fused) | {DEPLOYED}
+    theirs = {layer.name for layer in capture.layers} | set(capture.fused) | {DEPLOYED}
     for names, other, where in (([layer.name for layer in reference.layers], theirs, reference.info.source),
                                 ([layer.name for layer in capture.layers], known, capture.info.source)):
         missing = [name for name in names if name not in other]
