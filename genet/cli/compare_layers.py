@@ -113,7 +113,8 @@ def open_captures(specs, args, stack: contextlib.ExitStack, log) -> list[Capture
 
         if args.npu_dump is None:
             raise GenetError("--om-json maps an NPU dump: give --npu-dump too")
-        ordered.append(NpuDumpCapture(args.npu_dump, args.om_json))
+        modules = next((c.modules for c in ordered if hasattr(c, "modules")), None)
+        ordered.append(NpuDumpCapture(args.npu_dump, args.om_json, modules))
     _unique_labels(ordered)
     return ordered
 

@@ -26,6 +26,7 @@ from ..errors import GenetError, first_line
 from ..runners import RunnerOptions, open_runner
 from ..runners.onnxrt import QUANTIZED_OPS
 from .capture import DEPLOYED, Batch, Layer, RunInfo, to_float32
+from .names import module_names_of_nodes
 from .onnx_graph import ISOLATED_PREFIX, fp16_copy, graph_layers, isolated_copy, with_outputs
 
 HOW = {
@@ -103,6 +104,7 @@ class OnnxCapture:
     def __init__(self, path: Path, backend: str = "onnxruntime", fp16: bool = False):
         model = load_onnx(path)
         items, self.fused = graph_layers(model)
+        self.modules = module_names_of_nodes(node.name for node in model.graph.node)
         quantized = any(node.op_type in QUANTIZED_OPS for node in model.graph.node)
         if fp16 and quantized:
             raise GenetError(f"{path}: --fp16 emulates fp16 from an fp32 model; this one is quantized")

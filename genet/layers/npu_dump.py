@@ -215,16 +215,19 @@ class NpuDumpCapture:
 
     can_isolate = False
 
-    def __init__(self, folder: Path, om_json: Path | None):
+    def __init__(self, folder: Path, om_json: Path | None, modules: frozenset[str] | None = None):
+        """``modules``: the model's module paths (from the ONNX model it was converted from), which tell a
+        module's own op from one of its ``forward``; by default read off the JSON's ONNX node names."""
         if om_json is None:
             raise GenetError(f"{folder}: an NPU dump needs ATC's JSON of its .om to map its ops to layers "
                              f"(--om-json; atc --mode=1 --om model.om --json model.json)")
         files = scan_dumps(folder)
-        ops = [op for op in read_om_json(om_json) if dump_op_name(op.name) in files]
+        all_ops = read_om_json(om_json)
+        ops = [op for op in all_ops if dump_op_name(op.name) in files]
         if not ops:
             raise GenetError(f"{folder}: none of its {len(files)} dumped ops is an op of {om_json}: the JSON is not "
                              f"the dumped .om's")
-        modules = module_names_of_nodes(name for op in ops for name in op.originals)
+        modules = modules or module_names_of_nodes(name for op in all_ops for name in op.originals)
         self.layers, self.fused, self._files = [], {}, {}
         for op in ops:
             layer = layer_of_node(op.output_of, modules) or op.output_of or op.name
