@@ -29,6 +29,7 @@ from ..errors import GenetError, name_some
 from ..info import NumberedEntry
 from ..inputs import BinFiles, ImageSource, PackedImages, plan_batches, read_batches
 from ..listing import list_bins
+from ..provenance import is_generated
 from .capture import DEPLOYED, Batch, Capture, RunInfo
 from .metrics import LayerStats
 
@@ -249,5 +250,6 @@ def compare_runs(reference: Capture, captures: Sequence[Capture], images: ImageS
     for result in results:
         result.verdicts = {mode: verdict(result, rows, mode, thresholds[result.info.precision])
                            for mode in result.modes}
-    return Comparison(reference.info, rows, results, count, images.description, batch_size, thresholds,
+    source = images.description + (" (generated data, NOT CIFAR-10)" if is_generated(images.description) else "")
+    return Comparison(reference.info, rows, results, count, source, batch_size, thresholds,
                       time.perf_counter() - started)
