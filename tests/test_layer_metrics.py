@@ -66,7 +66,7 @@ def test_a_nan_is_counted_makes_the_cosine_nan_and_fails():
     assert (stats.run_nan, stats.run_inf) == (1, 1)
     assert math.isnan(stats.cosine_min)
     assert stats.max_abs == 0.0                     # the finite elements agree
-    assert "1 NaN and 1 infinite" in failure(stats, Threshold(0.5))
+    assert "1 NaN and 1 infinite value(s) in its output" in failure(stats, Threshold(0.5))
 
 
 def test_a_nan_in_the_reference_fails_too():

@@ -55,17 +55,22 @@ class Threshold:
 def failure(stats: LayerStats, threshold: Threshold) -> str | None:
     """Why a layer fails its threshold, or None; written so that a NaN fails."""
     if stats.run_nan or stats.run_inf:
-        return f"{stats.run_nan} NaN and {stats.run_inf} infinite value(s) in its output"
+        return f"{_non_finite(stats.run_nan, stats.run_inf)} in its output"
     if stats.ref_nan or stats.ref_inf:
-        return f"the reference's output holds {stats.ref_nan} NaN and {stats.ref_inf} infinite value(s)"
+        return f"the reference's output holds {_non_finite(stats.ref_nan, stats.ref_inf)}"
     cosine = stats.cosine_min
     if not cosine >= threshold.cosine:
         return f"cosine {cosine:.6g} < {threshold.cosine:g}"
     distance = stats.relative_euclidean
     if not distance <= threshold.distance:
         return (f"relative Euclidean distance {distance:.3g} > {threshold.distance:.3g} "
-                f"(cosine {cosine:.6f}: a scale error)")
+                f"(cosine {cosine:.6f}: the error is in the magnitude)")
     return None
+
+
+def _non_finite(nan: int, inf: int) -> str:
+    return " and ".join(part for part in (f"{nan} NaN" if nan else "", f"{inf} infinite value(s)" if inf else "")
+                        if part)
 
 
 @dataclass(frozen=True)
