@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="compare only this layer (a module path such as block2.layer.0.conv1); repeatable")
     for precision, cosine in DEFAULT_COSINE.items():
         parser.add_argument(f"--cosine-{precision}", type=float, default=cosine, metavar="C",
-                            help=f"{precision} runs: lowest cosine a layer may have on its worst image "
+                            help=f"{precision} runs: lowest median cosine (over the images) a layer may have "
                                  f"(default: %(default)s)")
     parser.add_argument("-o", "--output", type=Path, default=Path("layers"), metavar="DIR",
                         help="folder for layers.md, .csv, .json, .png (default: %(default)s)")

@@ -8,13 +8,14 @@ each layer's value is its DequantizeLinear output. OpenVINO compiles the copy wi
 (CPU, f32 precision hint as genet's OpenVINO runner); an output it cannot keep is not exposed.
 
 Marking outputs can change what a runtime fuses (what Polygraphy's ``mark all`` is known for), so
-a last row holds the model's output *as deployed* (genet's runner for that backend, the same call as
-``quantize.py``'s check), and the largest difference between the copy's logits and the deployed ones
-is noted with the run.
+a last row holds the model's output *as deployed*: genet's ONNX Runtime runner (the same call as
+``quantize.py``'s check), or the unmodified model compiled as genet's OpenVINO runner compiles it; the
+largest difference between the copy's logits and the deployed ones is noted with the run.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import tempfile
 from pathlib import Path
@@ -71,11 +72,20 @@ class _OrtSession:
         return dict(zip(names, self._session.run(names, feeds)))
 
 
+@functools.lru_cache(maxsize=None)
+def _openvino_core():
+    """One OpenVINO Core for every model compiled here, kept for the process: OpenVINO 2026.4 crashes the
+    process on a later signal once the compiled models of two Cores that lived at once are freed."""
+    from ..runners.openvino import ov
+
+    return ov.Core()
+
+
 class _OpenVinoSession:
     def __init__(self, model: onnx.ModelProto, where: Path):
-        from ..runners.openvino import cpu_config, ov
+        from ..runners.openvino import cpu_config
 
-        core = ov.Core()
+        core = _openvino_core()
         with tempfile.TemporaryDirectory(prefix="genet-layers-") as scratch:
             copy_path = Path(scratch) / "layers.onnx"
             onnx.save(model, str(copy_path))
@@ -91,6 +101,32 @@ class _OpenVinoSession:
     def run(self, feeds: dict[str, np.ndarray], names: list[str]) -> dict[str, np.ndarray]:
         results = self._request.infer(feeds)
         return {name: np.array(results[self._ports[name]]) for name in names}
+
+
+class _DeployedOpenVino:
+    """The model as genet's OpenVINO runner compiles it (``compile_for_cpu``, its default streams), on the one Core."""
+
+    def __init__(self, path: Path):
+        from ..runners.base import usable_cpus
+        from ..runners.openvino import DEFAULT_CPU_STREAMS, compile_for_cpu
+
+        try:
+            self._compiled = compile_for_cpu(_openvino_core(), path, streams=min(DEFAULT_CPU_STREAMS, usable_cpus()))
+        except Exception as exc:         # OpenVINO's RuntimeError subclasses
+            raise GenetError(f"{path}: not a loadable ONNX model ({first_line(exc)})") from None
+        self._request = self._compiled.create_infer_request()
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        return np.array(self._request.infer({0: batch})[self._compiled.outputs[0]])
+
+    def close(self) -> None:
+        self._request = self._compiled = None
+
+
+def _deployed(path: Path, backend: str):
+    if backend == "openvino":
+        return _DeployedOpenVino(path)
+    return open_runner(path, backend, RunnerOptions(device="cpu"))
 
 
 _SESSIONS = {"onnxruntime": _OrtSession, "openvino": _OpenVinoSession}
@@ -123,7 +159,7 @@ class OnnxCapture:
         self._exposed = [item for item in items if item.value in self._session.outputs]
         self._isolated = None
         self._fed: list = []
-        self._deployed = None if fp16 else open_runner(path, backend, RunnerOptions(device="cpu"))
+        self._deployed = None if fp16 else _deployed(path, backend)
         if self._deployed is not None:
             self.layers.append(Layer(DEPLOYED, "model output", self._output))
         self._fidelity = 0.0
@@ -180,6 +216,8 @@ class OnnxCapture:
         return self._run(self._isolated, batch.images, extra)
 
     def close(self) -> None:
+        """Release the sessions now (an OpenVINO model freed later, at a random collection, can crash the process)."""
+        self._session = self._isolated = None
         if self._deployed is not None:
             self.info.notes.append(f"the copy with layer outputs and the model as deployed differ by at most "
                                    f"{self._fidelity:.3g} in the logits")

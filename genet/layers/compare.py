@@ -6,9 +6,9 @@ where the run allows it, with every layer fed the reference's inputs to that lay
 layer's own error). Outputs are reduced to statistics batch by batch (``metrics.LayerStats``) and
 dropped, so memory holds one batch of activations per run at a time.
 
-The verdict of a run, per mode, is the first layer (in the reference's order) whose worst image
-crosses the run's precision threshold, or whose output holds a NaN or an infinity: the cosine
-similarity must be at least ``cosine`` (defaults: fp32 0.9999, fp16 0.999, int8 0.99, see
+The verdict of a run, per mode, is the first layer (in the reference's order) whose output holds
+a NaN or an infinity on any image, or crosses the run's precision threshold: the median cosine
+similarity over the images must be at least ``cosine`` (defaults: fp32 0.9999, fp16 0.999, int8 0.99, see
 docs/layers.md) and the relative Euclidean distance at most ``sqrt(2·(1 − cosine))``, the distance
 of an error orthogonal to the output that brings the cosine to the threshold, so that an error the
 cosine cannot see (a layer scaled by a constant) fails at the same size.
@@ -58,9 +58,9 @@ def failure(stats: LayerStats, threshold: Threshold) -> str | None:
         return f"{_non_finite(stats.run_nan, stats.run_inf)} in its output"
     if stats.ref_nan or stats.ref_inf:
         return f"the reference's output holds {_non_finite(stats.ref_nan, stats.ref_inf)}"
-    cosine = stats.cosine_min
+    cosine = stats.cosine_median
     if not cosine >= threshold.cosine:
-        return f"cosine {cosine:.6g} < {threshold.cosine:g}"
+        return f"median cosine {cosine:.6g} < {threshold.cosine:g}"
     distance = stats.relative_euclidean
     if not distance <= threshold.distance:
         return (f"relative Euclidean distance {distance:.3g} > {threshold.distance:.3g} "

@@ -34,7 +34,7 @@ def _cosine_cell(run: RunResult, row: Row, mode: str, comparison: Comparison) ->
         status = run.status(row.name)
         return "fused" if status.startswith("fused") else "-"
     mark = " !" if failure(stats, comparison.thresholds[run.info.precision]) else ""
-    return f"{stats.cosine_min:.6f}{mark}"
+    return f"{stats.cosine_median:.6f}{mark}"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right_from: int = 0) -> list[str]:
@@ -50,7 +50,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right_from: int
 
 
 def summary_table(comparison: Comparison) -> list[str]:
-    """Minimum cosine per layer: one column per run and mode (! past the threshold, fused, - not exposed)."""
+    """Median cosine per layer: one column per run and mode (! past the threshold, fused, - not exposed)."""
     header = ["#", "layer", "op"]
     for run in comparison.runs:
         header += [f"{run.info.label}" + (" acc" if run.isolates else "")] + ([f"{run.info.label} iso"]
@@ -117,7 +117,7 @@ def payload(comparison: Comparison) -> dict:
     return {"reference": {"label": ref.label, "source": ref.source, "how": ref.how},
             "images": comparison.images, "image_source": comparison.source, "batch_size": comparison.batch_size,
             "seconds": round(comparison.seconds, 2),
-            "thresholds": {p: {"cosine_min": t.cosine, "relative_euclidean_distance_max": t.distance}
+            "thresholds": {p: {"cosine_median_min": t.cosine, "relative_euclidean_distance_max": t.distance}
                            for p, t in comparison.thresholds.items()},
             "rows": [{"index": i, "layer": r.name, "op_type": r.op_type, "tensor": r.tensor}
                      for i, r in enumerate(comparison.rows, 1)],
@@ -146,7 +146,7 @@ def csv_text(comparison: Comparison) -> str:
 def _run_table(comparison: Comparison, run: RunResult) -> list[str]:
     header = ["#", "layer", "status", "cos min", "cos median", "max abs", "mean rel", "RED", "SQNR dB", "NaN/Inf"]
     if run.isolates:
-        header += ["iso cos min", "iso RED", "iso SQNR dB"]
+        header += ["iso cos median", "iso RED", "iso SQNR dB"]
     rows = []
     for index, row in enumerate(comparison.rows, 1):
         stats = run.stats["accumulated"].get(row.name)
@@ -161,7 +161,7 @@ def _run_table(comparison: Comparison, run: RunResult) -> list[str]:
                   f"{stats.run_nan + stats.run_inf}/{stats.ref_nan + stats.ref_inf}"]
         iso = run.stats["isolated"].get(row.name)
         if run.isolates:
-            cells += ([f"{iso.cosine_min:.6f}", f"{iso.relative_euclidean:.4g}", f"{iso.sqnr_db:.2f}"]
+            cells += ([f"{iso.cosine_median:.6f}", f"{iso.relative_euclidean:.4g}", f"{iso.sqnr_db:.2f}"]
                       if iso else ["", "", ""])
         rows.append(cells)
     return _table(header, rows, right_from=3)
@@ -171,7 +171,7 @@ def markdown(comparison: Comparison) -> str:
     lines = [f"# Layer by layer against {comparison.reference.label}", ""]
     lines += [f"- {line}" for line in header_lines(comparison)]
     lines += ["", "## Verdict", ""] + [f"- {line}" for line in verdict_lines(comparison)]
-    lines += ["", "## Minimum cosine over the images (! past the threshold)", ""] + summary_table(comparison)
+    lines += ["", "## Median cosine over the images (! past the threshold)", ""] + summary_table(comparison)
     for run in comparison.runs:
         lines += ["", f"## {run.info.label} ({run.info.source})", ""] + _run_table(comparison, run)
     lines += ["", "RED: relative Euclidean distance; NaN/Inf: non-finite values in the run's / the reference's "
@@ -180,7 +180,7 @@ def markdown(comparison: Comparison) -> str:
 
 
 def plot(comparison: Comparison, path: Path) -> None:
-    """Minimum cosine (as 1 − cosine, log scale) and SQNR by layer: one line per run, isolated dashed."""
+    """Median cosine (as 1 − cosine, log scale) and SQNR by layer: one line per run, isolated dashed."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -192,13 +192,13 @@ def plot(comparison: Comparison, path: Path) -> None:
             stats = [run.stats[mode].get(row.name) for row in comparison.rows]
             style = "-" if mode == "accumulated" else "--"
             label = f"{run.info.label} {mode}"
-            distance = [max(1.0 - s.cosine_min, 1e-12) if s and math.isfinite(s.cosine_min) else math.nan
+            distance = [max(1.0 - s.cosine_median, 1e-12) if s and math.isfinite(s.cosine_median) else math.nan
                         for s in stats]
             sqnr = [min(s.sqnr_db, 200.0) if s and not math.isnan(s.sqnr_db) else math.nan for s in stats]
             top.plot(positions, distance, style, marker=".", label=label)
             bottom.plot(positions, sqnr, style, marker=".", label=label)
     top.set_yscale("log")
-    top.set(ylabel="1 − min cosine (log)", title=f"Layer by layer against {comparison.reference.label}")
+    top.set(ylabel="1 − median cosine (log)", title=f"Layer by layer against {comparison.reference.label}")
     bottom.set(ylabel="SQNR (dB, ≤ 200 shown)", xlabel="layer")
     bottom.set_xticks(list(positions), [row.name for row in comparison.rows], rotation=90, fontsize=6)
     for axis in (top, bottom):
@@ -228,7 +228,7 @@ def _shown(value, decimals: int) -> str:
 
 
 def worst_layers(path: Path, precision: str = "int8", count: int = WORST_SHOWN) -> list[str]:
-    """A table of the ``count`` layers of lowest minimum cosine of the first run of ``precision`` in a layers.json."""
+    """A table of the ``count`` layers of lowest median cosine of the first run of ``precision`` in a layers.json."""
     try:
         found = json.loads(path.read_text(encoding="utf-8"))
         run = next(r for r in found["runs"] if r["precision"] == precision)
@@ -237,12 +237,13 @@ def worst_layers(path: Path, precision: str = "int8", count: int = WORST_SHOWN) 
         raise GenetError(f"{path}: not a compare_layers.py report with an {precision} run ({exc})") from None
 
     def cosine(layer: dict) -> float:
-        value = layer["accumulated"]["cosine_min"]
+        value = layer["accumulated"]["cosine_median"]
         return -1.0 if isinstance(value, str) else value      # "nan" first
 
     rows = []
     for layer in sorted(compared, key=cosine)[:count]:
         acc, iso = layer["accumulated"], layer.get("isolated", {})
-        rows.append([layer["layer"], _shown(acc["cosine_min"], 6), _shown(acc["sqnr_db"], 2),
-                     _shown(iso.get("cosine_min"), 6), _shown(iso.get("sqnr_db"), 2)])
-    return _table(["layer", "cos min", "SQNR dB", "isolated cos min", "isolated SQNR dB"], rows, right_from=1)
+        rows.append([layer["layer"], _shown(acc["cosine_median"], 6), _shown(acc["cosine_min"], 6),
+                     _shown(acc["sqnr_db"], 2), _shown(iso.get("cosine_median"), 6), _shown(iso.get("sqnr_db"), 2)])
+    header = ["layer", "cos median", "cos min", "SQNR dB", "isolated cos median", "isolated SQNR dB"]
+    return _table(header, rows, right_from=1)
