@@ -108,11 +108,9 @@ def open_captures(specs, args, stack: contextlib.ExitStack, log) -> list[Capture
             captures[i] = TorchCapture(path, onnx_layers, log=log)
             stack.callback(captures[i].close)
     ordered = [captures[i] for i in range(len(specs))]
-    if args.npu_dump or args.om_json:
+    if args.npu_dump:
         from ..layers.npu_dump import NpuDumpCapture
 
-        if args.npu_dump is None:
-            raise GenetError("--om-json maps an NPU dump: give --npu-dump too")
         modules = next((c.modules for c in ordered if hasattr(c, "modules")), None)
         ordered.append(NpuDumpCapture(args.npu_dump, args.om_json, modules))
     _unique_labels(ordered)
@@ -132,15 +130,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     thresholds = {p: Threshold(getattr(args, f"cosine_{p}")) for p in DEFAULT_COSINE}
     specs = run_specs(args)
     inputs = [path for _, path, _ in specs] + [args.images] + [p for p in (args.npu_dump, args.om_json) if p]
+    if args.om_json and not args.npu_dump:
+        raise GenetError("--om-json maps an NPU dump: give --npu-dump too")
+    if len(specs) + bool(args.npu_dump) < 2:
+        raise GenetError("give at least two runs: the reference and one to compare with it")
     check_replaceable_dir(args.output, inputs, ours=lambda name: name in OUTPUTS)
+    images = open_images(args.images, args.count)
     log = stderr_log(args.quiet)
     with contextlib.ExitStack() as stack:
         captures = open_captures(specs, args, stack, log)
-        if len(captures) < 2:
-            raise GenetError("give at least two runs: the reference and one to compare with it")
         batch_size = getattr(captures[-1], "batch_size", None) or args.batch_size
         _check_dump_covers(captures[-1], args.count, batch_size)
-        images = open_images(args.images, args.count)
         comparison = compare_runs(captures[0], captures[1:], images, args.count, batch_size,
                                   isolated=not args.no_isolated, only=args.layer, thresholds=thresholds,
                                   quiet=args.quiet)
