@@ -44,13 +44,13 @@ def prepare(work: Path, count: int) -> None:
     import onnx
     import torch
 
-    from genet.checkpoint import save_checkpoint
-    from genet.constants import PACKED_IMAGES
-    from genet.export import export_onnx
-    from genet.layers.onnx_graph import fp16_copy, graph_layers
-    from genet.model import build_model
-    from genet.quantize import load_fp32_model, quantize_static_int8
-    from genet.variant import Variant
+    from genet.convert.export import export_onnx
+    from genet.convert.quantize import load_fp32_model, quantize_static_int8
+    from genet.core.constants import PACKED_IMAGES
+    from genet.layers.graph_copies import fp16_copy, graph_layers
+    from genet.model.checkpoint import save_checkpoint
+    from genet.model.network import build_model
+    from genet.model.variant import Variant
 
     torch.manual_seed(0)
     model = build_model(Variant(depth=16, width=8)).eval()

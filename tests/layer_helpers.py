@@ -18,12 +18,11 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from genet.checkpoint import save_checkpoint
-from genet.export import export_onnx
-from genet.model import build_model
-from genet.variant import Variant
-
-from conftest import randomize_batchnorm
+from genet.convert.export import export_onnx
+from genet.model.checkpoint import save_checkpoint
+from genet.model.network import build_model
+from genet.model.variant import Variant
+from tests.conftest import randomize_batchnorm
 
 SMALL = Variant(depth=10, width=2)
 DT_FLOAT, DT_FLOAT16 = 1, 2

@@ -7,13 +7,13 @@ import contextlib
 from pathlib import Path
 from typing import Sequence
 
-from ..console import stderr_log
-from ..errors import GenetError, run_cli
-from ..fsio import check_replaceable_dir
-from ..layers.capture import Capture
-from ..layers.compare import DEFAULT_COSINE, Threshold, compare_runs, open_images
-from ..layers.report import OUTPUTS, header_lines, summary_table, verdict_lines, write_reports
-from .common import Parser, add_quiet, positive_int
+from genet.cli.common import Parser, add_quiet, positive_int
+from genet.core.console import stderr_log
+from genet.core.errors import GenetError, run_cli
+from genet.core.fsio import check_replaceable_dir
+from genet.layers.capture import Capture
+from genet.layers.compare import DEFAULT_COSINE, Threshold, compare_runs, open_images
+from genet.layers.report import OUTPUTS, header_lines, summary_table, verdict_lines, write_reports
 
 EXIT_FAILED = 1
 DEFAULT_COUNT = 200
@@ -93,7 +93,7 @@ def run_specs(args) -> list[tuple[str, Path, bool]]:
 
 
 def open_captures(specs, args, stack: contextlib.ExitStack, log) -> list[Capture]:
-    from ..layers.capture_onnx import OnnxCapture
+    from genet.layers.capture_onnx import OnnxCapture
 
     captures: dict[int, Capture] = {}
     for i, (backend, path, fp16) in enumerate(specs):
@@ -103,13 +103,13 @@ def open_captures(specs, args, stack: contextlib.ExitStack, log) -> list[Capture
     onnx_layers = next(({layer.name for layer in c.layers} | set(c.fused) for c in captures.values()), None)
     for i, (backend, path, _) in enumerate(specs):
         if backend == "torch":
-            from ..layers.capture_torch import TorchCapture
+            from genet.layers.capture_torch import TorchCapture
 
             captures[i] = TorchCapture(path, onnx_layers, log=log)
             stack.callback(captures[i].close)
     ordered = [captures[i] for i in range(len(specs))]
     if args.npu_dump:
-        from ..layers.npu_dump import NpuDumpCapture
+        from genet.layers.npu_dump import NpuDumpCapture
 
         modules = next((c.modules for c in ordered if hasattr(c, "modules")), None)
         ordered.append(NpuDumpCapture(args.npu_dump, args.om_json, modules))

@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from ..errors import GenetError, first_line
-from ..runners import RunnerOptions, open_runner
-from ..runners.onnxrt import QUANTIZED_OPS
-from .capture import DEPLOYED, Batch, Layer, RunInfo, to_float32
-from .names import module_names_of_nodes
-from .onnx_graph import ISOLATED_PREFIX, fp16_copy, graph_layers, isolated_copy, with_outputs
+from genet.core.errors import GenetError, first_line
+from genet.layers.capture import DEPLOYED, Batch, Layer, RunInfo, to_float32
+from genet.layers.graph_copies import ISOLATED_PREFIX, fp16_copy, graph_layers, isolated_copy, with_outputs
+from genet.layers.names import module_names_of_nodes
+from genet.runners import RunnerOptions, open_runner
+from genet.runners.onnxrt import QUANTIZED_OPS
 
 HOW = {
     "onnxruntime": "ONNX Runtime, graph optimisations off, every layer output added to a copy of the model",
@@ -76,14 +76,14 @@ class _OrtSession:
 def _openvino_core():
     """One OpenVINO Core for every model compiled here, kept for the process: OpenVINO 2026.4 crashes the
     process on a later signal once the compiled models of two Cores that lived at once are freed."""
-    from ..runners.openvino import ov
+    from genet.runners.openvino import ov
 
     return ov.Core()
 
 
 class _OpenVinoSession:
     def __init__(self, model: onnx.ModelProto, where: Path):
-        from ..runners.openvino import cpu_config
+        from genet.runners.openvino import cpu_config
 
         core = _openvino_core()
         with tempfile.TemporaryDirectory(prefix="genet-layers-") as scratch:
@@ -107,8 +107,8 @@ class _DeployedOpenVino:
     """The model as genet's OpenVINO runner compiles it (``compile_for_cpu``, its default streams), on the one Core."""
 
     def __init__(self, path: Path):
-        from ..runners.base import usable_cpus
-        from ..runners.openvino import DEFAULT_CPU_STREAMS, compile_for_cpu
+        from genet.runners.base import usable_cpus
+        from genet.runners.openvino import DEFAULT_CPU_STREAMS, compile_for_cpu
 
         try:
             self._compiled = compile_for_cpu(_openvino_core(), path, streams=min(DEFAULT_CPU_STREAMS, usable_cpus()))

@@ -3,12 +3,12 @@
 A leaf module (a convolution, a BatchNorm, the linear head, a pooling, an ``nn.ReLU``) is read by a
 forward hook under its module path. An operation that a module's ``forward`` computes with a
 function (``F.relu``, ``torch.sigmoid``, ``*``, ``+``, ``F.interpolate``, the head's pooling and
-flatten) is read through a ``TorchFunctionMode`` and named as the ONNX exporter names its node: the
-module path, the ONNX op, ``_N`` for its N-th repeat in that module (``block2.layer.0/Relu_1``).
+flatten) is read through a ``TorchFunctionMode`` and named as the ONNX exporter names its node
+(``block2.layer.0/Relu_1``; the rule: ``genet.runners.torch_names``, shared with the profiler).
 
 The checkpoint's foldable BatchNorms are folded into the convolutions before them when the ONNX
 model compared with it was exported so (the TorchScript exporter folds the same ones as
-``genet.fold``, which is also what genet's PyTorch runner runs); each folded BatchNorm is listed as
+``genet.model.fold``, which is also what genet's PyTorch runner runs); each folded BatchNorm is listed as
 fused into its convolution. Isolated mode replaces a layer's tensor inputs by the reference's
 outputs of the layers that produced them (a forward pre-hook for modules, the function's arguments
 for functions).
@@ -23,21 +23,18 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ..checkpoint import load_model
-from ..fold import fold_batchnorm
-from .capture import DEPLOYED, Batch, Layer, RunInfo
+from genet.layers.capture import DEPLOYED, Batch, Layer, RunInfo
+from genet.model.checkpoint import load_model
+from genet.model.fold import fold_batchnorm
+from genet.runners.torch_names import LayerNames
 
-# torch function (its __name__) → the ONNX op the exporter writes for it
-FUNCTION_OPS = {"relu": "Relu", "sigmoid": "Sigmoid", "mul": "Mul", "__mul__": "Mul", "add": "Add",
-                "__add__": "Add", "interpolate": "Resize", "flatten": "Flatten",
-                "adaptive_avg_pool2d": "GlobalAveragePool"}
 MODULE_OPS = {nn.Conv2d: "Conv", nn.BatchNorm2d: "BatchNormalization", nn.Linear: "Gemm", nn.ReLU: "Relu",
               nn.AdaptiveAvgPool2d: "GlobalAveragePool"}
 HOW = "PyTorch forward hooks on the modules and a TorchFunctionMode on the functions they call"
 
 
 def identities(model: nn.Module) -> set[str]:
-    """Module paths of the Identity modules: the BatchNorms ``genet.fold`` folded away."""
+    """Module paths of the Identity modules: the BatchNorms ``genet.model.fold`` folded away."""
     return {name for name, module in model.named_modules() if isinstance(module, nn.Identity)}
 
 
@@ -50,24 +47,12 @@ class _Pass:
         self.ops: dict[str, str] = {}
         self.producers: dict[int, str] = {}
         self.fused: dict[str, str] = {}
-        self.stack: list[tuple[str, bool]] = []      # (module path, is a leaf)
         self.output: torch.Tensor | None = None
-        self.repeats: dict[tuple[str, str], int] = {}
 
     def record(self, name: str, op: str, output: torch.Tensor) -> None:
         self.values[name] = output
         self.ops[name] = op
         self.producers[id(output)] = name
-
-    def function_name(self, op: str) -> str | None:
-        """The exporter's name for a function called now, or None inside a leaf module."""
-        scope, leaf = self.stack[-1] if self.stack else ("", False)
-        if leaf:
-            return None
-        count = self.repeats.get((scope, op), 0)
-        self.repeats[(scope, op)] = count + 1
-        op_name = f"{op}_{count}" if count else op
-        return f"{scope}/{op_name}" if scope else op_name
 
     def substitute(self, value):
         """In isolated mode, a tensor produced by a layer becomes the reference's output of that layer."""
@@ -80,20 +65,19 @@ class _Pass:
 
 
 class _Functions(TorchFunctionMode):
-    def __init__(self, state: _Pass):
+    def __init__(self, names: LayerNames, state: _Pass):
         super().__init__()
-        self.state = state
+        self.names, self.state = names, state
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        op = FUNCTION_OPS.get(getattr(func, "__name__", ""))
-        name = self.state.function_name(op) if op else None
-        if name is None:
+        named = self.names.function(func)
+        if named is None:
             return func(*args, **kwargs)
         args = tuple(self.state.substitute(a) for a in args)
         output = func(*args, **kwargs)
         if isinstance(output, torch.Tensor):
-            self.state.record(name, op, output)
+            self.state.record(*named, output)
         return output
 
 
@@ -109,11 +93,11 @@ class TorchCapture:
         fold = onnx_layers is not None and not identities(folded) & onnx_layers
         self._model = folded if fold else model.eval()
         self._state: _Pass | None = None
+        self._names = LayerNames(self._model)
         self._hooks = []
-        for name, module in self._model.named_modules():
-            leaf = not any(True for _ in module.children())
-            self._hooks.append(module.register_forward_pre_hook(self._enter(name, leaf)))
-            self._hooks.append(module.register_forward_hook(self._leave(name, leaf, type(module))))
+        for module in self._names.paths:
+            self._hooks.append(module.register_forward_pre_hook(self._enter))
+            self._hooks.append(module.register_forward_hook(self._leave))
         how = HOW + ("; foldable BatchNorms folded, as in the ONNX export" if fold else "")
         self.info = RunInfo("torch fp32", str(path), "torch", "fp32", how)
         probe = self._forward(np.zeros((1, 3, 32, 32), np.float32), None)
@@ -121,32 +105,27 @@ class TorchCapture:
         self.layers.append(Layer(DEPLOYED, "model output", "forward()"))
         self.fused = probe.fused
 
-    def _enter(self, name: str, leaf: bool):
-        def hook(module, args):
-            state = self._state
-            state.stack.append((name, leaf))
-            if leaf and not isinstance(module, nn.Identity):
-                return tuple(state.substitute(a) for a in args)
-            return None
-        return hook
+    def _enter(self, module: nn.Module, args):
+        _, leaf = self._names.enter(module)
+        if leaf and not isinstance(module, nn.Identity):
+            return tuple(self._state.substitute(a) for a in args)
+        return None
 
-    def _leave(self, name: str, leaf: bool, kind: type):
-        def hook(module, args, output):
-            state = self._state
-            state.stack.pop()
-            if not leaf:
-                return
-            if isinstance(module, nn.Identity):
-                producer = state.producers.get(id(output))
-                if producer:
-                    state.fused[name] = producer
-                return
-            state.record(name, MODULE_OPS.get(kind, kind.__name__), output)
-        return hook
+    def _leave(self, module: nn.Module, args, output) -> None:
+        self._names.leave()
+        if module not in self._names.leaves:
+            return
+        name, state = self._names.paths[module], self._state
+        if isinstance(module, nn.Identity):
+            producer = state.producers.get(id(output))
+            if producer:
+                state.fused[name] = producer
+            return
+        state.record(name, MODULE_OPS.get(type(module), type(module).__name__), output)
 
     def _forward(self, images: np.ndarray, reference: dict[str, np.ndarray] | None) -> _Pass:
         self._state = _Pass(reference)
-        with torch.no_grad(), _Functions(self._state):
+        with torch.no_grad(), _Functions(self._names, self._state):
             self._state.output = self._model(torch.from_numpy(np.ascontiguousarray(images)))
         state, self._state = self._state, None
         return state

@@ -23,15 +23,16 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..console import progress_bar
-from ..constants import CHANNELS, IMAGE_SIZE, PACKED_IMAGES
-from ..errors import GenetError, name_some
-from ..info import NumberedEntry
-from ..inputs import BinFiles, ImageSource, PackedImages, plan_batches, read_batches
-from ..listing import list_bins
-from ..provenance import is_generated
-from .capture import DEPLOYED, Batch, Capture, RunInfo
-from .metrics import LayerStats
+from genet.bench.batches import plan_batches, read_batches
+from genet.bench.sources import BinFiles, ImageSource, PackedImages
+from genet.core.console import progress_bar
+from genet.core.constants import CHANNELS, IMAGE_SIZE, PACKED_IMAGES
+from genet.core.errors import GenetError, name_some
+from genet.data.provenance import is_generated
+from genet.formats.info import NumberedEntry
+from genet.formats.listing import list_bins
+from genet.layers.capture import DEPLOYED, Batch, Capture, RunInfo
+from genet.layers.metrics import LayerStats
 
 DEFAULT_COSINE = {"fp32": 0.9999, "fp16": 0.999, "int8": 0.99}
 MODES = ("accumulated", "isolated")

@@ -42,10 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import GenetError
-from .capture import Batch, Layer, RunInfo
-from .names import layer_of_node, module_names_of_nodes
-from .protowire import WireError, parse
+from genet.core.errors import GenetError
+from genet.layers.capture import Batch, Layer, RunInfo
+from genet.layers.names import layer_of_node, module_names_of_nodes
+from genet.layers.protowire import WireError, parse
 
 SHAPE = {1: ("dim", "uint", True)}
 ORIGINAL_OP = {1: ("name", "string", False), 2: ("output_index", "uint", False),

@@ -9,17 +9,16 @@ median over the images (``CosineSimilarityMin``, ``CosineSimilarityMedian``).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import GenetError
-from ..fsio import atomic_dir
-from .compare import Comparison, Row, RunResult, failure
-from .metrics import LayerStats
+from genet.core.errors import GenetError
+from genet.core.fsio import atomic_dir
+from genet.core.render import csv_text, markdown_table, png_figure
+from genet.layers.compare import Comparison, Row, RunResult, failure
+from genet.layers.metrics import LayerStats
 
 OUTPUTS = ("layers.md", "layers.csv", "layers.json", "layers.png")
 CSV_COLUMNS = ("Index", "Run", "Mode", "Layer", "OpType", "NPUDump", "GroundTruth", "Status",
@@ -37,18 +36,6 @@ def _cosine_cell(run: RunResult, row: Row, mode: str, comparison: Comparison) ->
     return f"{stats.cosine_median:.6f}{mark}"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right_from: int = 0) -> list[str]:
-    """A Markdown table whose columns line up in a terminal too."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells):
-        return "| " + " | ".join(str(c).rjust(w) if i >= right_from else str(c).ljust(w)
-                                 for i, (c, w) in enumerate(zip(cells, widths))) + " |"
-
-    rule = "|" + "|".join("-" * (w + 1) + (":" if i >= right_from else "-") for i, w in enumerate(widths)) + "|"
-    return [line(header), rule, *map(line, rows)]
-
-
 def summary_table(comparison: Comparison) -> list[str]:
     """Median cosine per layer: one column per run and mode (! past the threshold, fused, - not exposed)."""
     header = ["#", "layer", "op"]
@@ -61,7 +48,7 @@ def summary_table(comparison: Comparison) -> list[str]:
         for run in comparison.runs:
             cells += [_cosine_cell(run, row, mode, comparison) for mode in run.modes]
         rows.append(cells)
-    return _table(header, rows, right_from=3)
+    return markdown_table(header, rows, lined_up=True)
 
 
 def verdict_lines(comparison: Comparison) -> list[str]:
@@ -124,10 +111,8 @@ def payload(comparison: Comparison) -> dict:
             "runs": runs, "passed": comparison.passed}
 
 
-def csv_text(comparison: Comparison) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+def csv_rows(comparison: Comparison) -> list[list[object]]:
+    rows = []
     for run in comparison.runs:
         for mode in run.modes:
             for index, row in enumerate(comparison.rows, 1):
@@ -139,8 +124,8 @@ def csv_text(comparison: Comparison) -> str:
                     cells += [s["cosine_min"], s["cosine_median"], s["max_abs_error"], s["mean_relative_error"],
                               s["relative_euclidean_distance"], s["sqnr_db"], s["nan"], s["inf"],
                               s["reference_nan"], s["reference_inf"], s["images"]]
-                writer.writerow(cells)
-    return out.getvalue()
+                rows.append(cells)
+    return rows
 
 
 def _run_table(comparison: Comparison, run: RunResult) -> list[str]:
@@ -164,7 +149,7 @@ def _run_table(comparison: Comparison, run: RunResult) -> list[str]:
             cells += ([f"{iso.cosine_median:.6f}", f"{iso.relative_euclidean:.4g}", f"{iso.sqnr_db:.2f}"]
                       if iso else ["", "", ""])
         rows.append(cells)
-    return _table(header, rows, right_from=3)
+    return markdown_table(header, rows, lined_up=True)
 
 
 def markdown(comparison: Comparison) -> str:
@@ -181,12 +166,13 @@ def markdown(comparison: Comparison) -> str:
 
 def plot(comparison: Comparison, path: Path) -> None:
     """Median cosine (as 1 − cosine, log scale) and SQNR by layer: one line per run, isolated dashed."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     positions = range(1, len(comparison.rows) + 1)
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(8.0, 0.22 * len(comparison.rows) + 3), 8), sharex=True)
+    size = (max(8.0, 0.22 * len(comparison.rows) + 3), 8)
+    with png_figure(path, 110, nrows=2, figsize=size, sharex=True) as (_, (top, bottom)):
+        _draw(comparison, positions, top, bottom)
+
+
+def _draw(comparison: Comparison, positions: range, top, bottom) -> None:
     for run in comparison.runs:
         for mode in run.modes:
             stats = [run.stats[mode].get(row.name) for row in comparison.rows]
@@ -204,18 +190,13 @@ def plot(comparison: Comparison, path: Path) -> None:
     for axis in (top, bottom):
         axis.grid(True, alpha=0.3)
     top.legend(fontsize=7)
-    fig.tight_layout()
-    try:
-        fig.savefig(path, format="png", dpi=110)
-    finally:
-        plt.close(fig)
 
 
 def write_reports(comparison: Comparison, folder: Path, inputs: Sequence[Path]) -> None:
     """layers.md, .csv, .json and .png, written into ``folder`` together (or not at all)."""
     with atomic_dir(folder, inputs, ours=lambda name: name in OUTPUTS) as tmp:
         (tmp / "layers.md").write_text(markdown(comparison), encoding="utf-8")
-        (tmp / "layers.csv").write_text(csv_text(comparison), encoding="utf-8")
+        (tmp / "layers.csv").write_text(csv_text(CSV_COLUMNS, csv_rows(comparison)), encoding="utf-8")
         (tmp / "layers.json").write_text(json.dumps(payload(comparison), indent=1) + "\n", encoding="utf-8")
         plot(comparison, tmp / "layers.png")
 
@@ -246,4 +227,4 @@ def worst_layers(path: Path, precision: str = "int8", count: int = WORST_SHOWN) 
         rows.append([layer["layer"], _shown(acc["cosine_median"], 6), _shown(acc["cosine_min"], 6),
                      _shown(acc["sqnr_db"], 2), _shown(iso.get("cosine_median"), 6), _shown(iso.get("sqnr_db"), 2)])
     header = ["layer", "cos median", "cos min", "SQNR dB", "isolated cos median", "isolated SQNR dB"]
-    return _table(header, rows, right_from=1)
+    return markdown_table(header, rows, lined_up=True)

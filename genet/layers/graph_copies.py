@@ -22,10 +22,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .capture import Layer
-from .names import layer_of_node, module_names_of_nodes
+from genet.layers.capture import Layer
+from genet.layers.flops import QDQ_OPS
+from genet.layers.names import layer_of_node, module_names_of_nodes
 
-QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 # Nodes that only move, convert or describe data: never a layer of their own.
 NOT_LAYERS = QDQ_OPS | {"Cast", "Constant", "ConstantOfShape", "Identity", "Shape", "Gather", "Unsqueeze",
                         "Squeeze", "Concat", "Slice"}

@@ -6,16 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genet.checkpoint import load_model
-from genet.constants import PACKED_IMAGES
-from genet.export import export_onnx
+from genet.convert.export import export_onnx
+from genet.convert.quantize import QuantizeSettings, check_images, quantize_model
+from genet.core.constants import PACKED_IMAGES
+from genet.data.synthetic import write_cifar10
 from genet.layers.capture import DEPLOYED
 from genet.layers.capture_onnx import OnnxCapture
 from genet.layers.compare import compare_runs, open_images
-from genet.quantize import QuantizeSettings, check_images, quantize_model
-from genet.synthetic import write_cifar10
-from genet.train import TrainSettings, train_checkpoint
-from genet.variant import Variant
+from genet.model.checkpoint import load_model
+from genet.model.train import TrainSettings, train_checkpoint
+from genet.model.variant import Variant
 
 CHECK = 200
 

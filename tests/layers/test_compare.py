@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genet.errors import GenetError
+from genet.core.errors import GenetError
 from genet.layers.capture import DEPLOYED
 from genet.layers.capture_onnx import OnnxCapture
 from genet.layers.capture_torch import TorchCapture
 from genet.layers.compare import DEFAULT_COSINE, Threshold, compare_runs, failure, open_images
-from genet.variant import Variant
-
-from layer_helpers import edit_initializer, edit_onnx, export_small, node, write_images
+from genet.model.variant import Variant
+from tests.layer_helpers import edit_initializer, edit_onnx, export_small, node, write_images
 
 COUNT, BATCH = 8, 4
 

@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 
 from genet.cli.compare_layers import main
-from genet.errors import run_cli
-from genet.variant import Variant
-
-from conftest import run_script
-from layer_helpers import dump_bytes, edit_onnx, export_small, file_name, node, write_images, write_om_json
+from genet.core.errors import run_cli
+from genet.model.variant import Variant
+from tests.conftest import run_script
+from tests.layer_helpers import dump_bytes, edit_onnx, export_small, file_name, node, write_images, write_om_json
 
 OUTPUTS = {"layers.md", "layers.csv", "layers.json", "layers.png"}
 

@@ -7,13 +7,12 @@ import numpy as np
 import onnx
 import pytest
 
-from genet.errors import GenetError
+from genet.core.errors import GenetError
 from genet.layers.capture import Batch
 from genet.layers.capture_onnx import OnnxCapture
 from genet.layers.compare import compare_runs, open_images
 from genet.layers.npu_dump import NpuDumpCapture, read_dump_file, tensor_array
-
-from layer_helpers import (
+from tests.layer_helpers import (
     FORMAT_NC1HWC0,
     FORMAT_NCHW,
     FORMAT_ND,
