@@ -9,7 +9,8 @@ to that layer instead of its own (where the run allows it), so that a row shows 
 error beside the one it inherits.
 
 Besides its layers, a run that can gives the model's output as deployed (``DEPLOYED``): genet's runner
-for that backend on the unmodified model, the figure ``quantize.py`` and ``compare_outputs.py`` see.
+for that backend on the unmodified model (OpenVINO: compiled as that runner compiles it), the figure
+``quantize.py`` and ``compare_outputs.py`` see.
 
 A layer the run computes inside another one (a BatchNorm folded into the convolution before it, a
 ReLU fused into a quantized convolution, an NPU fusion op) is listed in ``fused``: ``{layer: the
