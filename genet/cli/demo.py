@@ -9,7 +9,8 @@ genet_gpu.onnx, result/, result_bs1.json, ...):
 2. without ``--model_path``: a small GENet trained on that set's training batches (train.py);
 3. preprocess.py, get_info.py, pthtar2onnx.py (seed steps 3.2, 3.3, 4.2);
 4. on an Ascend host, test/onnx2om.sh (step 4.3);
-5. on ONNX Runtime: quantize.py, an int8 twin of the model calibrated on the training split;
+5. on ONNX Runtime: quantize.py, an int8 twin of the model calibrated on the training split, and
+   compare_layers.py, int8 against fp32 layer by layer;
 6. per batch size: test/infer_bin.sh (step 5.2: the Ascend benchmark tool, ais_bench, or
    benchmark.py on ONNX Runtime / PyTorch), then cifar10_acc_eval.py on its dumps (step 6),
    before the next batch size replaces them; the same for the int8 model with benchmark.py;
@@ -50,6 +51,7 @@ from genet.formats.dumps import dump_folder
 from genet.formats.perf_report import perf_paths
 from genet.formats.quantize_report import quantize_report_path
 from genet.formats.sweep_file import sweep_stem
+from genet.layers.report import worst_layers
 from genet.reports.summary import (
     RunFiles,
     Section,
@@ -78,6 +80,8 @@ ONNX_FILE = "genet_gpu.onnx"
 INT8_FILE = "genet_int8.onnx"           # quantize.py's model, and its report genet_int8.json beside it
 OM_FILES = "genet_bs{bs}_tuned.om"      # test/onnx2om.sh's models, one per batch size ({bs}: benchmark.py's too)
 INT8_CHECK_IMAGES = 1000                # quantize.py's default --check
+LAYERS_DIR = "layers_int8"              # compare_layers.py's int8 against fp32 report
+LAYERS_IMAGES = 64                      # images it compares over, at most
 RESULT_DIR = "result"
 INT8_RESULT_DIR = "result_int8"
 SWEEP_DIR = "result_sweep"              # benchmark.py's batch sweep: sweep_device_{id}.json and the perf files
@@ -212,6 +216,10 @@ class Pipeline:
             check = ["--check", min(INT8_CHECK_IMAGES, generated_test)] if generated_test else []
             steps.append(Step("quantize int8", self._script("quantize.py", ONNX_FILE, self.dataset, "--output",
                                                             INT8_FILE, *check, "--keep-below", "--quiet")))
+            count = min(LAYERS_IMAGES, generated_test or LAYERS_IMAGES)
+            steps.append(Step("compare layers int8", self._script(
+                "compare_layers.py", ONNX_FILE, INT8_FILE, "--images", f"./{PREP_DIR}", "--count", count, "-o",
+                LAYERS_DIR, "--report-only", "--quiet")))
         return steps
 
     def batch_steps(self, bs: int) -> list[Step]:
@@ -259,7 +267,7 @@ class Pipeline:
         if self.tool in NPU_TOOLS:
             names += [OM_FILES.format(bs=bs) for bs in self.sizes]
         if self.int8:
-            names += [INT8_FILE, str(quantize_report_path(INT8_FILE)), INT8_RESULT_DIR]
+            names += [INT8_FILE, str(quantize_report_path(INT8_FILE)), INT8_RESULT_DIR, LAYERS_DIR]
             names += [accuracy_json(bs, int8=True) for bs in self.sizes]
         if self.tool == "ais_bench":
             names += [OM_FILES.format(bs=bs) for bs in self.sweep]
@@ -299,6 +307,10 @@ class Pipeline:
             sweeps = [(label, self.workdir / folder / f"{sweep_stem(device)}.json")
                       for label, _, folder in self.sweep_models()]
             sections.append(sweep_section(sweeps, SWEEP_ROUNDS))
+        if self.int8:
+            sections.append(Section(f"The five worst layers of int8 against fp32 (compare_layers.py; median cosine "
+                                    f"over the images; every layer: {LAYERS_DIR}/layers.md)",
+                                    worst_layers(self.workdir / LAYERS_DIR / "layers.json")))
         if self.generated:
             sections.append(generated_section())
         return sections

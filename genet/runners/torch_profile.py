@@ -4,7 +4,7 @@
 ``record_function("genet::<layer>")`` range around each leaf module's call (forward pre- and post-hooks)
 and around each op that a module's ``forward`` computes with a function (``F.relu``, ``torch.sigmoid``,
 ``*``, ``+``; a ``TorchFunctionMode``), named as the ONNX export names that op
-(``block1.layer.0/Relu_1``: ``genet.layers.names``). A range's time is its CPU time on the CPU and the
+(``block1.layer.0/Relu_1``: ``genet.runners.torch_names``). A range's time is its CPU time on the CPU and the
 time of the CUDA kernels launched inside it on a GPU; its kernels are the aten ops (CPU) or CUDA kernels
 (GPU) that did the work. ``KernelTimes.model`` is left empty: the layers' FLOPs and op types come from the
 module's ONNX export, which ``genet.layers`` makes (``flops.export_for_layers``).
@@ -16,7 +16,6 @@ hook, so neither can be profiled here.
 from __future__ import annotations
 
 import time
-from collections import Counter as Tally
 from collections import defaultdict
 from typing import Callable
 
@@ -29,12 +28,9 @@ from torch.overrides import TorchFunctionMode
 from genet.core.errors import GenetError
 from genet.runners.base import CallTimes
 from genet.runners.profiling import LAYER_NAMES, Kernel, KernelTimes, LayerProfiler
+from genet.runners.torch_names import LayerNames
 
 RANGE_PREFIX = "genet::"
-# Functions a module's forward calls, by name, and the ONNX op the export writes for each.
-FUNCTION_OPS = {"relu": "Relu", "relu_": "Relu", "sigmoid": "Sigmoid", "__mul__": "Mul", "mul": "Mul",
-                "__rmul__": "Mul", "__add__": "Add", "add": "Add", "__radd__": "Add",
-                "adaptive_avg_pool2d": "GlobalAveragePool", "flatten": "Flatten", "interpolate": "Resize"}
 _NO_TIME = (nn.Identity,)
 # aten ops that allocate or reshape rather than compute: never named as a layer's kernels.
 _BOOKKEEPING = ("aten::empty", "aten::empty_like", "aten::resize_", "aten::as_strided", "aten::view", "aten::reshape",
@@ -46,15 +42,14 @@ class _LayerRanges(TorchFunctionMode):
 
     def __init__(self, model: nn.Module):
         super().__init__()
-        self._names = {module: name for name, module in model.named_modules()}
-        self._leaves = {m for m in self._names if not any(True for _ in m.children())}
-        self._stack: list[tuple[str, bool, Tally, object]] = []
+        self._names = LayerNames(model)
+        self._scopes: list[object] = []
         self._handles: list = []
         self.kinds: dict[str, str] = {}         # layer → the module's class or the function's ONNX op
 
     def __enter__(self):
         """Hook every module for the call (the runner's own calls stay unhooked)."""
-        for module in self._names:
+        for module in self._names.paths:
             self._handles.append(module.register_forward_pre_hook(self._enter))
             self._handles.append(module.register_forward_hook(self._exit))
         return super().__enter__()
@@ -64,29 +59,26 @@ class _LayerRanges(TorchFunctionMode):
         return super().__exit__(*exc)
 
     def _enter(self, module: nn.Module, args) -> None:
-        leaf = module in self._leaves
+        name, leaf = self._names.enter(module)
         scope = None
         if leaf and not isinstance(module, _NO_TIME):
-            self.kinds[self._names[module]] = type(module).__name__
-            scope = torch.autograd.profiler.record_function(RANGE_PREFIX + self._names[module])
+            self.kinds[name] = type(module).__name__
+            scope = torch.autograd.profiler.record_function(RANGE_PREFIX + name)
             scope.__enter__()
-        self._stack.append((self._names[module], leaf, Tally(), scope))
+        self._scopes.append(scope)
 
     def _exit(self, module: nn.Module, args, output) -> None:
-        _, _, _, scope = self._stack.pop()
+        self._names.leave()
+        scope = self._scopes.pop()
         if scope is not None:
             scope.__exit__(None, None, None)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        op = FUNCTION_OPS.get(getattr(func, "__name__", ""))
-        if op is None or not self._stack or self._stack[-1][1]:
+        named = self._names.function(func)
+        if named is None:
             return func(*args, **kwargs)
-        module, _, tally, _ = self._stack[-1]
-        repeat = tally[op]
-        tally[op] += 1
-        label = op if not repeat else f"{op}_{repeat}"
-        layer = f"{module}/{label}" if module else label
+        layer, op = named
         self.kinds[layer] = op
         with torch.autograd.profiler.record_function(RANGE_PREFIX + layer):
             return func(*args, **kwargs)
@@ -95,7 +87,8 @@ class _LayerRanges(TorchFunctionMode):
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
-        self._stack.clear()
+        self._names.clear()
+        self._scopes.clear()
 
 
 def layer_kernel_times(events, calls: int, on_cuda: bool, kinds: dict[str, str],

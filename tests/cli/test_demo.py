@@ -35,7 +35,7 @@ def test_dry_run_lists_the_steps_and_writes_nothing(tmp_path, capsys):
     commands = [line for line in out.splitlines() if line and not line.startswith(("#", "cd ", "GENERATED"))]
     int8 = ["benchmark.py", "cifar10_acc_eval.py"]
     assert [c.split()[1].rsplit("/", 1)[-1] for c in commands] == [
-        "-m", "train.py", "preprocess.py", "get_info.py", "pthtar2onnx.py", "quantize.py",
+        "-m", "train.py", "preprocess.py", "get_info.py", "pthtar2onnx.py", "quantize.py", "compare_layers.py",
         "infer_bin.sh", "cifar10_acc_eval.py", *int8, "infer_bin.sh", "cifar10_acc_eval.py", *int8,
         "benchmark.py", "benchmark.py"]
     assert commands[0].split()[2] == "genet.cli.synthetic"
@@ -97,7 +97,7 @@ def test_the_demo_runs_again_where_it_ran_and_beside_other_files(workdir, tmp_pa
     assert main(argv) == 0
     (tmp_path / "run" / "genet_gpu.onnx").write_text("written by the demo's first run\n")
     assert main(argv) == 0
-    assert len(steps_run) == 2 * 16
+    assert len(steps_run) == 2 * 17
     assert (tmp_path / "run" / "notes.txt").read_text() == "kept\n"
 
 

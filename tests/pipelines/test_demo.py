@@ -37,14 +37,16 @@ def test_whole_pipeline_on_generated_data(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     names = [line.split("] ", 1)[1] for line in done.stdout.splitlines() if line.startswith("==> [")]
     assert names == ["generate data", "train", "preprocess", "info file", "export ONNX", "quantize int8",
-                     "inference bs1", "accuracy bs1", "int8 inference bs1", "int8 accuracy bs1",
+                     "compare layers int8", "inference bs1", "accuracy bs1", "int8 inference bs1", "int8 accuracy bs1",
                      "inference bs16", "accuracy bs16", "int8 inference bs16", "int8 accuracy bs16",
                      "pure-inference sweep fp32", "pure-inference sweep int8"]
     assert "inference with benchmark.py on ONNX Runtime" in done.stderr
     assert done.stdout.count("NOT CIFAR-10") >= 3       # announced first, in the table's title and under it
     summary = (work / "summary.md").read_text()
     assert summary in done.stdout
-    accuracy, sweep = summary.split("## Pure inference")
+    rest, worst = summary.split("## The five worst layers of int8 against fp32")
+    assert len(summary_rows(worst)) == 5
+    accuracy, sweep = rest.split("## Pure inference")
     rows = summary_rows(accuracy)
     assert [row[0] for row in rows] == ["1", "16", "1", "16"]
     for row, precision in zip(rows, ["fp32", "fp32", "int8", "int8"], strict=True):
