@@ -1,4 +1,4 @@
-"""Issue 22, the demo's reruns: no result of an earlier run stands beside this run's; --sweep checked up front."""
+"""The demo's reruns: no result of an earlier run stands beside this run's; --sweep checked up front."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 22 sibling: genet.cli.synthetic --archive replaces only an archive (and .md5) it generated, checked first."""
+"""genet.cli.synthetic --archive replaces only an archive (and .md5) it generated, checked first."""
 
 from __future__ import annotations
 

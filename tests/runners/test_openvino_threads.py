@@ -1,4 +1,4 @@
-"""Issue 22: OpenVINO --threads it would not run are refused, not silently lowered."""
+"""OpenVINO --threads it would not run are refused, not silently lowered."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 22, smaller ones: {bs} with one batch size, device numbers on a CPU-only machine, ais_bench on several
+"""benchmark.py: {bs} with one batch size, device numbers on a CPU-only machine, ais_bench on several
 devices without --output."""
 
 from __future__ import annotations

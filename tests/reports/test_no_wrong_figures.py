@@ -1,4 +1,4 @@
-"""Issue 22, silent wrong numbers: CPU figures never ×4, failed runs' figures refused, CPU sweeps not an NPU verdict."""
+"""Silent wrong numbers: CPU figures never ×4, failed runs' figures refused, CPU sweeps not an NPU verdict."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 22, ais_bench's command line: the output folder and summary are replaced only when genet wrote them."""
+"""ais_bench's command line: the output folder and summary are replaced only when genet wrote them."""
 
 from __future__ import annotations
 

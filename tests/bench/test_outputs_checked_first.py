@@ -1,4 +1,4 @@
-"""Issue 22, sweeps and several devices: every output is checked before the first batch; --best keeps its limit."""
+"""Sweeps and several devices: every output is checked before the first batch; --best keeps its limit."""
 
 from __future__ import annotations
 
