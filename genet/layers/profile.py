@@ -9,7 +9,7 @@ unmapped: shown, never guessed.
 Times: a row's ``ms`` is its kernels' time per batch: their seconds summed over the profiled calls,
 divided by the calls and by the run's overlap (the calls' summed duration over the time any call
 ran: 1, as benchmark.py runs one call at a time; about 2 in a profile written while ONNX Runtime and
-OpenVINO kept two calls in flight, before issue 20), so that the rows add up
+OpenVINO kept two calls in flight), so that the rows add up
 to the device time per batch that the Interface throughputRate counts. FLOPs per batch come from the
 model (``genet.layers.flops``); GFLOP/s is FLOPs over ``ms``; ``of ceiling`` that rate over the dense
 matrix product's rate measured in the same run (``genet.layers.ceiling``).

@@ -1,4 +1,4 @@
-"""Issue 22, stale results: a pure-inference run never replaces a dataset run's perf report (nor the reverse)."""
+"""Stale results: a pure-inference run never replaces a dataset run's perf report (nor the reverse)."""
 
 from __future__ import annotations
 

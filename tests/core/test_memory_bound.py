@@ -1,4 +1,4 @@
-"""Issue 22, resources: a batch whose input buffers exceed the memory free is refused before anything is written."""
+"""A batch whose input buffers exceed the memory free is refused before anything is written."""
 
 from __future__ import annotations
 

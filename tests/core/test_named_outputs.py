@@ -1,4 +1,4 @@
-"""Issue 22, named outputs: the rule of compilers and cp, held in one place (genet.core.fsio.check_output_file).
+"""Named outputs: the rule of compilers and cp, held in one place (genet.core.fsio.check_output_file).
 
 An output the user names is replaced; never a default name the user did not give, a file that is an
 input of the same command, or a file of another kind than the tool writes.

@@ -257,7 +257,7 @@ def test_download_option_fetches_then_preprocesses(datasets, tmp_path):
     assert_seed_output(tmp_path / "prep", *read_test_batch(datasets))
 
 
-# --- output safety (issue 10): never replace what preprocess.py did not write -------------
+# --- output safety: never replace what preprocess.py did not write -------------
 
 def tree(root):
     """Every path under ``root`` with its bytes (None for a folder)."""
