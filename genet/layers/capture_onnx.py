@@ -104,14 +104,13 @@ class _OpenVinoSession:
 
 
 class _DeployedOpenVino:
-    """The model as genet's OpenVINO runner compiles it (``compile_for_cpu``, its default streams), on the one Core."""
+    """The model as genet's OpenVINO runner compiles it (``compile_for_cpu``, one stream), on the one Core."""
 
     def __init__(self, path: Path):
-        from genet.runners.base import usable_cpus
-        from genet.runners.openvino import DEFAULT_CPU_STREAMS, compile_for_cpu
+        from genet.runners.openvino import compile_for_cpu
 
         try:
-            self._compiled = compile_for_cpu(_openvino_core(), path, streams=min(DEFAULT_CPU_STREAMS, usable_cpus()))
+            self._compiled = compile_for_cpu(_openvino_core(), path, streams=1)
         except Exception as exc:         # OpenVINO's RuntimeError subclasses
             raise GenetError(f"{path}: not a loadable ONNX model ({first_line(exc)})") from None
         self._request = self._compiled.create_infer_request()
