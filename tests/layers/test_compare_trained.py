@@ -30,7 +30,7 @@ def test_int8_against_fp32_on_a_trained_wrn_10_2_agrees_with_quantize_py(tmp_pat
     export_onnx(model, tmp_path / "fp32.onnx")
     check, _ = quantize_model(tmp_path / "fp32.onnx", tmp_path / "data", tmp_path / "int8.onnx",
                               QuantizeSettings(calib=64, check=CHECK, keep_below=True), log=silent, quiet=True)
-    images, _ = check_images(tmp_path / "data", CHECK, silent)           # the very images quantize.py checked on
+    images, _, _ = check_images(tmp_path / "data", CHECK, silent)           # the very images quantize.py checked on
     (tmp_path / "prep").mkdir()
     np.save(tmp_path / "prep" / PACKED_IMAGES, images)
     comparison = compare_runs(OnnxCapture(tmp_path / "fp32.onnx"), [OnnxCapture(tmp_path / "int8.onnx")],
