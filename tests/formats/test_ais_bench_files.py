@@ -152,3 +152,14 @@ def test_perf_compare_gives_its_own_advice_when_the_batch_is_unknown(tmp_path, c
     err = capsys.readouterr().err
     assert "cannot tell the batch size" in err and "310:BS=FPS" in err and "pass --batch-size" not in err
     assert not os.path.exists(tmp_path / "cmp.md")
+
+
+def test_the_percentile_key_with_blanks_of_some_releases_is_the_p99(tmp_path, capsys):
+    # summary.py of some releases continues the key's string literal on a new line, keeping its indentation
+    data = real_summary(["--batchsize", "16"])
+    data["NPU_compute_time"] = {"min": 1.4, "max": 1.9, "mean": 1.5, "median": 1.5,
+                                "percentile(99%" + " " * 36 + ")": 1.8, "count": 100}
+    path = tmp_path / "s_summary.json"
+    path.write_text(json.dumps(data))
+    assert parse_main([str(path)]) == 0
+    assert "p99 1.8" in capsys.readouterr().out
