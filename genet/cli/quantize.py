@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--min-agreement", type=float, default=DEFAULTS.min_agreement, metavar="PCT",
                         help="refuse the int8 model when its top-1 agrees with fp32's on fewer than PCT %% of "
                              "the check's images (default: %(default)s)")
+    parser.add_argument("--reduce-range", action=argparse.BooleanOptionalAction, default=DEFAULTS.reduce_range,
+                        help="quantize the weights to 7 bits ([-64, 64]): ONNX Runtime's u8s8 kernels on x86 CPUs "
+                             "without VNNI (AVX2, AVX-512 without VNNI) sum pairs of products in 16 bits and can "
+                             "saturate; with 7-bit weights they cannot (default: %(default)s; docs/int8.md has "
+                             "the measurements)")
     parser.add_argument("--keep-below", action="store_true",
                         help="write the model and its report even below --min-agreement (marked passed: false)")
     add_quiet(parser)
@@ -64,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = QuantizeSettings(calib=args.calib, method=args.calib_method, calib_split=args.calib_split,
                                 check=DEFAULTS.check if args.check is None else args.check,
                                 check_at_most=args.check is None, min_agreement=args.min_agreement,
-                                keep_below=args.keep_below)
+                                keep_below=args.keep_below, reduce_range=args.reduce_range)
     named = args.output is not None
     args.output = args.output or DEFAULT_OUTPUT
     try:

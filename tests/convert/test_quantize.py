@@ -16,6 +16,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import genet.convert.quantize as quantize
+import genet.core.cpuinfo as cpuinfo
 from genet.cli.quantize import main
 from genet.convert.quantize import CheckResult
 from genet.core.errors import run_cli
@@ -132,6 +133,43 @@ def test_runner_reads_the_precision_from_the_model(work):
 def test_static_batch_model_is_checked_in_whole_batches(work, tmp_path):
     assert quantize_cli(work, tmp_path / "q.onnx", "--calib", "16", "--check", "20", model="fp32_bs8.onnx") == 0
     assert json.loads((tmp_path / "q.json").read_text())["check"]["images"] == 20
+
+
+def int8_weights(path: Path) -> np.ndarray:
+    from onnx import numpy_helper
+
+    return np.concatenate([numpy_helper.to_array(init).ravel() for init in onnx.load(str(path)).graph.initializer
+                           if init.data_type == TensorProto.INT8])
+
+
+def test_the_report_and_the_printed_lines_name_the_cpu_of_the_check(work, tmp_path, monkeypatch, capsys):
+    """Described CPUs, not this one: the fields say what genet.core.cpuinfo says of the CPU running the check."""
+    avx2 = cpuinfo.CpuInfo("AMD EPYC", 2, frozenset({"avx2", "fma"}))
+    monkeypatch.setattr(quantize, "this_cpu", lambda: avx2)
+    assert quantize_cli(work, tmp_path / "q.onnx", "--calib", "16", "--check", "20") == 0
+    report = json.loads((tmp_path / "q.json").read_text())
+    assert {k: report["check"][k] for k in ("cpu", "int8_path", "u8s8_may_saturate")} == {
+        "cpu": "CPU: AMD EPYC (2 cores, AVX2)", "int8_path": "avx2", "u8s8_may_saturate": True}
+    assert report["reduce_range"] is False and report["weights"] == "int8 per-channel"
+    out = capsys.readouterr().out
+    assert ("checked on: CPU: AMD EPYC (2 cores, AVX2); ONNX Runtime int8 path avx2, its u8s8 sums can saturate "
+            "(x86 without VNNI)") in out
+    found = read_report(quantize_report_path(tmp_path / "q.onnx"), accept=(QuantizeReport,))
+    assert (found.cpu, found.int8_path, found.u8s8_may_saturate, found.reduce_range) == (
+        "CPU: AMD EPYC (2 cores, AVX2)", "avx2", True, False)
+
+
+def test_reduce_range_writes_7_bit_weights_and_says_so(work, tmp_path):
+    assert quantize_cli(work, tmp_path / "full.onnx", "--calib", "16", "--check", "20") == 0
+    assert quantize_cli(work, tmp_path / "q.onnx", "--calib", "16", "--check", "20", "--reduce-range") == 0
+    full, reduced = int8_weights(tmp_path / "full.onnx"), int8_weights(tmp_path / "q.onnx")
+    assert np.abs(full).max() == 127 and len(full) == len(reduced)
+    assert np.abs(reduced).max() == 64      # symmetric 7-bit: 2 × 255 × 64 < 32767, no 16-bit overflow
+    report = json.loads((tmp_path / "q.json").read_text())
+    assert report["reduce_range"] is True and "7-bit" in report["weights"]
+    assert read_report(quantize_report_path(tmp_path / "q.onnx"), accept=(QuantizeReport,)).reduce_range
+    assert quantize_cli(work, tmp_path / "q.onnx", "--calib", "16", "--check", "20", "--no-reduce-range") == 0
+    assert np.abs(int8_weights(tmp_path / "q.onnx")).max() == 127
 
 
 # --- the accuracy gate ---------------------------------------------------------------------------
