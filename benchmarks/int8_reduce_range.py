@@ -10,13 +10,14 @@ sums cannot overflow, at the cost of one bit of weight precision. This script me
              ``quantize_model`` twice, 8-bit and 7-bit weights (calibration: 128 training images);
   agreement  top-1 agreement int8 vs fp32 and max |Δ| logits on ``--check`` held-out test images,
              computed on the CPU running this script (``--agreement-only`` re-checks the files of an
-             earlier build, e.g. under ``qemu-x86_64 -cpu Haswell`` to see AVX2-only kernels);
+             earlier build, e.g. under ``qemu-x86_64 -cpu Haswell`` to see AVX2-only kernels); the int8
+             logits are saved per int8 path, and those of another CPU's earlier run compared with them;
   speed      pure inference img/s of fp32, int8 and int8 7-bit at batch 16 on one ONNX Runtime session
              each (default options), medians of ``--rounds`` interleaved rounds of about ``--seconds``.
 
-Models: WRN-10-2 trained 2 epochs on 1,500 generated images; WRN-16-8 random-init, and trained
-briefly (1 epoch on 1,000 generated images); the tests' untrained TinyNet-sized model is not here
-(tests/runner_helpers.py). Prints a Markdown report with the machine, versions, command and load.
+Models: WRN-10-2 trained 2 epochs on 1,500 generated images (about 6 minutes on 2 busy cores);
+WRN-16-8 random-init (training it even one short epoch took too long on the 2-core machine).
+Prints a Markdown report with the machine, versions, command and load.
 
 Run: python3 benchmarks/int8_reduce_range.py --work /tmp/rr [--check 500] [--rounds 5] [--seconds 1]
      qemu-x86_64 -cpu Haswell .venv/bin/python benchmarks/int8_reduce_range.py --work /tmp/rr --agreement-only
@@ -42,11 +43,11 @@ import onnxruntime as ort  # noqa: E402
 
 from genet.convert.quantize import QuantizeSettings, check_images, compare_models, quantize_model  # noqa: E402
 from genet.core.cpuinfo import this_cpu  # noqa: E402
+from genet.runners import RunnerOptions, open_runner  # noqa: E402
 
 MODELS = {  # name → (depth, width, epochs, training images); epochs 0: random-init
     "WRN-10-2 trained": (10, 2, 2, 1500),
     "WRN-16-8 random-init": (16, 8, 0, 0),
-    "WRN-16-8 trained briefly": (16, 8, 1, 1000),
 }
 VARIANTS = {"int8": False, "int8 7-bit": True}          # column → reduce_range
 BATCH = 16
@@ -93,9 +94,16 @@ def build(work: Path, check: int) -> None:
                            log=silent, quiet=True)
 
 
-def agreement(work: Path, check: int) -> list[list[str]]:
+def int8_logits(path: Path, images: np.ndarray) -> np.ndarray:
+    with open_runner(path, "onnxruntime", RunnerOptions(device="cpu")) as runner:
+        return np.concatenate([runner.run(images[i:i + 64]) for i in range(0, len(images), 64)])
+
+
+def agreement(work: Path, check: int) -> tuple[list[list[str]], list[list[str]]]:
+    """quantize.py's check of each int8 file on this CPU; and its int8 logits against another CPU's (saved)."""
     images, labels, _ = check_images(work / "data", check, silent)
-    rows = []
+    path = this_cpu().int8_path
+    rows, across = [], []
     for name in MODELS:
         folder = work / slug(name)
         for column, reduce_range in VARIANTS.items():
@@ -103,7 +111,17 @@ def agreement(work: Path, check: int) -> list[list[str]]:
                                     quiet=True)
             rows.append([name, "yes" if reduce_range else "no", str(check), f"{result.top1_fp32:.2f}%",
                          f"{result.top1_int8:.2f}%", f"{result.agreement:.2f}%", f"{result.max_abs_diff:.4g}"])
-    return rows
+            mine = int8_logits(folder / f"{slug(column)}.onnx", images)
+            np.save(folder / f"{slug(column)}_logits_{check}_{path}.npy", mine)
+            for other in sorted(folder.glob(f"{slug(column)}_logits_{check}_*.npy")):
+                theirs_path = other.stem.rsplit("_", 1)[1]
+                if theirs_path == path:
+                    continue
+                theirs = np.load(other)
+                across.append([name, "yes" if reduce_range else "no", f"{path} vs {theirs_path}",
+                               f"{100.0 * float((mine.argmax(1) == theirs.argmax(1)).mean()):.2f}%",
+                               f"{float(np.abs(mine - theirs).max()):.4g}"])
+    return rows, across
 
 
 def speed(work: Path, rounds: int, seconds: float) -> list[list[str]]:
@@ -158,8 +176,12 @@ def main() -> None:
              f"- versions: python {platform.python_version()}, numpy {np.__version__}, onnxruntime {ort.__version__}",
              "- data: GENERATED (genet.data.synthetic), NOT CIFAR-10; calibration 128 training images (minmax)", "",
              f"## Agreement on this CPU ({cpu.isa})", ""]
+    rows, across = agreement(args.work, args.check)
     lines += table(["model", "7-bit weights", "images", "top-1 fp32", "top-1 int8", "agreement", "max |Δ| logits"],
-                   agreement(args.work, args.check))
+                   rows)
+    if across:
+        lines += ["", "## The same int8 file on two CPUs (int8 logits saved by an earlier run on the other CPU)", ""]
+        lines += table(["model", "7-bit weights", "int8 paths", "top-1 agreement", "max |Δ| int8 logits"], across)
     if not args.agreement_only:
         lines += ["", f"## Speed on this CPU ({cpu.isa}), batch {BATCH}, img/s (medians of {args.rounds} rounds)", ""]
         lines += table(["model", "fp32", "int8", "int8 7-bit", "int8 / fp32", "7-bit / 8-bit"],
