@@ -253,7 +253,8 @@ def header(args, load_before: tuple[float, ...], ov) -> list[str]:
         f"- versions: {', '.join(f'{k} {v}' for k, v in versions.items())}",
         f"- method: random-init weights; medians of {args.rounds} interleaved rounds, each measurement about "
         f"{args.seconds:g} s of calls on one batch of random inputs; int8 = the model quantize.py writes "
-        "(QDQ, per-channel int8 weights, uint8 activations), calibrated on generated images (not CIFAR-10)",
+        "(QDQ, per-channel int8 weights in 7 bits, its default, uint8 activations), calibrated on generated "
+        "images (not CIFAR-10)",
         "",
     ]
 

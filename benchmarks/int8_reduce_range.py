@@ -112,9 +112,9 @@ def agreement(work: Path, check: int) -> tuple[list[list[str]], list[list[str]]]
             rows.append([name, "yes" if reduce_range else "no", str(check), f"{result.top1_fp32:.2f}%",
                          f"{result.top1_int8:.2f}%", f"{result.agreement:.2f}%", f"{result.max_abs_diff:.4g}"])
             mine = int8_logits(folder / f"{slug(column)}.onnx", images)
-            np.save(folder / f"{slug(column)}_logits_{check}_{path}.npy", mine)
-            for other in sorted(folder.glob(f"{slug(column)}_logits_{check}_*.npy")):
-                theirs_path = other.stem.rsplit("_", 1)[1]
+            np.save(folder / f"{slug(column)}_logits_{check}@{path}.npy", mine)
+            for other in sorted(folder.glob(f"{slug(column)}_logits_{check}@*.npy")):
+                theirs_path = other.stem.split("@", 1)[1]
                 if theirs_path == path:
                     continue
                 theirs = np.load(other)

@@ -3,7 +3,8 @@
 quantize.py's report (``genet_int8.json`` beside the model) records the CPU of its accuracy check and
 ONNX Runtime's u8s8 path there (genet.core.cpuinfo). On x86 without VNNI those kernels sum pairs of
 products in 16 bits and can saturate, with VNNI or AMX they cannot: the same QDQ file can give other
-logits, and so another accuracy, on a CPU of the other kind. One line, once per model and process.
+logits, and so another accuracy, on a CPU of the other kind, unless its weights are 7-bit (quantize.py's
+default, ``reduce_range``). One line, once per model and process.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ def other_int8_path(model_path: str | os.PathLike, backend: str, precision: str,
         report = parse_quantize_report(report_path, data) if is_quantize_report(data) else None
     except (OSError, ValueError, GenetError):
         return None
-    if report is None or report.u8s8_may_saturate is None or not report.cpu:
-        return None
+    if report is None or report.u8s8_may_saturate is None or not report.cpu or report.reduce_range:
+        return None         # 7-bit weights: no u8s8 sum saturates, the logits are the same on every x86 CPU
     cpu = cpu or this_cpu()
     if report.u8s8_may_saturate == cpu.u8s8_may_saturate:
         return None

@@ -54,10 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="refuse the int8 model when its top-1 agrees with fp32's on fewer than PCT %% of "
                              "the check's images (default: %(default)s)")
     parser.add_argument("--reduce-range", action=argparse.BooleanOptionalAction, default=DEFAULTS.reduce_range,
-                        help="quantize the weights to 7 bits ([-64, 64]): ONNX Runtime's u8s8 kernels on x86 CPUs "
-                             "without VNNI (AVX2, AVX-512 without VNNI) sum pairs of products in 16 bits and can "
-                             "saturate; with 7-bit weights they cannot (default: %(default)s; docs/int8.md has "
-                             "the measurements)")
+                        help="quantize the weights to 7 bits ([-64, 64], the default): ONNX Runtime's u8s8 "
+                             "kernels on x86 CPUs without VNNI (AVX2, AVX-512 without VNNI) sum pairs of products in "
+                             "16 bits and can saturate, so 8-bit weights (--no-reduce-range) give other logits there "
+                             "than with VNNI; 7-bit weights give the same logits on every x86 CPU, for a little "
+                             "agreement on a VNNI CPU (docs/int8.md has the measurements)")
     parser.add_argument("--keep-below", action="store_true",
                         help="write the model and its report even below --min-agreement (marked passed: false)")
     add_quiet(parser)

@@ -21,10 +21,10 @@ VNNI = CpuInfo("AMD EPYC", 2, frozenset({"avx2", "fma", "avx512f", "avx512bw", "
 AMX = CpuInfo("Intel(R) Xeon(R) Platinum 8480+", 8, VNNI.flags | {"amx_tile", "amx_int8"})
 
 
-def report_checked_on(model: Path, cpu: CpuInfo) -> Path:
+def report_checked_on(model: Path, cpu: CpuInfo, reduce_range: bool = False) -> Path:
     """A quantize.py report beside ``model`` saying its check ran on ``cpu``."""
     path = model.with_suffix(".json")
-    path.write_text(json.dumps({"calibration": {"images": 64}, "passed": True, "check": {
+    path.write_text(json.dumps({"calibration": {"images": 64}, "passed": True, "reduce_range": reduce_range, "check": {
         "images": 100, "agreement": 100.0, "cpu": cpu.label(), "int8_path": cpu.int8_path,
         "u8s8_may_saturate": cpu.u8s8_may_saturate}}))
     return path
@@ -54,11 +54,12 @@ def test_a_cpu_of_the_other_kind_is_named_with_the_way_to_check(checked, running
     ("onnxruntime", "int8", "CPU: x", None),                   # no report beside the model
     ("onnxruntime", "int8", "CPU: x", "older"),                # a report from before the CPU was recorded
     ("onnxruntime", "int8", "CPU: x", "not json"),
+    ("onnxruntime", "int8", "CPU: x", "7-bit"),                # no u8s8 sum saturates: the same logits anywhere
 ])
 def test_nothing_is_said_where_nothing_can_be_compared(backend, precision, device, report, tmp_path):
     model = tmp_path / "genet_int8.onnx"
-    if report == "vnni":
-        report_checked_on(model, VNNI)
+    if report in ("vnni", "7-bit"):
+        report_checked_on(model, VNNI, reduce_range=report == "7-bit")
     elif report == "older":
         model.with_suffix(".json").write_text(json.dumps({"calibration": {}, "passed": True,
                                                           "check": {"images": 100, "agreement": 99.5}}))
@@ -71,8 +72,8 @@ def test_benchmark_warns_once_per_model(tmp_path, monkeypatch, capsys):
     write_cifar10(tmp_path / "data", train=64, test=32, seed=1)
     separated_onnx(tmp_path / "fp32.onnx")
     model = tmp_path / "genet_int8.onnx"
-    quantize_model(tmp_path / "fp32.onnx", tmp_path / "data", model, QuantizeSettings(calib=32, check=32),
-                   log=lambda m: None, quiet=True)
+    settings = QuantizeSettings(calib=32, check=32, reduce_range=False)        # 8-bit weights: kernels matter
+    quantize_model(tmp_path / "fp32.onnx", tmp_path / "data", model, settings, log=lambda m: None, quiet=True)
     report = json.loads(model.with_suffix(".json").read_text())
     assert report["check"]["cpu"].startswith("CPU: ") and report["check"]["int8_path"]
     other = VNNI if report["check"]["u8s8_may_saturate"] else AVX2

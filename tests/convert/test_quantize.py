@@ -150,18 +150,20 @@ def test_the_report_and_the_printed_lines_name_the_cpu_of_the_check(work, tmp_pa
     report = json.loads((tmp_path / "q.json").read_text())
     assert {k: report["check"][k] for k in ("cpu", "int8_path", "u8s8_may_saturate")} == {
         "cpu": "CPU: AMD EPYC (2 cores, AVX2)", "int8_path": "avx2", "u8s8_may_saturate": True}
-    assert report["reduce_range"] is False and report["weights"] == "int8 per-channel"
+    assert report["reduce_range"] is True and report["weights"] == "int8 per-channel, 7-bit range (--reduce-range)"
     out = capsys.readouterr().out
     assert ("checked on: CPU: AMD EPYC (2 cores, AVX2); ONNX Runtime int8 path avx2, its u8s8 sums can saturate "
             "(x86 without VNNI)") in out
     found = read_report(quantize_report_path(tmp_path / "q.onnx"), accept=(QuantizeReport,))
     assert (found.cpu, found.int8_path, found.u8s8_may_saturate, found.reduce_range) == (
-        "CPU: AMD EPYC (2 cores, AVX2)", "avx2", True, False)
+        "CPU: AMD EPYC (2 cores, AVX2)", "avx2", True, True)
 
 
 def test_reduce_range_writes_7_bit_weights_and_says_so(work, tmp_path):
-    assert quantize_cli(work, tmp_path / "full.onnx", "--calib", "16", "--check", "20") == 0
-    assert quantize_cli(work, tmp_path / "q.onnx", "--calib", "16", "--check", "20", "--reduce-range") == 0
+    """7-bit weights by default (the same logits on every x86 CPU); --no-reduce-range for 8-bit."""
+    assert quantize_cli(work, tmp_path / "full.onnx", "--calib", "16", "--check", "20", "--no-reduce-range") == 0
+    assert json.loads((tmp_path / "full.json").read_text())["reduce_range"] is False
+    assert quantize_cli(work, tmp_path / "q.onnx", "--calib", "16", "--check", "20") == 0
     full, reduced = int8_weights(tmp_path / "full.onnx"), int8_weights(tmp_path / "q.onnx")
     assert np.abs(full).max() == 127 and len(full) == len(reduced)
     assert np.abs(reduced).max() == 64      # symmetric 7-bit: 2 × 255 × 64 < 32767, no 16-bit overflow
