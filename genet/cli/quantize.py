@@ -26,7 +26,7 @@ DEFAULT_OUTPUT = Path("genet_int8.onnx")
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="quantize.py",
-        description="Quantize a GENet ONNX export to int8 (QDQ, per-channel int8 weights, uint8 activations, "
+        description="Quantize a GENet ONNX export to int8 (QDQ, per-channel int8 weights in 7 bits, uint8 activations, "
                     "opset 13) with ONNX Runtime, calibrated on images of the TRAINING split preprocessed as "
                     "preprocess.py does; then compare the int8 model with the fp32 one on held-out test images "
                     "(top-1 of each, top-1 agreement, max |Δ| of the logits), print the figures and write them "
