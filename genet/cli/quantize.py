@@ -80,6 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(exc.check.lines()))
         raise
     print("\n".join(check.lines()))
+    print("weights: 7-bit (--reduce-range): the same int8 logits on every x86 CPU" if settings.reduce_range else
+          "weights: 8-bit (--no-reduce-range): a CPU whose u8s8 sums saturate where this one's do not (or the "
+          "reverse) can give other int8 logits")
     if not passed:
         print(f"WARNING: agreement below --min-agreement {settings.min_agreement:.2f}%; kept as asked "
               f"(--keep-below)", file=sys.stderr)

@@ -238,7 +238,7 @@ class _Calibration:
 
 
 def quantize_static_int8(model: onnx.ModelProto, output: Path, images: np.ndarray, method: str,
-                         static_batch: int | None, reduce_range: bool = False) -> None:
+                         static_batch: int | None, reduce_range: bool = True) -> None:
     """Calibrate on ``images`` and write the QDQ int8 model (per-channel int8 weights, uint8 activations).
 
     ``reduce_range``: weights in 7 bits ([-64, 64]), so that two u8×s8 products never overflow the

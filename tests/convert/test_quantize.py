@@ -159,11 +159,12 @@ def test_the_report_and_the_printed_lines_name_the_cpu_of_the_check(work, tmp_pa
         "CPU: AMD EPYC (2 cores, AVX2)", "avx2", True, True)
 
 
-def test_reduce_range_writes_7_bit_weights_and_says_so(work, tmp_path):
+def test_reduce_range_writes_7_bit_weights_and_says_so(work, tmp_path, capsys):
     """7-bit weights by default (the same logits on every x86 CPU); --no-reduce-range for 8-bit."""
     assert quantize_cli(work, tmp_path / "full.onnx", "--calib", "16", "--check", "20", "--no-reduce-range") == 0
     assert json.loads((tmp_path / "full.json").read_text())["reduce_range"] is False
     assert quantize_cli(work, tmp_path / "q.onnx", "--calib", "16", "--check", "20") == 0
+    assert "weights: 7-bit (--reduce-range): the same int8 logits on every x86 CPU" in capsys.readouterr().out
     full, reduced = int8_weights(tmp_path / "full.onnx"), int8_weights(tmp_path / "q.onnx")
     assert np.abs(full).max() == 127 and len(full) == len(reduced)
     assert np.abs(reduced).max() == 64      # symmetric 7-bit: 2 × 255 × 64 < 32767, no 16-bit overflow
@@ -172,6 +173,7 @@ def test_reduce_range_writes_7_bit_weights_and_says_so(work, tmp_path):
     assert read_report(quantize_report_path(tmp_path / "q.onnx"), accept=(QuantizeReport,)).reduce_range
     assert quantize_cli(work, tmp_path / "q.onnx", "--calib", "16", "--check", "20", "--no-reduce-range") == 0
     assert np.abs(int8_weights(tmp_path / "q.onnx")).max() == 127
+    assert "weights: 8-bit (--no-reduce-range)" in capsys.readouterr().out
 
 
 # --- the accuracy gate ---------------------------------------------------------------------------
