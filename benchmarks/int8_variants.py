@@ -42,10 +42,10 @@ from genet.convert.quantize import (  # noqa: E402
     calibration_images,
     load_fp32_model,
 )
+from genet.core.cpuinfo import cpu_label  # noqa: E402
 from genet.data.synthetic import write_cifar10  # noqa: E402
 from genet.model.network import build_model  # noqa: E402
 from genet.model.variant import Variant  # noqa: E402
-from genet.runners.base import cpu_name  # noqa: E402
 
 BATCH = 16
 
@@ -97,7 +97,7 @@ def main() -> int:
             rates[name].append(calls * BATCH / (time.perf_counter() - start))
     print(f"command: python3 benchmarks/int8_variants.py {' '.join(sys.argv[1:])}".rstrip())
     print(f"date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}")
-    print(f"machine: {cpu_name()}; load average before {' '.join(f'{x:.2f}' for x in load_before)}, after "
+    print(f"machine: {cpu_label()}; load average before {' '.join(f'{x:.2f}' for x in load_before)}, after "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} (shared machine)")
     print(f"versions: python {platform.python_version()}, onnxruntime {ort.__version__}, torch {torch.__version__}")
     print(f"WRN-16-8, random-init, batch {BATCH}, img/s, medians of {args.rounds} interleaved rounds:")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genet.runners.base import cpu_isa, cpu_name
+from genet.core.cpuinfo import this_cpu
 
 
 def ort_pair(model: Path, folder: Path):
@@ -75,7 +75,7 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=8)
     args = parser.parse_args()
     images = np.random.default_rng(0).standard_normal((args.batch, 3, 32, 32), dtype=np.float32)
-    print(f"{cpu_name()}; ISA: {cpu_isa()}; load average before {os.getloadavg()[0]:.2f}; "
+    print(f"{this_cpu().label()}; ISA flags: {this_cpu().isa_flags()}; load average before {os.getloadavg()[0]:.2f}; "
           f"{datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='minutes')}")
     print(f"{args.model}, batch {args.batch}, {args.calls} calls each, alternating, one stream on one thread")
     with tempfile.TemporaryDirectory(prefix="profiler-overhead-") as folder:

@@ -55,13 +55,13 @@ from genet.bench.config import BenchConfig  # noqa: E402
 from genet.bench.engine import run_benchmark  # noqa: E402
 from genet.bench.sources import BinFiles  # noqa: E402
 from genet.convert.export import export_onnx  # noqa: E402
+from genet.core.cpuinfo import cpu_label  # noqa: E402
 from genet.formats.dumps import write_dumps  # noqa: E402
 from genet.formats.info import InfoEntry, read_numbered_info, write_info  # noqa: E402
 from genet.model.checkpoint import save_checkpoint  # noqa: E402
 from genet.model.network import build_model  # noqa: E402
 from genet.model.variant import Variant  # noqa: E402
 from genet.runners import CallTimes, Runner, RunnerOptions, open_runner  # noqa: E402
-from genet.runners.base import cpu_name  # noqa: E402
 
 TARGET = 1.15
 MODELS = {"WRN-10-2": Variant(depth=10, width=2), "WRN-16-8": Variant(depth=16, width=8)}
@@ -274,7 +274,7 @@ def main() -> int:
     if unknown:
         parser.error(f"--models: unknown {', '.join(unknown)}; choose from {', '.join(MODELS)}")
     print(f"command: {' '.join([sys.executable, *sys.argv])}")
-    print(f"machine: {platform.node()}, {cpu_name()}, {platform.platform()}, load average "
+    print(f"machine: {platform.node()}, {cpu_label()}, {platform.platform()}, load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"versions: python {platform.python_version()}, numpy {np.__version__}, onnxruntime "
           f"{onnxruntime.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads)")
