@@ -13,5 +13,5 @@ def test_benchmark_help_lists_ais_bench_flags(capsys):
         benchmark_parser().parse_args(["--help"])
     text = capsys.readouterr().out
     for flag in ("--model", "--input", "--output", "--output_dirname", "--outfmt", "--loop", "--batchsize",
-                 "--dymBatch", "--warmup_count", "--device ID"):
+                 "--dymBatch", "--warmup_count", "--device ID[,ID...]"):
         assert f"\n  {flag} " in text, flag
