@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Seed step 5.2: inference over the info file, once per batch size, with the best tool at hand.
+# The guide's step 5.2: inference over the info file, once per batch size, with the best tool at hand.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,7 +22,7 @@ The tool, for --backend auto (the default):
   1. the Ascend benchmark tool, ./benchmark.{arch} or benchmark.{arch} on PATH ({arch}: uname -m),
      on the .om models of test/onnx2om.sh;
   2. else, where the ais_bench Python package is installed, benchmark.py on the same .om models
-     (through ais_bench's InferSession);
+     (through ais_bench's Python API);
   3. else benchmark.py with ONNX Runtime on the CPU, on the .onnx model.
 --backend npu insists on 1 or 2; onnxruntime and torch pick benchmark.py's ONNX Runtime or
 PyTorch backend (PyTorch runs the checkpoint, on CUDA when there is a GPU).
@@ -80,7 +80,7 @@ python=$(genet_python)
 genet_check_python "$python"
 arch=$(uname -m)
 
-# The Ascend benchmark tool: in the current folder (where the seed puts it), else on PATH.
+# The Ascend benchmark tool: in the current folder (where the guide puts it), else on PATH.
 find_benchmark_tool() {
     local local_tool="./benchmark.$arch"
     if [[ -f "$local_tool" ]]; then

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Seed step 4.3: convert genet_gpu.onnx into one Ascend .om model per batch size with ATC.
+# The guide's step 4.3: convert genet_gpu.onnx into one Ascend .om model per batch size with ATC.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -12,7 +12,7 @@ Usage: bash test/onnx2om.sh [--onnx FILE] [--soc SOC] [--bs "1 16"] [--tune] [--
                             [--output_prefix PREFIX] [--toolkit DIR] [--dry-run]
                             [--int8 [--datasets_path DIR] [--calib N]]
 
-Convert the ONNX model into one .om per batch size with Huawei's ATC, as in the seed guide:
+Convert the ONNX model into one .om per batch size with Huawei's ATC, as in the guide:
   atc --model=genet_gpu.onnx --framework=5 --input_format=NCHW \
       --input_shape="image:16,3,32,32" --output=genet_bs16_tuned --soc_version=Ascend310 --log=error
 ATC appends .om to the output name: genet_bs1_tuned.om, genet_bs16_tuned.om.
@@ -20,7 +20,7 @@ ATC appends .om to the output name: genet_bs1_tuned.om, genet_bs16_tuned.om.
   --onnx FILE            ONNX model (default: genet_gpu.onnx, written by pthtar2onnx.py)
   --soc SOC              target chip: Ascend310 (default), Ascend310P3 (the 710 card on CANN >= 5.1),
                          Ascend710 (the same card on CANN 5.0.x)
-  --bs "1 16"            batch sizes, space- or comma-separated (default: "1 16", as in the seed)
+  --bs "1 16"            batch sizes, space- or comma-separated (default: "1 16", as in the guide)
   --tune                 pass --auto_tune_mode="GA" (CANN 5.0.x only: later versions removed the
                          option and tune with the separate AOE tool)
   --log LEVEL            ATC log level: debug, info, warning, error (default), null

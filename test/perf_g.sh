@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Seed step 5.4: GPU throughput per batch size, with TensorRT's trtexec where it is installed.
+# The guide's step 5.4: GPU throughput per batch size, with TensorRT's trtexec where it is installed.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -11,16 +11,16 @@ usage() {
 Usage: bash test/perf_g.sh [--bs "1 16"] [--onnx FILE] [--model_path FILE] [--precision fp16|fp32]
                            [--device_id N] [--device cuda|cpu] [--rounds N] [--log_dir DIR] [--dry-run]
 
-GPU figures for each batch size, printed as the seed's parse.py prints them: gpu bs16 fps:5922.109
+GPU figures for each batch size, printed as the guide's parse.py prints them: gpu bs16 fps:5922.109
 (throughput = 1000 x batch / mean GPU Compute Time in ms).
 
-With TensorRT's trtexec (on PATH or in /usr/src/tensorrt/bin), as in the seed guide:
+With TensorRT's trtexec (on PATH or in /usr/src/tensorrt/bin), as in the guide:
   trtexec --onnx=genet_gpu.onnx --fp16 --shapes=image:16x3x32x32 --threads
 its log kept in DIR/trtexec_bs{bs}.log. Without trtexec, benchmark.py's pure-inference mode on
 PyTorch (CUDA, fp16) runs the checkpoint instead, and says so: a PyTorch figure, not TensorRT's;
 its reports go to DIR/gpu_pytorch/ (not to DIR/, where they would replace infer_bin.sh's).
 
-  --bs "1 16"          batch sizes, space- or comma-separated (default: "1 16", as in the seed)
+  --bs "1 16"          batch sizes, space- or comma-separated (default: "1 16", as in the guide)
   --onnx FILE          ONNX model for trtexec (default: genet_gpu.onnx)
   --model_path FILE    checkpoint for the PyTorch fallback (default: genet.pth.tar)
   --precision P        fp16 (default, trtexec --fp16) or fp32

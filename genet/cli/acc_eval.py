@@ -1,4 +1,4 @@
-"""``cifar10_acc_eval.py``: top-1..top-5 accuracy of a run's dumps (seed step 6)."""
+"""``cifar10_acc_eval.py``: top-1..top-5 accuracy of a run's dumps (the guide's step 6)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="cifar10_acc_eval.py",
         description="Match each dump ({stem}_1.txt or .bin) to the label of {stem}.bin and write top-1..top-5 "
-                    "accuracy in the seed's JSON format, with Error@1 and Error@5. Every labelled image must "
+                    "accuracy in the guide's JSON format, with Error@1 and Error@5. Every labelled image must "
                     "have exactly one dump and every dump a label. Equal logits rank the lower class index first. "
                     "Figures on images made by genet.data.synthetic are marked \"data\": \"generated (NOT CIFAR-10)\".",
         epilog="example: python3 cifar10_acc_eval.py result/dumpOutput_device0/ ./prep_dataset/val_label.txt "

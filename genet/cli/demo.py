@@ -1,13 +1,13 @@
 """The whole pipeline in one command: ``genet-demo``, ``python -m genet.demo`` or ``bash test/eval_acc_perf.sh``.
 
 It runs the repository's own scripts, one process each, exactly as a user would type them,
-in a work folder that then holds the seed's files (prep_dataset/, genet_prep_bin.info,
+in a work folder that then holds the guide's files (prep_dataset/, genet_prep_bin.info,
 genet_gpu.onnx, result/, result_bs1.json, ...):
 
 1. without ``--datasets_path``: a generated CIFAR-10-format data set (``python -m genet.cli.synthetic``:
    drawn patterns, NOT CIFAR-10, so the accuracy it yields says nothing about CIFAR-10);
 2. without ``--model_path``: a small GENet trained on that set's training batches (train.py);
-3. preprocess.py, get_info.py, pthtar2onnx.py (seed steps 3.2, 3.3, 4.2);
+3. preprocess.py, get_info.py, pthtar2onnx.py (the guide's steps 3.2, 3.3, 4.2);
 4. on an Ascend host, test/onnx2om.sh (step 4.3);
 5. on ONNX Runtime: quantize.py, an int8 twin of the model calibrated on the training split, and
    compare_layers.py, int8 against fp32 layer by layer;
@@ -71,7 +71,7 @@ NPU_TOOLS = ("benchmark", "ais_bench")  # what test/infer_bin.sh --which names f
 BACKENDS = ("auto", "npu", "onnxruntime", "torch")
 SOCS = ("Ascend310", "Ascend310P3", "Ascend710")
 
-# Seed file names, relative to the work folder.
+# The guide's file names, relative to the work folder.
 DATASET_DIR = "dataset"
 CHECKPOINT = "genet.pth.tar"
 PREP_DIR = "prep_dataset"

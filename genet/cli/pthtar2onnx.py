@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("checkpoint", type=Path, help="checkpoint: the reference's {'epoch','state_dict',...} "
                         "dict or a bare state_dict, 'module.' prefixes allowed")
     parser.add_argument("--output", "-o", type=Path, default=Path("genet_gpu.onnx"),
-                        help="ONNX file to write (default: %(default)s, as in the seed guide)")
+                        help="ONNX file to write (default: %(default)s, as in the guide)")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, choices=OPSETS, metavar="N",
                         help=f"ONNX opset, {OPSETS[0]}..{OPSETS[-1]} (default: %(default)s; ATC of CANN 5.0.x "
                              f"takes at most {ATC_MAX_OPSET})")
