@@ -180,7 +180,7 @@ genet_source_cann() {
 
 genet_env_usage() {
     cat <<'EOF'
-Usage: source test/env.sh [--quiet] [--toolkit DIR]
+usage: source test/env.sh [--quiet] [--toolkit DIR]
        bash test/env.sh [--dry-run] [--quiet] [--toolkit DIR]
 
 Find Huawei's CANN toolkit and set up its environment (PATH, LD_LIBRARY_PATH, PYTHONPATH,

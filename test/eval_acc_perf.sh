@@ -7,7 +7,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/env.sh" --helpers
 
 python=$(genet_python)
-export PYTHON="$python" GENET_PROG=eval_acc_perf.sh
+export PYTHON="$python" GENET_PROG="bash test/eval_acc_perf.sh"
 export PYTHONPATH="$genet_root${PYTHONPATH:+:$PYTHONPATH}"
 genet_check_python "$python"
 # Files go to the current folder, as in the guide (the demo's own default is ./demo_run);

@@ -8,8 +8,8 @@ source "$here/env.sh" --helpers
 
 usage() {
     cat <<'EOF'
-Usage: bash test/infer_bin.sh [--bs "1 16"] [--backend auto|npu|onnxruntime|torch] [--device_id N]
-                              [--info FILE] [--onnx FILE] [--model_path FILE] [--om_prefix PREFIX]
+usage: bash test/infer_bin.sh [--bs "1 16"] [--backend auto|npu|onnxruntime|torch] [--device_id N]
+                              [--info FILE] [--onnx FILE] [--model_path FILE] [--om-prefix PREFIX]
                               [--output_binary] [--which] [--dry-run] [-- RUNNER OPTIONS]
 
 Run the model over every input of the info file, once per batch size, writing what the Ascend
@@ -33,7 +33,7 @@ PyTorch backend (PyTorch runs the checkpoint, on CUDA when there is a GPU).
   --info FILE         info file of the inputs (default: genet_prep_bin.info, from get_info.py)
   --onnx FILE         model for ONNX Runtime (default: genet_gpu.onnx)
   --model_path FILE   checkpoint for PyTorch (default: genet.pth.tar)
-  --om_prefix PREFIX  .om models are PREFIX{bs}_tuned.om (default: genet_bs)
+  --om-prefix PREFIX  .om models are PREFIX{bs}_tuned.om (default: genet_bs)
   --output_binary     dumps as raw float32 {stem}_1.bin instead of text
   --which             print the tool that would run (benchmark, ais_bench, onnxruntime or torch)
                       and exit
@@ -54,7 +54,7 @@ while (($#)); do
         --output_binary) output_binary=True ;;
         --) shift; runner_args=("$@"); break ;;
         --*=) genet_die "${1%=} needs a value" ;;
-        --bs|--backend|--device_id|--info|--onnx|--model_path|--om_prefix)
+        --bs|--backend|--device_id|--info|--onnx|--model_path|--om-prefix|--om_prefix)
             (($# >= 2)) || genet_die "$1 needs a value"
             set -- "$1=$2" "${@:3}"
             continue ;;
@@ -64,7 +64,7 @@ while (($#)); do
         --info=*) info=${1#*=} ;;
         --onnx=*) onnx=${1#*=} ;;
         --model_path=*) model_path=${1#*=} ;;
-        --om_prefix=*) prefix=${1#*=} ;;
+        --om-prefix=*|--om_prefix=*) prefix=${1#*=} ;;
         *) genet_die "unknown argument '$1' (see --help)" ;;
     esac
     shift

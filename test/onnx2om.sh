@@ -8,8 +8,8 @@ source "$here/env.sh" --helpers
 
 usage() {
     cat <<'EOF'
-Usage: bash test/onnx2om.sh [--onnx FILE] [--soc SOC] [--bs "1 16"] [--tune] [--log LEVEL]
-                            [--output_prefix PREFIX] [--toolkit DIR] [--dry-run]
+usage: bash test/onnx2om.sh [--onnx FILE] [--soc SOC] [--bs "1 16"] [--tune] [--log LEVEL]
+                            [--output-prefix PREFIX] [--toolkit DIR] [--dry-run]
                             [--int8 [--datasets_path DIR] [--calib N]]
 
 Convert the ONNX model into one .om per batch size with Huawei's ATC, as in the guide:
@@ -24,7 +24,7 @@ ATC appends .om to the output name: genet_bs1_tuned.om, genet_bs16_tuned.om.
   --tune                 pass --auto_tune_mode="GA" (CANN 5.0.x only: later versions removed the
                          option and tune with the separate AOE tool)
   --log LEVEL            ATC log level: debug, info, warning, error (default), null
-  --output_prefix PREFIX output names are PREFIX{bs}_tuned (default: genet_bs)
+  --output-prefix PREFIX output names are PREFIX{bs}_tuned (default: genet_bs)
   --toolkit DIR          CANN install to use (default: see test/env.sh)
   --dry-run              print the commands without running them
   --int8                 quantize with AMCT first (docs/int8.md): preprocess.py --split train --limit N
@@ -49,7 +49,7 @@ while (($#)); do
         --*=) genet_die "${1%=} needs a value" ;;
         --tune) tune=1 ;;
         --int8) int8=1 ;;
-        --onnx|--soc|--bs|--log|--output_prefix|--toolkit|--datasets_path|--calib)
+        --onnx|--soc|--bs|--log|--output-prefix|--output_prefix|--toolkit|--datasets_path|--calib)
             (($# >= 2)) || genet_die "$1 needs a value"
             set -- "$1=$2" "${@:3}"
             continue ;;
@@ -57,7 +57,7 @@ while (($#)); do
         --soc=*) soc=${1#*=} ;;
         --bs=*) batch_list=${1#*=} ;;
         --log=*) log=${1#*=} ;;
-        --output_prefix=*) prefix=${1#*=} ;;
+        --output-prefix=*|--output_prefix=*) prefix=${1#*=} ;;
         --toolkit=*) cann_args=(--toolkit "${1#*=}") ;;
         --datasets_path=*) datasets_path=${1#*=} ;;
         --calib=*) calib=${1#*=} ;;

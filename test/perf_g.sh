@@ -8,8 +8,8 @@ source "$here/env.sh" --helpers
 
 usage() {
     cat <<'EOF'
-Usage: bash test/perf_g.sh [--bs "1 16"] [--onnx FILE] [--model_path FILE] [--precision fp16|fp32]
-                           [--device_id N] [--device cuda|cpu] [--rounds N] [--log_dir DIR] [--dry-run]
+usage: bash test/perf_g.sh [--bs "1 16"] [--onnx FILE] [--model_path FILE] [--precision fp16|fp32]
+                           [--device_id N] [--device cuda|cpu] [--rounds N] [--log-dir DIR] [--dry-run]
 
 GPU figures for each batch size, printed as the guide's parse.py prints them: gpu bs16 fps:5922.109
 (throughput = 1000 x batch / mean GPU Compute Time in ms).
@@ -27,7 +27,7 @@ its reports go to DIR/gpu_pytorch/ (not to DIR/, where they would replace infer_
   --device_id N        GPU number for the PyTorch fallback (default: 0)
   --device D           PyTorch fallback device: cuda (default) or cpu (to try the script without a GPU)
   --rounds N           PyTorch fallback: batches timed per batch size (default: 200)
-  --log_dir DIR        where trtexec logs and the fallback's reports go (default: result)
+  --log-dir DIR        where trtexec logs and the fallback's reports go (default: result)
   --dry-run            print the commands without running them
   --help               this text
 EOF
@@ -40,7 +40,7 @@ while (($#)); do
         -h|--help) usage; exit 0 ;;
         --dry-run) export GENET_DRY_RUN=1 ;;
         --*=) genet_die "${1%=} needs a value" ;;
-        --bs|--onnx|--model_path|--precision|--device_id|--device|--rounds|--log_dir)
+        --bs|--onnx|--model_path|--precision|--device_id|--device|--rounds|--log-dir|--log_dir)
             (($# >= 2)) || genet_die "$1 needs a value"
             set -- "$1=$2" "${@:3}"
             continue ;;
@@ -51,7 +51,7 @@ while (($#)); do
         --device_id=*) device_id=${1#*=} ;;
         --device=*) device=${1#*=} ;;
         --rounds=*) rounds=${1#*=} ;;
-        --log_dir=*) log_dir=${1#*=} ;;
+        --log-dir=*|--log_dir=*) log_dir=${1#*=} ;;
         *) genet_die "unknown argument '$1' (see --help)" ;;
     esac
     shift

@@ -346,12 +346,13 @@ def run_step(step: Step, number: int, total: int, workdir: Path) -> None:
 
 def build_parser() -> Parser:
     parser = Parser(
+        prog=os.environ.get("GENET_PROG") or "python3 -m genet.demo",
         description="The whole GENet offline-inference pipeline in one command: data set, checkpoint, "
                     "preprocess.py, get_info.py, pthtar2onnx.py, (on an Ascend host) test/onnx2om.sh, then per "
                     "batch size test/infer_bin.sh and cifar10_acc_eval.py, and a table of accuracy and "
                     "throughput. Without --datasets_path it generates a CIFAR-10-format data set (NOT "
                     "CIFAR-10) and, without --model_path, trains a small GENet on it in seconds.",
-        epilog="examples: python -m genet.demo  |  bash test/eval_acc_perf.sh --datasets_path=/data "
+        epilog="examples: python3 -m genet.demo  |  bash test/eval_acc_perf.sh --datasets_path=/data "
                "--model_path=genet.pth.tar --bs \"1 4 16\"")
     parser.add_argument("--datasets_path", "--datasets-path", type=Path, default=None,
                         help="the folder holding cifar-10-batches-py/ (or the folder itself, or the .tar.gz); "
@@ -383,7 +384,7 @@ def build_parser() -> Parser:
                            help="training images to generate and train on (default: %(default)s)")
     generated.add_argument("--test-images", type=positive_int, default=GENERATED_TEST_IMAGES, metavar="N",
                            help="test images to generate (default: %(default)s)")
-    generated.add_argument("--seed", type=int, default=0, help="seed of the data and the training (default: 0)")
+    generated.add_argument("--seed", type=int, default=0, help="random seed of the data and the training (default: 0)")
     parser.add_argument("--dry-run", action="store_true", help="print the commands without running them")
     return parser
 

@@ -13,9 +13,17 @@ from genet.reports.figures import CHIPS_PER_CARD, AccuracySummary, Throughput
 from genet.reports.read import accuracy_lines, read_report, sweep_lines, throughput_lines
 
 
+def chips_spec(text: str) -> tuple[str | None, int]:
+    """``N`` or ``LABEL=N`` (perf_compare.py's spelling): the label of NPU chip figures and their chips per card."""
+    label, eq, count = text.rpartition("=")
+    if eq and not label:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected N or LABEL=N")
+    return (label or None), positive_int(count)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
-        prog="parse.py",
+        prog="test/parse.py",
         description="Recognise each file by its content and print one line of its figures: a "
                     "perf_vision_batchsize_{bs}_device_{id}.txt or pure-inference report -> '310 bs1 fps:3239.252' "
                     "(one chip's Interface throughputRate x the card's chips); a perf report genet measured on a "
@@ -35,8 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--chip", choices=sorted(CHIPS_PER_CARD), default="310",
                         help="the NPU card the Ascend figures come from: 310 has 4 chips (figure x 4, the "
                              "guide's rule), 310P and 710 one (default: %(default)s)")
-    parser.add_argument("--chips", type=positive_int, default=None, metavar="N",
-                        help="multiply NPU chip figures by N instead (cards with another chip count); "
+    parser.add_argument("--chips", type=chips_spec, default=None, metavar="[LABEL=]N",
+                        help="multiply NPU chip figures by N instead (cards with another chip count), and label "
+                             "them LABEL when given: the spelling of perf_compare.py's --chips LABEL=N; "
                              "CPU and GPU figures are never multiplied")
     parser.add_argument("--latency", action="store_true",
                         help="add the report's latency figures (min, mean, percentiles, in ms) to its line, where "
@@ -54,16 +63,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return profile_main(argv[1:])
     args = build_parser().parse_args(argv)
-    chips = args.chips if args.chips is not None else CHIPS_PER_CARD[args.chip]
+    label, chips = args.chips if args.chips is not None else (None, CHIPS_PER_CARD[args.chip])
+    label = label or args.chip
     for path in args.files:
         report = read_report(path, args.batch_size, accept=(Throughput, AccuracySummary, SweepFile),
                              wanted="a perf report, log, sweep file or accuracy JSON")
         if isinstance(report, AccuracySummary):
             lines = accuracy_lines(report)
         elif isinstance(report, SweepFile):
-            lines = sweep_lines(report, args.chip, chips)
+            lines = sweep_lines(report, label, chips)
         else:
-            lines = throughput_lines(report, args.chip, chips, args.latency)
+            lines = throughput_lines(report, label, chips, args.latency)
         print("\n".join(lines))
     return 0
 

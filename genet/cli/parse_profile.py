@@ -33,7 +33,7 @@ COMPANIONS = {"ort_optimized": "onnxruntime", "exec_graph": "openvino", "layer_i
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
-        prog="parse.py profile",
+        prog="test/parse.py profile",
         description="Read per-layer profiles (a genet profile JSON from benchmark.py --profile, an ONNX Runtime "
                     "profile JSON, an OpenVINO benchmark_app detailed_counters CSV, a trtexec --exportProfile JSON "
                     "or an msprof op_summary CSV, recognised by content) and write the per-layer table, or several "

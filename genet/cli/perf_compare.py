@@ -15,7 +15,7 @@ from genet.reports.perf_table import csv_text, load_devices, make_table, markdow
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
-        prog="perf_compare.py",
+        prog="test/perf_compare.py",
         description="Build the guide's device comparison (section 7.4): one row per batch size, one column per "
                     "device, ratio columns (candidate / each other device), a best-batch row; print it as "
                     "Markdown with the guide's verdict (710 best >= 1.2 x 310 best and >= 1.6 x T4 best) when "

@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default %(default)s)")
     parser.add_argument("--test", type=int, default=10_000, metavar="N",
                         help="test images, at most 10000 (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same bytes "
+    parser.add_argument("--seed", type=int, default=0, help="random seed; the same --seed gives the same bytes "
                                                             "(default %(default)s)")
     parser.add_argument("--archive", action="store_true",
                         help=f"also write {GENERATED_ARCHIVE} and its .md5 file beside the folder")

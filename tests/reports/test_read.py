@@ -45,6 +45,10 @@ def test_chip_options_scale_npu_figures_only(capsys):
     assert parse(capsys, "--chip", "710", perf) == ["710 bs1 fps:809.813"]
     assert parse(capsys, "--chip", "310P", perf) == ["310P bs1 fps:809.813"]
     assert parse(capsys, "--chips", "2", perf) == [f"310 bs1 fps:{round(809.813 * 2, 3)}"]
+    # perf_compare.py's spelling, LABEL=N, names the card too.
+    assert parse(capsys, "--chips", "910=2", perf) == [f"910 bs1 fps:{round(809.813 * 2, 3)}"]
+    with pytest.raises(GenetError, match="expected N or LABEL=N"):
+        main(["--chips", "=2", perf])
     trt = str(SAMPLES / "trtexec_t4_bs16.log")
     assert parse(capsys, "--chip", "310", trt)[0] == parse(capsys, "--chip", "710", trt)[0]
 
