@@ -321,8 +321,8 @@ class Pipeline:
 
     def source_line(self) -> str:
         data = "generated data, NOT CIFAR-10" if self.generated else "data set"
-        if self.args.datasets_path is not None:
-            data += f" {self.dataset}"
+        if self.args.datasets_path is not None:         # the folder, then what it holds: two labels kept apart
+            data = f"data set {self.dataset}" + (" (generated data, NOT CIFAR-10)" if self.generated else "")
         model = (f"a WRN-{QUICK_DEPTH}-{QUICK_WIDTH} trained here for {QUICK_EPOCHS} epochs"
                  if self.args.model_path is None else f"checkpoint {self.model}")
         return f"{data}; {model}"
