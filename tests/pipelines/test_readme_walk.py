@@ -114,7 +114,8 @@ def test_readme_walk_runs_as_written(tmp_path):
             (clone / name).write_bytes((REPO / name).read_bytes())
     script = ["set -eo pipefail"]
     for command in commands:
-        script += [f"echo {shlex.quote('README$ ' + command)}", command]
+        script += [f"echo {shlex.quote('README$ ' + command)}", "started=$EPOCHREALTIME", command,
+                   'echo "README-took $started $EPOCHREALTIME"']
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     env.pop("PYTHONPATH", None)
     result = subprocess.run(["bash", "-c", "\n".join(script)], cwd=clone, env=env, capture_output=True,
@@ -124,3 +125,7 @@ def test_readme_walk_runs_as_written(tmp_path):
     assert result.returncode == 0, (f"README command failed (exit {result.returncode}): {failed}\n--- stdout tail\n"
                                     f"{result.stdout[-3000:]}\n--- stderr tail\n{result.stderr[-3000:]}")
     assert len(ran) == len(commands)
+    took = [float(b) - float(a) for a, b in (line.split()[1:] for line in result.stdout.splitlines()
+                                             if line.startswith("README-took "))]
+    for command, seconds in zip(commands, took):       # shown by pytest -rP
+        print(f"{seconds:7.1f} s  {command[:110]}")
