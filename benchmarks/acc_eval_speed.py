@@ -2,7 +2,7 @@
 
 Writes generated logits (random, NOT CIFAR-10 results) as {stem}_1.txt dumps, .bin dumps and
 a packed .npz, with a label file, then times, alternating, median of --repeats runs:
-- the whole process: `python cifar10_acc_eval.py <dumps> <labels> <dir> <json>` (the seed's
+- the whole process: `python cifar10_acc_eval.py <dumps> <labels> <dir> <json>` (the guide's
   command line), against `python -c "import numpy"` (the start-up floor);
 - the work in-process (genet.cli.acc_eval.main), for .txt, .bin and packed dumps, against a
   baseline that reads each .txt dump with genet.formats.dumps.read_dump one at a time.

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """What compare_layers.py costs: time and peak memory of four runs over 200 images of WRN-16-8, against the
-same four runs' plain inference (issue 18).
+same four runs' plain inference.
 
-WRN-16-8 with random-init weights (seed 0), exported to ONNX and quantized to QDQ int8 (64 standard-normal
+WRN-16-8 with random-init weights (random seed 0), exported to ONNX and quantized to QDQ int8 (64 standard-normal
 calibration images); 200 standard-normal images (not CIFAR-10: only the cost is measured here). The four
 runs of the issue's first example: the checkpoint in PyTorch (the reference), the fp32 and the int8 ONNX
 models on ONNX Runtime, and the fp16 emulation (``--fp16``). Each measurement is a fresh process running

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""genet on the CPU against its peers, fp32 and int8, pure inference  (issue 12's speed targets)
+"""genet on the CPU against its peers, fp32 and int8, pure inference  (the project's CPU speed targets)
 
 For WRN-16-8 and WRN-10-2 (random-init weights: the weights do not change the work), at batch
 1, 16 and 64, in one process, img/s of:
 
   genet      benchmark.py's path: ``genet.bench.engine.run_benchmark`` in pure-inference mode on the
-             runner benchmark.py opens (ONNX Runtime, its session options, one call at a time;
-             results/cpu_peers.md was measured while it kept two calls in flight, before issue 20),
+             runner benchmark.py opens (ONNX Runtime, its SessionOptions, one call at a time;
+             results/cpu_peers.md was measured while it kept two calls in flight, as genet then did),
              the report's Interface throughputRate;
   genet OV   the same with ``--backend openvino`` (genet.runners.openvino; if installed);
   ORT        a bare ``onnxruntime.InferenceSession`` with default options, one call at a time;
@@ -109,9 +109,9 @@ def timed_loop(call: Callable[[], object], batch: int) -> Measure:
 
 
 def ort_peer(path: Path, batch: int) -> Measure:
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ort_model = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     images = np.random.default_rng(0).standard_normal((batch, 3, 32, 32), dtype=np.float32)
-    return timed_loop(lambda: session.run(None, {"image": images}), batch)
+    return timed_loop(lambda: ort_model.run(None, {"image": images}), batch)
 
 
 def torch_peer(variant: Variant, batch: int) -> Measure:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Why quantize.py pre-processes the model and uses uint8 activations  (issue 12)
+"""Why quantize.py pre-processes the model and uses uint8 activations
 
 WRN-16-8 (random-init weights) quantized four ways with ONNX Runtime's ``quantize_static``
 (QDQ, per-channel int8 weights, 64 generated calibration images — not CIFAR-10): with and
@@ -82,18 +82,18 @@ def main() -> int:
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = 2
-        sessions = {name: ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        ort_models = {name: ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
                     for name, path in files.items()}
-    rates: dict[str, list[float]] = {name: [] for name in sessions}
-    for session in sessions.values():
-        session.run(None, {"image": images})
+    rates: dict[str, list[float]] = {name: [] for name in ort_models}
+    for ort_model in ort_models.values():
+        ort_model.run(None, {"image": images})
     for round_index in range(args.rounds):
-        order = list(sessions) if round_index % 2 == 0 else list(reversed(sessions))
+        order = list(ort_models) if round_index % 2 == 0 else list(reversed(ort_models))
         for name in order:
             calls = 3 if name == "fp32" else 8
             start = time.perf_counter()
             for _ in range(calls):
-                sessions[name].run(None, {"image": images})
+                ort_models[name].run(None, {"image": images})
             rates[name].append(calls * BATCH / (time.perf_counter() - start))
     print(f"command: python3 benchmarks/int8_variants.py {' '.join(sys.argv[1:])}".rstrip())
     print(f"date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}")

@@ -1,17 +1,17 @@
 #!/usr/bin/env python3
-"""Does benchmark.py overlap reading, inference and writing?  (issue 4's speed target)
+"""Does benchmark.py overlap reading, inference and writing?
 
 Over N generated images (default 10,000 random float32 .bin files: generated data, not
 CIFAR-10) with ONNX Runtime on the CPU at batch 16, for each model:
 
-  (1) end-to-end: wall time of a whole ``python3 benchmark.py <the seed's flags>`` process
+  (1) end-to-end: wall time of a whole ``python3 benchmark.py <the guide's flags>`` process
       (interpreter start, model load and warm-up included), measured from outside;
   (2) pure inference: the same 625 batches through the same runner, inputs already in memory,
       one call at a time as benchmark.py runs them;
   (3) bare I/O: reading the N .bin files and writing the N text dumps, no model, one thread;
 
 and prints (1) / max(2, 3), target ≤ 1.15. Models: WRN-10-2 (inference and I/O of a
-similar order) and WRN-16-8 (the seed's model; inference dominates), both with random-init
+similar order) and WRN-16-8 (the guide's model; inference dominates), both with random-init
 weights — the weights do not change the work, only the logits.
 
 It also compares ONNX Runtime with PyTorch eager for WRN-16-8, pure inference at batch 1

@@ -294,8 +294,9 @@ def _logits(model_path: Path, images: np.ndarray, static_batch: int | None, bar)
 def compare_models(fp32_path: Path, int8_path: Path, images: np.ndarray, labels: np.ndarray,
                    static_batch: int | None, quiet: bool = False) -> CheckResult:
     """Both models over the same images: top-1 of each, their agreement and the largest |Δ| of the logits."""
-    with progress_bar(2 * len(images), "check fp32 / int8", quiet) as bar:
+    with progress_bar(len(images), "check: fp32", quiet) as bar:      # each bar counts the images
         fp32 = _logits(fp32_path, images, static_batch, bar)
+    with progress_bar(len(images), "check: int8", quiet) as bar:
         int8 = _logits(int8_path, images, static_batch, bar)
     finite = bool(np.isfinite(fp32).all() and np.isfinite(int8).all())
     top_fp32, top_int8 = fp32.argmax(1), int8.argmax(1)
