@@ -161,5 +161,5 @@ def test_the_percentile_key_with_blanks_of_some_releases_is_the_p99(tmp_path, ca
                                 "percentile(99%" + " " * 36 + ")": 1.8, "count": 100}
     path = tmp_path / "s_summary.json"
     path.write_text(json.dumps(data))
-    assert parse_main([str(path)]) == 0
+    assert parse_main([str(path), "--latency"]) == 0
     assert "p99 1.8" in capsys.readouterr().out

@@ -68,5 +68,5 @@ def test_203_inputs_give_203_one_row_files_scored_as_the_tool_dumps(run, outfmt,
     assert ais == tool and {"key": "Number of images", "value": str(COUNT)} in ais["value"]
     capsys.readouterr()
     assert parse_main([ais_json]) == 0 and parse_main([tool_json]) == 0
-    first, second = capsys.readouterr().out.split("om bs16")[1:]
-    assert first == second
+    first, second = capsys.readouterr().out.splitlines()
+    assert first == second and first.startswith("bs16 top1:")
