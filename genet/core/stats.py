@@ -81,3 +81,14 @@ def spread_text(figure: dict, digits: int = 1) -> str:
         return "1 repeat, no spread"
     return (f"IQR {figure['q1']:.{digits}f}–{figure['q3']:.{digits}f}, CV {100 * figure['cv']:.1f}%, "
             f"{figure['repeats']} repeats")
+
+
+def order(a: dict, b: dict) -> int:
+    """1 when ``a`` beats ``b`` by the tie rule, -1 when ``b`` beats ``a``, 0 when they tie (within the noise)."""
+    return 1 if clearly_above(a, b) else -1 if clearly_above(b, a) else 0
+
+
+def ratio_text(a: dict, b: dict) -> str:
+    """``a``'s median over ``b``'s, with ``(within the noise)`` when neither beats the other by the tie rule."""
+    ratio = float(a["median"]) / float(b["median"]) if float(b["median"]) else float("nan")
+    return f"{ratio:.2f}×" + (" (within the noise)" if order(a, b) == 0 else "")
