@@ -415,7 +415,8 @@ def run_ais_bench(config: BenchConfig, request: AisRequest, log: Log) -> AisRun:
     try:
         runner = open_runner(config.model_path, config.backend, config.options)
         inputs: list[InputFile] = []
-        one = replace(config, output_dir=work / "result", progress=False)
+        # --loop N is N inferences, as ais_bench runs them: never sized up by --min-seconds
+        one = replace(config, output_dir=work / "result", progress=False, min_seconds=0.0)
         if request.input is not None:
             shape = resolve_image_shape(runner, config.input_width, config.input_height)
             inputs = list_inputs(request.input, log)

@@ -1,14 +1,17 @@
 """Batch-size sweeps: the model loaded once, then run at each batch size of a list (the guide's section 7).
 
-``benchmark.py -batch_size=1,4,8,16,32,64 -round=30`` writes, for each batch size, the usual
-``perf_vision_batchsize_{bs}_device_{id}.txt`` (+ JSON), then ``sweep_device_{id}.json``, ``.csv``
-and ``.png``: Interface and e2e img/s and the device-time percentiles per batch, the best batch
-(highest Interface throughputRate) marked. With ``-input_text_path`` every batch size runs the
-whole dataset and keeps its dumps apart (``dumpOutput_device0_bs16/``).
+``benchmark.py -batch_size=1,4,8,16,32,64 -round=30`` runs every size ``--repeats`` times, interleaved
+(1, 4, …, 64, 1, 4, …), each run with its share of ``-round`` and ``--min-seconds``, and writes, for each batch
+size, the usual ``perf_vision_batchsize_{bs}_device_{id}.txt`` (+ JSON; its last repeat's), then
+``sweep_device_{id}.json``, ``.csv`` and ``.png``: the median Interface and e2e img/s of the repeats with their
+spread, and the device-time percentiles per batch; a best batch only when it beats every other size by the tie
+rule, else the tied sizes (genet.bench.sweep_figures; docs/metrics.md). With ``-input_text_path`` every batch
+size runs the whole dataset and keeps its dumps apart (``dumpOutput_device0_bs16/``).
 
 ``--best`` searches the batch size instead (``search_best``): doubling from the smallest batch
-given until a batch does not beat the best so far by ``PLATEAU`` (plateau), does not fit in
-memory, or reaches ``BEST_LIMIT``; then one local step between the best and its neighbours.
+given until a batch does not beat the best so far by ``PLATEAU`` and by the tie rule (plateau), does not fit in
+memory, or reaches ``BEST_LIMIT``; then one local step between the best and its neighbours. Each size it tries
+runs its repeats back to back.
 
 A static-batch model runs one batch size only; a set of static models, one per batch size, is
 swept by naming them with ``{bs}`` in ``-om_path`` (``genet_bs{bs}_tuned.om``).

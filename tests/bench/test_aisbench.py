@@ -192,3 +192,13 @@ def test_summary_with_a_non_positive_throughput_is_refused(tmp_path, throughput)
     path.write_text(json.dumps(dict(REAL_SUMMARY, throughput=throughput)))
     with pytest.raises(GenetError, match="not a positive number"):
         read_throughput(path)
+
+
+def test_pure_inference_loop_is_exactly_loop_calls_whatever_the_minimum_time(tmp_path, model, monkeypatch):
+    monkeypatch.setenv("GENET_MIN_SECONDS", "5")        # a guide run would be sized up to 5 s; ais_bench's is not
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["--model", str(model), "--output", str(out), "--output_dirname", "r", "--loop", "3",
+                 "--batchsize", "2", "--device", "0"]) == 0
+    summary = json.loads((out / "r_summary.json").read_text())
+    assert summary["NPU_compute_time"]["count"] == 3
