@@ -114,3 +114,16 @@ def test_best_doubling_stops_when_the_gain_is_within_the_spread():
     search = search_best(lambda bs: figures.get(bs, spread([1.0])), limit=64)
     assert search.reason.startswith("plateau: batch 4") and "within the spread" in search.reason
     assert search.best == 4 and search.tried[4] == 170
+
+
+def test_a_sweep_on_a_busy_machine_warns_once_and_records_it(tmp_path, model, monkeypatch, capsys):
+    monkeypatch.setattr(load_module.os, "getloadavg", lambda: (5.0, 5.0, 5.0))
+    monkeypatch.setattr(load_module.os, "cpu_count", lambda: 2)
+    out = tmp_path / "r"
+    assert main([f"-om_path={model}", "-round=2", "-batch_size=1,2", "--repeats", "2", "--min-seconds", "0",
+                 "--output-dir", str(out)]) == 0
+    stability = json.loads((out / "sweep_device_0.json").read_text())["stability"]
+    assert stability["high_load"] and "load average 5.00/5.00 (before/after) on 2 cores" in stability["warning"]
+    captured = capsys.readouterr()
+    assert captured.out.count("WARNING:") == 1 and captured.err.count("warning:") == 1
+    assert _perf(out, 1)["stability"]["high_load"]      # each run's perf JSON records it too, without a warning
