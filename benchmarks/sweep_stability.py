@@ -74,6 +74,23 @@ def answer(data: dict) -> str:
     return "tie " + "/".join(map(str, data["tied_batches"]))
 
 
+def candidates(data: dict) -> set[int]:
+    """The sizes a trial names: its best batch, or every size of its tie."""
+    return {data["best_batch"]} if data["best_batch"] is not None else set(data["tied_batches"])
+
+
+def common_size(trials: list[dict]) -> str:
+    """The size that the most trials name (as best or among the tied), and in how many: trials that agree."""
+    counts = collections.Counter(bs for t in trials for bs in candidates(t["fp32"]))
+    bs, count = max(counts.items(), key=lambda item: (item[1], -item[0]))
+    return f"{bs}: {count}/{len(trials)}"
+
+
+def contradictions(orders: list[dict[int, str]]) -> int:
+    """Sizes at which one trial says int8 is faster and another says fp32 is (a confident wrong order)."""
+    return sum({"int8 faster", "fp32 faster"} <= {o[bs] for o in orders} for bs in orders[0])
+
+
 def int8_order(fp32: dict, int8: dict) -> dict[int, str]:
     """Per size: int8 faster, slower, or within the noise (the tie rule on the repeats' IQRs)."""
     found = {}
@@ -96,7 +113,17 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,4,16,64")
     parser.add_argument("--rounds", type=int, default=30, help="-round of each sweep (the guide's 30)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "sweep_stability.md")
+    parser.add_argument("--from-json", type=Path, metavar="JSON",
+                        help="write the report again from the trials an earlier run kept (OUT with .json)")
     args = parser.parse_args()
+    if args.from_json:
+        kept = json.loads(args.from_json.read_text())
+        results = {tuple(key.split(" ")): trials for key, trials in kept["results"].items()}
+        lines = report(argparse.Namespace(**kept["args"]), results, kept["started"], kept["load_start"],
+                       kept["command"])
+        args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        print("\n".join(lines))
+        return
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     load_start = os.getloadavg()
     results: dict[tuple[str, str], list[dict]] = {}
@@ -123,13 +150,26 @@ def main() -> None:
                             busy.wait()
                 results[(condition, name)] = trials
                 print(f"{condition} {name}: {[answer(t['fp32']) for t in trials]}", file=sys.stderr)
-    lines = report(args, results, started, load_start)
+    command = "python3 benchmarks/sweep_stability.py " + shlex.join(sys.argv[1:])
+    lines = report(args, results, started, load_start, command)
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    keep = {key: [{"fp32": slim(t["fp32"]), "int8": slim(t["int8"]), "seconds": t["seconds"], "load": t["load"]}
+                  for t in trials] for key, trials in results.items()}
+    args.out.with_suffix(".json").write_text(json.dumps({
+        "args": {"sizes": args.sizes, "rounds": args.rounds}, "started": started, "load_start": list(load_start),
+        "command": command, "results": {" ".join(key): trials for key, trials in keep.items()}}, indent=1) + "\n")
     print("\n".join(lines))
 
 
-def report(args, results, started: str, load_start) -> list[str]:
-    command = "python3 benchmarks/sweep_stability.py " + shlex.join(sys.argv[1:])
+def slim(data: dict) -> dict:
+    """What the report reads of a sweep file (and the figures behind it)."""
+    return {"best_batch": data["best_batch"], "tied_batches": data["tied_batches"],
+            "stability": data["stability"], "points": [
+                {"batch_size": p["batch_size"], "interface_throughput": p["interface_throughput"],
+                 "interface_spread": p["interface_spread"], "calls": p["calls"]} for p in data["points"]]}
+
+
+def report(args, results, started: str, load_start, command: str) -> list[str]:
     lines = ["# Repeated sweeps: do they agree? (benchmarks/sweep_stability.py)", "",
              f"- command: `{command.strip()}`", f"- date: {started}",
              f"- machine: {cpu_name()}; ISA: {cpu_isa()}; load average at the start "
@@ -142,11 +182,16 @@ def report(args, results, started: str, load_start) -> list[str]:
              "defaults (at least 1 s of calls per size, the median of 5 runs interleaved across the sizes, the tie "
              "rule)",
              "- busy: a Python busy-loop process beside each trial (one of the 2 cores)", "",
-             "| condition | way | fp32 best batch per trial | same answer | int8 vs fp32 per size (modal answer, "
-             "trials agreeing) | trials warned | s per trial |", "|---|---|---|---|---|---|---:|"]
+             "", "Columns: the fp32 sweep's answer in each trial (a best batch, or the sizes that tie); the size "
+             "named by the most trials (as best or among the tied) and in how many; per size, the int8 against "
+             "fp32 order most trials gave and how many gave it; the sizes at which one trial said int8 is faster "
+             "and another said fp32 is (confident contradictions); the trials whose fp32 or int8 sweep warned "
+             "(in 'before', the warning of today's code, which the old one never printed); the median seconds of "
+             "a trial's two sweeps.", "",
+             "| condition | way | fp32 answer per trial | size named most | int8 vs fp32 per size (modal, trials) "
+             "| int8/fp32 contradictions | warned | s per trial |", "|---|---|---|---|---|---:|---|---:|"]
     for (condition, name), trials in results.items():
         answers = [answer(t["fp32"]) for t in trials]
-        common, count = agreement(answers)
         orders = [int8_order(t["fp32"], t["int8"]) for t in trials]
         per_size = []
         for bs in sorted(orders[0]):
@@ -155,8 +200,9 @@ def report(args, results, started: str, load_start) -> list[str]:
         warned = sum(bool(t["fp32"]["stability"].get("warning") or t["int8"]["stability"].get("warning"))
                      for t in trials)
         seconds = sorted(t["seconds"] for t in trials)[len(trials) // 2]
-        lines.append(f"| {condition} | {name} | {', '.join(answers)} | {count}/{len(trials)} ({common}) | "
-                     f"{'; '.join(per_size)} | {warned}/{len(trials)} | {seconds:.1f} |")
+        lines.append(f"| {condition} | {name} | {', '.join(answers)} | {common_size(trials)} | "
+                     f"{'; '.join(per_size)} | {contradictions(orders)} of {len(orders[0])} | "
+                     f"{warned}/{len(trials)} | {seconds:.1f} |")
     lines += ["", "Load average (1 min) before/after each trial's two sweeps:", ""]
     for (condition, name), trials in results.items():
         loads = ", ".join(f"{a:.1f}/{b:.1f}" for a, b in (t["load"] for t in trials))
