@@ -43,7 +43,8 @@ def default_repeats() -> int:
 
 @dataclass
 class BenchConfig:
-    """What to run and where to write; ``info_path``/``packed_input`` None and ``rounds`` set = pure inference."""
+    """What to run and where to write; no ``info_path``, ``packed_input`` or ``input_files`` and ``rounds`` set =
+    pure inference. ``input_files``: images given by name, one per file (ais_bench's ``--input``)."""
 
     model_path: Path
     batch_size: int
@@ -54,6 +55,7 @@ class BenchConfig:
     input_height: int | None = None
     info_path: Path | None = None
     packed_input: Path | None = None
+    input_files: tuple[Path, ...] = ()
     auto_packed: bool = True            # use images.npy beside the .bin files when proven identical to them
     rounds: int | None = None
     output_dir: Path = Path("result")
@@ -90,7 +92,7 @@ class BenchConfig:
 
     @property
     def pure_inference(self) -> bool:
-        return self.info_path is None and self.packed_input is None
+        return self.info_path is None and self.packed_input is None and not self.input_files
 
     @property
     def dump_dir(self) -> Path:

@@ -65,9 +65,10 @@ class RunOutputs(Protocol):
 
 
 def run_inputs(config: BenchConfig, numbered: Sequence[NumberedEntry] | None) -> list[Path]:
-    """What the run reads, which no output may be, hold or lie inside: model, info file, .bin folders, packed file."""
+    """What the run reads, which no output may be, hold or lie inside: model, info file, .bin folders, packed file,
+    input files."""
     found = [path for path in (config.model_path, config.info_path, config.packed_input) if path is not None]
-    return found + (bin_folders(numbered) if numbered else [])
+    return found + (bin_folders(numbered) if numbered else []) + list(config.input_files)
 
 
 class DumpFolder:

@@ -9,6 +9,8 @@ every case. ``written`` counts the images it took. Its seconds are the postproce
   one did not pay, benchmarks/results/streams.md; file creations in one folder serialise on the
   folder's lock);
 - ``PackedDump``: every output in one ``packed_logits.npz``, written at the end;
+- ``AisBenchFiles``: ais_bench's outputs, one file per input file, ``{name}_0.{bin|npy|txt}``
+  (genet.formats.ais_bench_files), and the summary's ``filesinfo`` of them;
 - ``Discard``: pure inference, the logits dropped;
 - ``AllOf``: several sinks fed the same batches.
 
@@ -29,6 +31,7 @@ import numpy as np
 
 from genet.bench.figures import StageTimer
 from genet.core.errors import GenetError
+from genet.formats.ais_bench_files import output_name, write_output
 from genet.formats.dumps import PACKED_DUMP, write_dumps, write_packed
 
 # Dumps waiting to be written, at most: logits are small, and a deep queue absorbs the jitter of
@@ -112,6 +115,41 @@ class PackedDump:
 
     def close(self) -> None:
         self._batches.clear()
+
+
+class AisBenchFiles:
+    """ais_bench's layout: each input's rows in a file of its own, named after the input (output 0).
+
+    ``inputs``: the run's input files in order, as ais_bench spells them (the ``infiles``); ``prefix``:
+    the output folder as ais_bench joins it (``{output}/{dirname}``, for the ``outfiles``); the files
+    go into ``folder`` (the temporary folder swapped in for it). Padding rows never reach a sink.
+    """
+
+    def __init__(self, folder: Path, prefix: str, inputs: Sequence[str], outfmt: str, timer: StageTimer):
+        self._folder, self._prefix, self._inputs = folder, prefix, list(inputs)
+        self._outfmt, self._timer = outfmt, timer
+        self.filesinfo: dict[str, dict[str, list[str]]] = {}
+        self.written = 0
+
+    def submit(self, stems: Sequence[str], logits: np.ndarray) -> None:
+        start = time.perf_counter()
+        for row in range(len(logits)):
+            sample = self.written
+            infile = self._inputs[sample]
+            name = output_name(infile, 0, self._outfmt)
+            try:
+                write_output(self._folder / name, logits[row:row + 1])     # the batch axis kept, as split
+            except OSError as exc:
+                raise GenetError(f"{os.path.join(self._prefix, name)}: cannot write: {exc.strerror}") from None
+            self.filesinfo[str(sample)] = {"infiles": [infile], "outfiles": [os.path.join(self._prefix, name)]}
+            self.written += 1
+        self._timer.add(start, time.perf_counter())
+
+    def finish(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class Discard:

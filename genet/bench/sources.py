@@ -85,7 +85,7 @@ class ImageFiles:
 
     def read_into(self, start: int, stop: int, out: np.ndarray) -> None:
         for row, i in enumerate(range(start, stop)):
-            if self._paths[i].endswith(".npy"):
+            if self._paths[i].lower().endswith(".npy"):
                 self._read_npy(i, out[row])
             else:
                 self._read_raw(i, out[row].reshape(-1).view(np.uint8))
@@ -246,6 +246,8 @@ def open_source(config: BenchConfig, shape: ImageShape, log: Log,
     """The run's images; ``numbered``: the info file's lines, when already read."""
     if config.pure_inference:
         return RandomImages(config.rounds * config.batch_size, config.seed)
+    if config.input_files:
+        return ImageFiles.listed(config.input_files, shape)
     if config.info_path is None:
         return PackedImages.alone(config.packed_input, shape)
     if numbered is None:

@@ -18,13 +18,16 @@ from genet.reports.accuracy import accuracy_json, accuracy_payload, evaluate, ma
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="cifar10_acc_eval.py",
-        description="Match each dump ({stem}_1.txt or .bin) to the label of {stem}.bin and write top-1..top-5 "
-                    "accuracy in the seed's JSON format, with Error@1 and Error@5. Every labelled image must "
-                    "have exactly one dump and every dump a label. Equal logits rank the lower class index first. "
-                    "Figures on images made by genet.data.synthetic are marked \"data\": \"generated (NOT CIFAR-10)\".",
+        description="Match each dump ({stem}_1.txt or .bin from the benchmark tool, or {stem}_0.txt, .bin or .npy "
+                    "from ais_bench: told apart by the output number) to the label of {stem}.bin and write "
+                    "top-1..top-5 accuracy in the seed's JSON format, with Error@1 and Error@5. Every labelled "
+                    "image must have exactly one dump and every dump a label. Equal logits rank the lower class "
+                    "index first. Figures on images made by genet.data.synthetic are marked \"data\": "
+                    "\"generated (NOT CIFAR-10)\".",
         epilog="example: python3 cifar10_acc_eval.py result/dumpOutput_device0/ ./prep_dataset/val_label.txt "
                "./ result_bs1.json")
-    parser.add_argument("dumps", help="the dump folder (result/dumpOutput_device0/), or a packed logits .npz")
+    parser.add_argument("dumps", help="the dump folder (result/dumpOutput_device0/), ais_bench's output folder "
+                                      "(out/{dirname}/), or a packed logits .npz")
     parser.add_argument("labels", help="the label file written by preprocess.py (prep_dataset/val_label.txt)")
     parser.add_argument("result_dir", help="folder to write the JSON into (must exist)")
     parser.add_argument("json_name", help="file name of the JSON result, e.g. result_bs1.json")

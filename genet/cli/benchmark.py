@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from genet.bench.aisbench import translate_ais_bench
+from genet.bench.ais_args import translate_ais_bench
 from genet.bench.config import MIN_CALLS, MIN_SECONDS, MIN_SECONDS_ENV, REPEATS, REPEATS_ENV, BenchConfig
 from genet.bench.devices import check_devices
 from genet.bench.engine import BenchResult, run_benchmark

@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "tolerance and the same images on both sides; 1 otherwise; 2 bad input.",
         epilog="example: python3 compare_outputs.py result/dumpOutput_device0 ort_result/dumpOutput_device0 "
                "--atol 0.05 --rtol 0.01 (an fp16 engine against fp32 ONNX Runtime)")
-    parser.add_argument("candidate", help="dump folder ({stem}_1.txt / .bin) or packed .npz of the run to check")
+    parser.add_argument("candidate", help="dump folder ({stem}_1.txt / .bin), ais_bench's output folder "
+                                          "({stem}_0.txt / .bin / .npy) or packed .npz of the run to check")
     parser.add_argument("reference", help="dump folder or packed .npz of the reference run")
     parser.add_argument("--atol", type=float, default=1e-3,
                         help="absolute tolerance per logit, finite and >= 0 (default: %(default)g; fp16 wants "

@@ -12,7 +12,8 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from genet.bench.aisbench import AisRequest, run_ais_bench, summary_lines
+from genet.bench.ais_args import AisRequest
+from genet.bench.aisbench import run_ais_bench, summary_lines
 from genet.bench.config import BenchConfig
 from genet.bench.devices import device_call_times, parse_device_ids, run_devices
 from genet.bench.engine import BenchResult

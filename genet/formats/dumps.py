@@ -1,9 +1,13 @@
-"""Per-image output dumps, as the Ascend benchmark tool writes them.
+"""Per-image output dumps, as the Ascend benchmark tool writes them, and ais_bench's outputs read alike.
 
 ``result/dumpOutput_device{id}/{stem}_{k}.txt`` holds model output ``k`` (1-based) of one
 input: one line of values separated by spaces. With ``-output_binary=True`` the file is
 ``{stem}_{k}.bin``, raw float32. A run may also leave every output in one packed file
 (``PACKED_DUMP``: arrays ``stems`` and ``logits``), which readers accept in place of the folder.
+
+``load_dumps`` also reads a folder of ais_bench's outputs (``{stem}_0.txt``, ``.bin`` or ``.npy``,
+output numbers from 0: genet.formats.ais_bench_files), telling the two tools apart by the output
+number; a folder mixing them, or holding two outputs of one image, is refused.
 """
 
 from __future__ import annotations
@@ -19,11 +23,17 @@ import numpy as np
 
 from genet.core.errors import GenetError, name_some
 from genet.core.fsio import atomic_path
+from genet.formats.ais_bench_files import read_npy_output
 
 PACKED_DUMP = "packed_logits.npz"
 # 9 significant digits round-trip any float32.
 _FLOAT32_FMT = "%.9g"
 _DUMP_NAME = re.compile(r"^(?P<stem>.+)_(?P<output>\d+)\.(?P<ext>txt|bin)$")
+_OUTPUT_NAME = re.compile(r"^(?P<stem>.+)_(?P<output>\d+)\.(?P<ext>txt|bin|npy)$")
+# The output number of a classifier's logits in each tool's files.
+BENCHMARK_OUTPUT, AIS_BENCH_OUTPUT = 1, 0
+NO_DUMPS = ("no dumps ({stem}_1.txt or .bin from the benchmark tool, {stem}_0.txt, .bin or .npy from ais_bench, "
+            f"or {PACKED_DUMP}) found")
 
 
 def is_dump_name(name: str) -> bool:
@@ -121,6 +131,44 @@ def scan_dumps(folder: str | os.PathLike, output_index: int = 1) -> dict[str, Pa
     return found
 
 
+def scan_outputs(folder: Path) -> dict[str, Path]:
+    """Each image's logits file in a folder of the benchmark tool's dumps or of ais_bench's outputs, told apart
+    by the output number (``_1`` / ``_0``); empty when the folder holds neither.
+
+    Refused, in one line: two files for one image (``x_1.txt`` and ``x_1.bin``), two outputs of one image
+    (``x_0.bin`` and ``x_1.bin``: a model with several outputs), and a folder mixing the two tools' files.
+    """
+    outputs: dict[str, dict[int, Path]] = {}
+    with os.scandir(folder) as it:
+        for entry in sorted(it, key=lambda e: e.name):
+            match = _OUTPUT_NAME.match(entry.name)
+            if not match:
+                continue
+            files = outputs.setdefault(match["stem"], {})
+            index = int(match["output"])
+            if index in files:
+                raise GenetError(f"{folder}: two dumps for one image: {files[index].name} and {entry.name}")
+            files[index] = folder / entry.name
+    for files in outputs.values():
+        if len(files) > 1:
+            first, second = sorted(files)[:2]
+            raise GenetError(f"{folder}: two outputs of one image: {files[first].name} and {files[second].name} "
+                             f"(the logits are one output: give a folder of one output per image)")
+    by_index: dict[int, dict[str, Path]] = {}
+    for stem, files in outputs.items():
+        ((index, path),) = files.items()
+        by_index.setdefault(index, {})[stem] = path
+    if AIS_BENCH_OUTPUT in by_index and BENCHMARK_OUTPUT in by_index:
+        ais = next(iter(by_index[AIS_BENCH_OUTPUT].values())).name
+        tool = next(iter(by_index[BENCHMARK_OUTPUT].values())).name
+        raise GenetError(f"{folder}: mixes ais_bench's outputs ({ais}, output numbers from 0) with the benchmark "
+                         f"tool's dumps ({tool}, from 1): give a folder of one tool's files")
+    for index in (BENCHMARK_OUTPUT, AIS_BENCH_OUTPUT):
+        if index in by_index:
+            return by_index[index]
+    return {}
+
+
 def read_packed(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
     path = Path(path)
     try:
@@ -165,7 +213,12 @@ def _read_dump_files(paths: Sequence[Path]) -> tuple[np.ndarray, list[int], list
                 data = fh.read()
         except OSError as exc:
             raise GenetError(f"{path}: cannot read dump: {exc.strerror}") from None
-        if path.suffix == ".bin":
+        if path.suffix == ".npy":
+            values = read_npy_output(path)
+            counts[row] = values.size
+            bin_rows.append(row)
+            chunks.append(values.tobytes())
+        elif path.suffix == ".bin":
             if len(data) % 4:
                 read_dump(path)  # raises the error naming the file and its size
             counts[row] = len(data) // 4
@@ -239,7 +292,8 @@ def _load_packed(path: Path, num_classes: int | None) -> DumpSet:
 
 def load_dumps(source: str | os.PathLike, num_classes: int | None = None,
                allow_non_finite: bool = False) -> DumpSet:
-    """Read a dump folder (``{stem}_1.txt`` / ``.bin``) or a packed ``.npz`` into one matrix.
+    """Read a dump folder (``{stem}_1.txt`` / ``.bin``), a folder of ais_bench's outputs (``{stem}_0.txt`` /
+    ``.bin`` / ``.npy``) or a packed ``.npz`` into one matrix.
 
     A folder without per-image dumps falls back to the packed file inside it. Without
     ``num_classes`` all dumps must hold as many values as each other. NaN and Inf are errors
@@ -249,13 +303,13 @@ def load_dumps(source: str | os.PathLike, num_classes: int | None = None,
     if source.is_file():
         dumps = _load_packed(source, num_classes)
     elif source.is_dir():
-        found = scan_dumps(source)
+        found = scan_outputs(source)
         if found:
             dumps = _load_folder(source, found, num_classes)
         elif (source / PACKED_DUMP).is_file():
             dumps = _load_packed(source / PACKED_DUMP, num_classes)
         else:
-            raise GenetError(f"{source}: no dumps ({{stem}}_1.txt, {{stem}}_1.bin or {PACKED_DUMP}) found")
+            raise GenetError(f"{source}: {NO_DUMPS}")
     else:
         raise GenetError(f"{source}: dump folder not found")
     if not dumps.stems:

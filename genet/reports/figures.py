@@ -91,12 +91,16 @@ def batch_from_name(path: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
+class BatchSizeUnknown(GenetError):
+    """A report that does not say its batch size, none being given (each tool names its own way to give it)."""
+
+
 def resolve_batch(path: Path, found: int | None, given: int | None, where: str) -> int:
     if found is not None and given is not None and found != given:
         raise GenetError(f"{path}: {where} says batch size {found}, but --batch-size {given} was given")
     batch = found if found is not None else given
     if batch is None:
-        raise GenetError(f"{path}: cannot tell the batch size ({where} does not say it); pass --batch-size")
+        raise BatchSizeUnknown(f"{path}: cannot tell the batch size ({where} does not say it); pass --batch-size")
     if batch < 1:
         raise GenetError(f"{path}: batch size {batch} is not positive")
     return batch

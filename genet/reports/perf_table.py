@@ -27,7 +27,14 @@ from genet.core.errors import GenetError
 from genet.core.render import Panel, Series, markdown_table, plot_by_batch
 from genet.core.stats import clearly_above
 from genet.formats.sweep_file import SweepFile
-from genet.reports.figures import CHIPS_PER_CARD, Throughput, check_throughput, device_label, format_fps
+from genet.reports.figures import (
+    CHIPS_PER_CARD,
+    BatchSizeUnknown,
+    Throughput,
+    check_throughput,
+    device_label,
+    format_fps,
+)
 from genet.reports.read import read_report
 
 RULE_VS_310 = 1.2
@@ -160,7 +167,11 @@ def load_devices(specs: Sequence[str], chips: dict[str, int] | None = None,
                 device.add(batch, fps, spec)
             continue
         for path in _expand(spec, rest):
-            found = read_report(path, accept=(Throughput, SweepFile), wanted="a throughput report or sweep file")
+            try:
+                found = read_report(path, accept=(Throughput, SweepFile), wanted="a throughput report or sweep file")
+            except BatchSizeUnknown as exc:
+                raise GenetError(f"{str(exc).rsplit(';', 1)[0]}; give its figure as {label}:BS=FPS "
+                                 f"(or read it with parse.py --batch-size)") from None
             factor = chips.get(label, label_chips(label))
             if isinstance(found, SweepFile):
                 _add_sweep(device, found, factor)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from genet.core.errors import GenetError
+from genet.formats.ais_bench_files import batch_from_args
 from genet.formats.devices_report import DevicesReport, is_devices_report, parse_devices_report
 from genet.formats.perf_report import PERF_FIELDS, is_npu_chip, parse_perf_txt, read_genet_line
 from genet.formats.quantize_report import QuantizeReport, is_quantize_report, parse_quantize_report
@@ -112,9 +113,11 @@ def _genet_perf_json(path: Path, data: dict, batch_size: int | None) -> Throughp
 def _ais_summary_json(path: Path, data: dict, batch_size: int | None) -> Throughput:
     """ais_bench's ``{timestamp}_summary.json`` (the real tool's, or genet's in its layout, see genet.bench.aisbench).
 
-    ``throughput`` is 1000 × batch / mean NPU_compute_time ms; the batch is read from ``args``
-    (``batchsize``, ``dymBatch``) where the tool recorded it. genet's summaries carry a ``genet``
-    section naming the backend that measured them: a CPU or GPU figure is not one NPU chip's.
+    ``throughput`` is 1000 × batch / mean NPU_compute_time ms; the batch is read from ``args`` (the tool's
+    argv list: ``--batchsize``, ``--dymBatch``, genet.formats.ais_bench_files) where the command line gave
+    it, else from that definition (throughput × mean / 1000, when it is a whole number: a model's own
+    batch size). genet's summaries carry a ``genet`` section naming the backend that measured them: a CPU
+    or GPU figure is not one NPU chip's.
     """
     compute = data.get("NPU_compute_time")
     try:
@@ -125,22 +128,32 @@ def _ais_summary_json(path: Path, data: dict, batch_size: int | None) -> Through
     if not math.isfinite(fps) or fps <= 0 or not math.isfinite(mean_ms) or mean_ms <= 0:
         raise GenetError(f"{path}: ais_bench summary throughput {fps} (NPU_compute_time mean {mean_ms} ms) is "
                          f"not a positive number")
-    args = data.get("args") if isinstance(data.get("args"), dict) else {}
     ours = data.get("genet") if isinstance(data.get("genet"), dict) else {}
-    logged = ours.get("batch_size") or next((args[k] for k in ("batchsize", "batch_size", "dymBatch", "dym_batch")
-                                             if args.get(k) not in (None, "")), None)
     try:
-        logged = int(logged) if logged is not None else None
-    except (TypeError, ValueError):
-        raise GenetError(f"{path}: ais_bench summary args give batch size {logged!r}") from None
-    batch = resolve_batch(path, logged, batch_size, "the summary's args")
-    latency = {("p99" if key in ("percentile(99%)", "P99") else key): value
+        logged = int(ours["batch_size"]) if ours.get("batch_size") else batch_from_args(data.get("args"))
+    except (TypeError, ValueError) as exc:
+        raise GenetError(f"{path}: ais_bench summary gives batch size {ours.get('batch_size')!r}: {exc}") from None
+    except GenetError as exc:
+        raise GenetError(f"{path}: {exc}") from None
+    where = "the summary's args"
+    if logged is None:
+        logged, where = _batch_of_throughput(fps, mean_ms), "neither the summary's args nor its throughput"
+    batch = resolve_batch(path, logged, batch_size, where)
+    # Some releases' NPU_compute_time key holds the blanks of a continued source line: "percentile(99%   )".
+    latency = {("p99" if "".join(key.split()) in ("percentile(99%)", "P99") else key): value
                for key, value in _numbers(compute).items() if key != "count"}
     backend = str(ours.get("backend") or "ascend")
     device = str(ours.get("device") or "310")
     return Throughput(str(path), "ais_bench summary JSON", batch, fps, is_npu_chip(backend),
                       device if not is_npu_chip(backend) else "310", latency, "NPU_compute_time per batch",
                       non_finite=non_finite_of(ours))
+
+
+def _batch_of_throughput(fps: float, mean_ms: float) -> int | None:
+    """ais_bench's throughput is 1000 × batch / mean compute ms: the batch, when that gives a whole number."""
+    batch = fps * mean_ms / 1000.0
+    whole = round(batch)
+    return whole if whole >= 1 and abs(batch - whole) <= 1e-6 * batch else None
 
 
 def _accuracy_json(path: Path, data: dict) -> AccuracySummary:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
 
-from genet.bench.aisbench import likely_cause, translate_ais_bench
+from genet.bench.ais_args import translate_ais_bench
+from genet.bench.ais_inputs import likely_cause
 from genet.cli.benchmark import main
 from genet.cli.parse import main as parse_main
 from genet.core.errors import GenetError, run_cli
@@ -65,18 +67,22 @@ def test_folder_input_writes_ais_bench_layout_and_summary(tmp_path, model, datas
     folder, images = dataset
     out = tmp_path / "out"
     out.mkdir()
-    assert main(["--model", str(model), "--input", str(folder), "--output", str(out), "--output_dirname", "run1",
-                 "--outfmt", outfmt, "--loop", "2", "--batchsize", "4", "--device", "0"]) == 0
+    argv = ["--model", str(model), "--input", str(folder), "--output", str(out), "--output_dirname", "run1",
+            "--outfmt", outfmt, "--loop", "2", "--batchsize", "4", "--device", "0"]
+    assert main(argv) == 0
     captured = capsys.readouterr()
     assert "skipping 1 file(s)" in captured.err and "val_label.txt" in captured.err
     assert "throughput 1000*batchsize.mean(4)/NPU_compute_time.mean(" in captured.out
     ext = outfmt.lower()
-    assert sorted(os.listdir(out / "run1")) == [f"00000_0.{ext}", f"00004_0.{ext}", f"00008_0.{ext}"]
+    # one file per input file, its row only: 10 inputs in batches of 4 give 10 files, not 3
+    assert sorted(os.listdir(out / "run1")) == [f"{i:05d}_0.{ext}" for i in range(10)]
     expected = direct_onnx(model, images, 4)
-    first = out / "run1" / f"00004_0.{ext}"
-    got = {"TXT": lambda p: np.loadtxt(p, dtype=np.float32), "NPY": np.load,
-           "BIN": lambda p: np.fromfile(p, dtype=np.float32)}[outfmt](first).reshape(4, -1)
-    np.testing.assert_allclose(got, expected[4:8], atol=1e-5)
+    read = {"TXT": lambda p: np.loadtxt(p, dtype=np.float32, ndmin=2), "NPY": np.load,
+            "BIN": lambda p: np.fromfile(p, dtype=np.float32).reshape(1, -1)}[outfmt]
+    for i in (0, 5, 9):
+        got = read(out / "run1" / f"{i:05d}_0.{ext}")
+        assert got.shape == (1, expected.shape[1])
+        np.testing.assert_allclose(got[0], expected[i], atol=1e-5)
     summary = json.loads((out / "run1_summary.json").read_text())
     for key in ("NPU_compute_time", "H2D_latency", "D2H_latency"):
         assert {"min", "max", "mean", "median", "percentile(99%)", "P99", "count"} <= summary[key].keys()
@@ -85,8 +91,10 @@ def test_folder_input_writes_ais_bench_layout_and_summary(tmp_path, model, datas
     assert compute["mean"] == pytest.approx(np.mean(summary["npu_compute_time_list"]))
     assert summary["throughput"] == pytest.approx(1000 * 4 / compute["mean"])
     assert summary["H2D_latency"]["count"] == 0          # the CPU backend has no copies to time
-    assert summary["filesinfo"]["1"]["outfiles"] == [f"00004_0.{ext}"]
-    assert summary["args"]["batchsize"] == "4" and summary["genet"]["backend"] == "onnxruntime"
+    assert sorted(summary["filesinfo"], key=int) == [str(i) for i in range(10)]
+    assert summary["filesinfo"]["5"] == {"infiles": [os.path.join(str(folder), "00005.bin")],
+                                         "outfiles": [os.path.join(str(out), "run1", f"00005_0.{ext}")]}
+    assert summary["args"] == [sys.argv[0], *argv] and summary["genet"]["backend"] == "onnxruntime"
 
 
 def test_comma_separated_npy_and_bin_files(tmp_path, model, dataset):
@@ -159,7 +167,9 @@ def test_summary_is_read_by_parse_py_with_the_device_that_ran_it(tmp_path, model
 
 # The real tool's summary (ais_bench's own keys; older releases spell the 99th percentile so).
 REAL_SUMMARY = {
-    "filesinfo": {}, "args": {"model": "genet_bs16.om", "batchsize": 16, "device": 0},
+    "filesinfo": {"0": {"infiles": ["prep/00000.bin"], "outfiles": ["out/2023_05_27-12_05_31/00000_0.bin"]}},
+    "args": ["/usr/local/lib/python3.7/site-packages/ais_bench/__main__.py", "--model", "genet_bs16.om",
+             "--input", "prep", "--output", "out", "--batchsize", "16", "--device", "0"],
     "NPU_compute_time": {"min": 1.4, "max": 1.9, "mean": 1.5, "median": 1.5, "percentile(99%)": 1.8, "count": 100},
     "H2D_latency": {"min": 0.1, "max": 0.2, "mean": 0.15, "median": 0.15, "percentile(99%)": 0.2, "count": 100},
     "D2H_latency": {"min": 0.01, "max": 0.02, "mean": 0.015, "median": 0.015, "percentile(99%)": 0.02, "count": 100},
@@ -176,14 +186,29 @@ def test_real_tool_summary_is_one_chip_of_a_310_card(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("310 bs16 fps:42666.668")
 
 
-def test_newer_p99_key_and_batch_from_the_command_line(tmp_path):
-    data = dict(REAL_SUMMARY, args={"om_model": "m.om"})
+@pytest.mark.parametrize("args, batch", [
+    (["ais_bench", "--model", "m.om", "--dymBatch=8"], 8),
+    (["ait", "benchmark", "--om-model", "m.om", "--batch-size", "4"], 4),
+    (["ais_bench", "--model", "m.om", "--dymBatch", "0", "--batchsize", "2"], 2),
+])
+def test_batch_from_the_argv_list(tmp_path, args, batch):
+    path = tmp_path / "r_summary.json"
+    path.write_text(json.dumps(dict(REAL_SUMMARY, args=args, throughput=1000 * batch / 1.5)))
+    assert read_throughput(path).batch_size == batch
+
+
+def test_newer_p99_key_and_batch_from_the_throughput(tmp_path):
+    # no batch on the command line (the model's own): ais_bench's throughput = 1000 × batch / mean ms gives it
+    data = dict(REAL_SUMMARY, args=["ais_bench", "--model", "m.om"])
     data["NPU_compute_time"] = {"min": 1.4, "max": 1.9, "mean": 1.5, "median": 1.5, "P99": 1.7, "count": 100}
     path = tmp_path / "r_summary.json"
     path.write_text(json.dumps(data))
+    report = read_throughput(path)
+    assert report.batch_size == 16 and report.latency_ms["p99"] == 1.7
+    path.write_text(json.dumps(dict(data, throughput=10333.333)))      # 15.5 images per call: not a whole batch
     with pytest.raises(GenetError, match="pass --batch-size"):
         read_throughput(path)
-    assert read_throughput(path, batch_size=16).latency_ms["p99"] == 1.7
+    assert read_throughput(path, batch_size=15).batch_size == 15
 
 
 @pytest.mark.parametrize("throughput", [float("nan"), -5.0, 0.0])

@@ -54,7 +54,7 @@ def test_a_rerun_replaces_its_own_folder_and_summary(run):
     out, ais = run
     assert ais("r") == 0
     assert ais("r") == 0
-    assert sorted(os.listdir(out / "r")) == ["00000_0.txt", "00002_0.txt", "00004_0.txt"]
+    assert sorted(os.listdir(out / "r")) == [f"{i:05d}_0.txt" for i in range(6)]
     assert "genet" in json.loads((out / "r_summary.json").read_text())
     (out / "r" / "notes_0.txt").write_text("mine\n")      # a user's file among genet's: refused
     assert ais("r") == 2 and (out / "r" / "notes_0.txt").read_text() == "mine\n"
