@@ -161,6 +161,13 @@ def main() -> None:
     print("\n".join(lines))
 
 
+def versions() -> str:
+    import numpy
+    import onnxruntime
+
+    return f"python {sys.version.split()[0]}, numpy {numpy.__version__}, onnxruntime {onnxruntime.__version__}"
+
+
 def slim(data: dict) -> dict:
     """What the report reads of a sweep file (and the figures behind it)."""
     return {"best_batch": data["best_batch"], "tied_batches": data["tied_batches"],
@@ -181,7 +188,8 @@ def report(args, results, started: str, load_start, command: str) -> list[str]:
              "- before: `--repeats 1 --min-seconds 0` (each size timed once for exactly -round calls); after: the "
              "defaults (at least 1 s of calls per size, the median of 5 runs interleaved across the sizes, the tie "
              "rule)",
-             "- busy: a Python busy-loop process beside each trial (one of the 2 cores)", "",
+             "- busy: a Python busy-loop process beside each trial (one of the 2 cores)",
+             f"- versions: {versions()}",
              "", "Columns: the fp32 sweep's answer in each trial (a best batch, or the sizes that tie); the size "
              "named by the most trials (as best or among the tied) and in how many; per size, the int8 against "
              "fp32 order most trials gave and how many gave it; the sizes at which one trial said int8 is faster "
