@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Seed step 5: the Ascend benchmark tool's command line on ONNX Runtime / PyTorch / Ascend. See --help."""
+"""The guide's step 5: the Ascend benchmark tool's command line on ONNX Runtime / PyTorch / Ascend. See --help."""
 from genet.core.launch import launch
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Seed step 6: accuracy of a run's dumps against val_label.txt. See --help."""
+"""The guide's step 6: accuracy of a run's dumps against val_label.txt. See --help."""
 from genet.core.launch import launch
 
 if __name__ == "__main__":

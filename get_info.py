@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Seed step 3.3: ``python3 get_info.py bin ./prep_dataset ./genet_prep_bin.info 32 32``. See --help."""
+"""The guide's step 3.3: ``python3 get_info.py bin ./prep_dataset ./genet_prep_bin.info 32 32``. See --help."""
 from genet.core.launch import launch
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Writes generated logits (random, NOT CIFAR-10 results) as {stem}_1.txt dumps, .bin dumps and
 a packed .npz, with a label file, then times, alternating, median of --repeats runs:
-- the whole process: `python cifar10_acc_eval.py <dumps> <labels> <dir> <json>` (the seed's
+- the whole process: `python cifar10_acc_eval.py <dumps> <labels> <dir> <json>` (the guide's
   command line), against `python -c "import numpy"` (the start-up floor);
 - the work in-process (genet.cli.acc_eval.main), for .txt, .bin and packed dumps, against a
   baseline that reads each .txt dump with genet.formats.dumps.read_dump one at a time.
@@ -27,10 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from genet.cli.acc_eval import main as acc_eval_main  # noqa: E402
+from genet.core.cpuinfo import cpu_label  # noqa: E402
 from genet.formats.dumps import PACKED_DUMP, read_dump, scan_dumps, write_dump, write_packed  # noqa: E402
 from genet.formats.labels import read_labels, write_labels  # noqa: E402
 from genet.reports.accuracy import rank_classes  # noqa: E402
-from genet.runners.base import cpu_name  # noqa: E402
 
 TARGET_S = 1.0
 
@@ -75,7 +75,7 @@ def main() -> int:
     repeats = max(3, args.repeats)
 
     print(f"command: {' '.join([sys.executable] + sys.argv)}")
-    print(f"machine: {cpu_name()}, {platform.platform()}")
+    print(f"machine: {cpu_label()}, {platform.platform()}")
     print(f"versions: Python {platform.python_version()}, numpy {np.__version__}")
     print(f"data: {args.images} generated logit dumps (random numbers, not CIFAR-10 results), "
           f"median of {repeats} runs, alternating")

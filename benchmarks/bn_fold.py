@@ -17,10 +17,10 @@ import time
 
 import torch
 
+from genet.core.cpuinfo import cpu_label
 from genet.model.fold import fold_batchnorm
 from genet.model.network import build_model
 from genet.model.variant import Variant
-from genet.runners.base import cpu_name
 
 
 def seconds_per_call(model: torch.nn.Module, images: torch.Tensor, calls: int) -> float:
@@ -53,7 +53,7 @@ def main() -> None:
     for round_ in range(args.rounds):
         for name in (list(models) if round_ % 2 == 0 else list(models)[::-1]):
             times[name].append(seconds_per_call(models[name], images, args.calls))
-    device = torch.cuda.get_device_name() if args.device == "cuda" else cpu_name()
+    device = torch.cuda.get_device_name() if args.device == "cuda" else cpu_label()
     print(f"{device} | torch {torch.__version__} ({torch.get_num_threads()} threads) | python "
           f"{platform.python_version()}")
     print(f"WRN-16-8 random init, fp32 eager, batch {args.batch}, {args.rounds} interleaved rounds of "

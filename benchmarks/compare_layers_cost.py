@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """What compare_layers.py costs: time and peak memory of four runs over 200 images of WRN-16-8, against the
-same four runs' plain inference (issue 18).
+same four runs' plain inference.
 
-WRN-16-8 with random-init weights (seed 0), exported to ONNX and quantized to QDQ int8 (64 standard-normal
+WRN-16-8 with random-init weights (random seed 0), exported to ONNX and quantized to QDQ int8 (64 standard-normal
 calibration images); 200 standard-normal images (not CIFAR-10: only the cost is measured here). The four
 runs of the issue's first example: the checkpoint in PyTorch (the reference), the fp32 and the int8 ONNX
 models on ONNX Runtime, and the fp16 emulation (``--fp16``). Each measurement is a fresh process running
@@ -34,7 +34,6 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 BATCH = 8
-ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
 MEASUREMENTS = ("plain", "accumulated", "accumulated + isolated")
 
 
@@ -114,15 +113,6 @@ def peak_rss_mib() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def isa() -> str:
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return "unknown"
-    present = set(flags.partition(":")[2].split())
-    return " ".join(flag for flag in ISA_FLAGS if flag in present) or "none of " + " ".join(ISA_FLAGS)
-
-
 def versions() -> str:
     import numpy
     import onnxruntime
@@ -133,13 +123,13 @@ def versions() -> str:
 
 
 def report(results: dict[str, dict], count: int, command: str, loads: tuple, started: str) -> str:
-    from genet.runners.base import cpu_name
+    from genet.core.cpuinfo import this_cpu
 
     plain = results["plain"]
     lines = ["# compare_layers.py: cost of four runs against their plain inference", "",
              f"- command: `{command}`",
              f"- date: {started} UTC",
-             f"- machine: {cpu_name()}; ISA flags: {isa()}",
+             f"- machine: {this_cpu().label()}; ISA flags: {this_cpu().isa_flags()}",
              f"- load average before {loads[0]}, after {loads[1]}: measured while other jobs ran",
              f"- versions: {versions()}",
              f"- WRN-16-8, random-init weights (seed 0); {count} standard-normal images (not CIFAR-10), batches of "

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""genet on the CPU against its peers, fp32 and int8, pure inference  (issue 12's speed targets)
+"""genet on the CPU against its peers, fp32 and int8, pure inference  (the project's CPU speed targets)
 
 For WRN-16-8 and WRN-10-2 (random-init weights: the weights do not change the work), at batch
 1, 16 and 64, in one process, img/s of:
 
   genet      benchmark.py's path: ``genet.bench.engine.run_benchmark`` in pure-inference mode on the
-             runner benchmark.py opens (ONNX Runtime, its session options, one call at a time;
-             results/cpu_peers.md was measured while it kept two calls in flight, before issue 20),
+             runner benchmark.py opens (ONNX Runtime, its SessionOptions, one call at a time;
+             results/cpu_peers.md was measured while it kept two calls in flight, as genet then did),
              the report's Interface throughputRate;
   genet OV   the same with ``--backend openvino`` (genet.runners.openvino; if installed);
   ORT        a bare ``onnxruntime.InferenceSession`` with default options, one call at a time;
@@ -51,11 +51,11 @@ from genet.bench.config import BenchConfig  # noqa: E402
 from genet.bench.engine import run_benchmark  # noqa: E402
 from genet.convert.export import export_onnx  # noqa: E402
 from genet.convert.quantize import QuantizeSettings, quantize_model  # noqa: E402
+from genet.core.cpuinfo import this_cpu  # noqa: E402
 from genet.data.synthetic import write_cifar10  # noqa: E402
 from genet.model.network import build_model  # noqa: E402
 from genet.model.variant import Variant  # noqa: E402
 from genet.runners import RunnerOptions, open_runner  # noqa: E402
-from genet.runners.base import cpu_name  # noqa: E402
 
 GENET_BACKENDS = {"genet": "onnxruntime", "genet OV": "openvino"}      # column → benchmark.py --backend
 MODELS = {"WRN-16-8": Variant(depth=16, width=8), "WRN-10-2": Variant(depth=10, width=2)}
@@ -109,9 +109,9 @@ def timed_loop(call: Callable[[], object], batch: int) -> Measure:
 
 
 def ort_peer(path: Path, batch: int) -> Measure:
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ort_model = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     images = np.random.default_rng(0).standard_normal((batch, 3, 32, 32), dtype=np.float32)
-    return timed_loop(lambda: session.run(None, {"image": images}), batch)
+    return timed_loop(lambda: ort_model.run(None, {"image": images}), batch)
 
 
 def torch_peer(variant: Variant, batch: int) -> Measure:
@@ -246,13 +246,15 @@ def header(args, load_before: tuple[float, ...], ov) -> list[str]:
         "",
         f"- command: `python3 benchmarks/cpu_peers.py {' '.join(sys.argv[1:])}`".rstrip() + "",
         f"- date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}",
-        f"- machine: {cpu_name()}, {os.cpu_count()} cores; load average before the run "
+        f"- machine: {this_cpu().label()} (ISA flags: {this_cpu().isa_flags()}; ONNX Runtime int8 path "
+        f"{this_cpu().int8_path}); load average before the run "
         f"{' '.join(f'{x:.2f}' for x in load_before)}, after {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
         f"({'quiet before the run' if load_before[0] < 1.5 else 'busy: figures can be low and noisy'})",
         f"- versions: {', '.join(f'{k} {v}' for k, v in versions.items())}",
         f"- method: random-init weights; medians of {args.rounds} interleaved rounds, each measurement about "
         f"{args.seconds:g} s of calls on one batch of random inputs; int8 = the model quantize.py writes "
-        "(QDQ, per-channel int8 weights, uint8 activations), calibrated on generated images (not CIFAR-10)",
+        "(QDQ, per-channel int8 weights in 7 bits, its default, uint8 activations), calibrated on generated "
+        "images (not CIFAR-10)",
         "",
     ]
 

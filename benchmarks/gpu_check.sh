@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check of issue 13, as ONE call on a lent NVIDIA GPU (written for an H100/H200):
+# The GPU check of docs/gpu.md, as ONE call on an NVIDIA GPU (written for an H100/H200):
 #
 #   bash benchmarks/gpu_check.sh                 # from the repository root; python3 with a CUDA torch
 #   OUT=/some/dir bash benchmarks/gpu_check.sh   # details go under $OUT (default ./gpu_check_out)
@@ -93,7 +93,7 @@ timeout 180 "$PYTHON" -m genet.cli.synthetic ./datasets --train "$TRAIN_IMAGES" 
     timeout 180 "$PYTHON" "$REPO/preprocess.py" ./datasets ./prep_dataset --packed --quiet &&
     timeout 60 "$PYTHON" "$REPO/get_info.py" bin ./prep_dataset ./genet_prep_bin.info 32 32 ||
     { log "generating or preprocessing the data failed"; exit 1; }
-log "data: $TRAIN_IMAGES training and $IMAGES test images, generated (genet.data.synthetic seed 0), NOT CIFAR-10"
+log "data: $TRAIN_IMAGES training and $IMAGES test images, generated (genet.data.synthetic --seed 0), NOT CIFAR-10"
 # shellcheck disable=SC2086  # TRAIN_FLAGS holds several flags
 timeout 240 "$PYTHON" "$REPO/train.py" ./datasets --depth "$DEPTH" --width "$WIDTH" --epochs "$EPOCHS" --limit 0 \
     $TRAIN_FLAGS --test-accuracy --quiet --output model_best.pth.tar > "$OUT/train.txt" 2>&1 ||

@@ -185,7 +185,7 @@ TARGET_BEST, TARGET_BATCH1, TARGET_AGREEMENT = 160_000, 8_000, 0.999
 
 
 def headline(results: dict[str, dict]) -> list[str]:
-    """Issue 13's targets against the fastest torch mode at any batch and at batch 1."""
+    """The project's GPU targets (docs/gpu.md) against the fastest torch mode at any batch and at batch 1."""
     lines = []
     for label, wanted, target in (("best batch", None, TARGET_BEST), ("batch 1", 1, TARGET_BATCH1)):
         found = [(row["device_img_s_median"], mode, row["batch"]) for mode, result in results.items()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Why quantize.py pre-processes the model and uses uint8 activations  (issue 12)
+"""Why quantize.py pre-processes the model and uses uint8 activations
 
 WRN-16-8 (random-init weights) quantized four ways with ONNX Runtime's ``quantize_static``
 (QDQ, per-channel int8 weights, 64 generated calibration images — not CIFAR-10): with and
@@ -42,10 +42,10 @@ from genet.convert.quantize import (  # noqa: E402
     calibration_images,
     load_fp32_model,
 )
+from genet.core.cpuinfo import cpu_label  # noqa: E402
 from genet.data.synthetic import write_cifar10  # noqa: E402
 from genet.model.network import build_model  # noqa: E402
 from genet.model.variant import Variant  # noqa: E402
-from genet.runners.base import cpu_name  # noqa: E402
 
 BATCH = 16
 
@@ -82,22 +82,22 @@ def main() -> int:
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = 2
-        sessions = {name: ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        ort_models = {name: ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
                     for name, path in files.items()}
-    rates: dict[str, list[float]] = {name: [] for name in sessions}
-    for session in sessions.values():
-        session.run(None, {"image": images})
+    rates: dict[str, list[float]] = {name: [] for name in ort_models}
+    for ort_model in ort_models.values():
+        ort_model.run(None, {"image": images})
     for round_index in range(args.rounds):
-        order = list(sessions) if round_index % 2 == 0 else list(reversed(sessions))
+        order = list(ort_models) if round_index % 2 == 0 else list(reversed(ort_models))
         for name in order:
             calls = 3 if name == "fp32" else 8
             start = time.perf_counter()
             for _ in range(calls):
-                sessions[name].run(None, {"image": images})
+                ort_models[name].run(None, {"image": images})
             rates[name].append(calls * BATCH / (time.perf_counter() - start))
     print(f"command: python3 benchmarks/int8_variants.py {' '.join(sys.argv[1:])}".rstrip())
     print(f"date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}")
-    print(f"machine: {cpu_name()}; load average before {' '.join(f'{x:.2f}' for x in load_before)}, after "
+    print(f"machine: {cpu_label()}; load average before {' '.join(f'{x:.2f}' for x in load_before)}, after "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} (shared machine)")
     print(f"versions: python {platform.python_version()}, onnxruntime {ort.__version__}, torch {torch.__version__}")
     print(f"WRN-16-8, random-init, batch {BATCH}, img/s, medians of {args.rounds} interleaved rounds:")

@@ -7,7 +7,7 @@ order (rounds interleaved); outputs are moved aside, not deleted, until the end.
 ``--repeats`` rounds, and the median of the per-round ratios (runs seconds apart, so less
 exposed to a shared machine's drift).
 
-- ours: ``preprocess.py <data> <out>``, the seed's command line, progress bar included;
+- ours: ``preprocess.py <data> <out>``, the guide's command line, progress bar included;
 - plain: the 15-line numpy + ``tofile`` loop (PLAIN_LOOP below), the baseline a trick must beat;
 - torchvision-style: a per-image loop PIL image → tensor → ``div(255)`` → ``sub_``/``div_`` →
   ``tofile`` (the same torch operations torchvision's ToTensor + Normalize run).

@@ -3,7 +3,7 @@
 
 ``benchmark.py --profile`` compares the profiled run with the unprofiled one taken a minute before; on a
 busy machine the two differ by the load's drift as much as by the profiler. Here the two instances of the
-model (ONNX Runtime: a session with and one without ``enable_profiling``; OpenVINO: compiled with and
+model (ONNX Runtime: an InferenceSession with and one without ``enable_profiling``; OpenVINO: compiled with and
 without ``PERF_COUNT``, ``get_profiling_info()`` read after each call as genet does) take turns, one call
 each, one stream on one thread, so that both see the same load: the medians' ratio is the profiler's cost.
 
@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from genet.runners.base import cpu_isa, cpu_name
+from genet.core.cpuinfo import this_cpu
 
 
 def ort_pair(model: Path, folder: Path):
     import onnxruntime as ort
 
-    def session(profiled: bool):
+    def ort_model(profiled: bool):
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.log_severity_level = 3
@@ -37,7 +37,7 @@ def ort_pair(model: Path, folder: Path):
             options.profile_file_prefix = str(folder / "ort")
         return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
-    plain, profiled = session(False), session(True)
+    plain, profiled = ort_model(False), ort_model(True)
     return (lambda x: plain.run(None, {"image": x}), lambda x: profiled.run(None, {"image": x}), ort.__version__)
 
 
@@ -75,7 +75,7 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=8)
     args = parser.parse_args()
     images = np.random.default_rng(0).standard_normal((args.batch, 3, 32, 32), dtype=np.float32)
-    print(f"{cpu_name()}; ISA: {cpu_isa()}; load average before {os.getloadavg()[0]:.2f}; "
+    print(f"{this_cpu().label()}; ISA flags: {this_cpu().isa_flags()}; load average before {os.getloadavg()[0]:.2f}; "
           f"{datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='minutes')}")
     print(f"{args.model}, batch {args.batch}, {args.calls} calls each, alternating, one stream on one thread")
     with tempfile.TemporaryDirectory(prefix="profiler-overhead-") as folder:

@@ -1,17 +1,17 @@
 #!/usr/bin/env python3
-"""Does benchmark.py overlap reading, inference and writing?  (issue 4's speed target)
+"""Does benchmark.py overlap reading, inference and writing?
 
 Over N generated images (default 10,000 random float32 .bin files: generated data, not
 CIFAR-10) with ONNX Runtime on the CPU at batch 16, for each model:
 
-  (1) end-to-end: wall time of a whole ``python3 benchmark.py <the seed's flags>`` process
+  (1) end-to-end: wall time of a whole ``python3 benchmark.py <the guide's flags>`` process
       (interpreter start, model load and warm-up included), measured from outside;
   (2) pure inference: the same 625 batches through the same runner, inputs already in memory,
       one call at a time as benchmark.py runs them;
   (3) bare I/O: reading the N .bin files and writing the N text dumps, no model, one thread;
 
 and prints (1) / max(2, 3), target ≤ 1.15. Models: WRN-10-2 (inference and I/O of a
-similar order) and WRN-16-8 (the seed's model; inference dominates), both with random-init
+similar order) and WRN-16-8 (the guide's model; inference dominates), both with random-init
 weights — the weights do not change the work, only the logits.
 
 It also compares ONNX Runtime with PyTorch eager for WRN-16-8, pure inference at batch 1
@@ -55,13 +55,13 @@ from genet.bench.config import BenchConfig  # noqa: E402
 from genet.bench.engine import run_benchmark  # noqa: E402
 from genet.bench.sources import BinFiles  # noqa: E402
 from genet.convert.export import export_onnx  # noqa: E402
+from genet.core.cpuinfo import cpu_label  # noqa: E402
 from genet.formats.dumps import write_dumps  # noqa: E402
 from genet.formats.info import InfoEntry, read_numbered_info, write_info  # noqa: E402
 from genet.model.checkpoint import save_checkpoint  # noqa: E402
 from genet.model.network import build_model  # noqa: E402
 from genet.model.variant import Variant  # noqa: E402
 from genet.runners import CallTimes, Runner, RunnerOptions, open_runner  # noqa: E402
-from genet.runners.base import cpu_name  # noqa: E402
 
 TARGET = 1.15
 MODELS = {"WRN-10-2": Variant(depth=10, width=2), "WRN-16-8": Variant(depth=16, width=8)}
@@ -274,7 +274,7 @@ def main() -> int:
     if unknown:
         parser.error(f"--models: unknown {', '.join(unknown)}; choose from {', '.join(MODELS)}")
     print(f"command: {' '.join([sys.executable, *sys.argv])}")
-    print(f"machine: {platform.node()}, {cpu_name()}, {platform.platform()}, load average "
+    print(f"machine: {platform.node()}, {cpu_label()}, {platform.platform()}, load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"versions: python {platform.python_version()}, numpy {np.__version__}, onnxruntime "
           f"{onnxruntime.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads)")

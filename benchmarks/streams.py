@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Does a second model call in flight, or a second dump-writing thread, pay for itself?  (issue 20)
+"""Does a second model call in flight, or a second dump-writing thread, pay for itself?
 
 What a user sees: the wall-clock seconds of a whole ``python3 benchmark.py`` process (interpreter
 start, model load, warm-up, the run, the dumps and the reports), timed from outside, over a
@@ -232,7 +232,7 @@ def finish(lines: list[str], backends: list[str], help_text: str, out: Path | No
                if arm_flags(backend, arm, help_text) is None]
     if missing:
         lines.append(f"\nnot available in the measured checkout: {', '.join(missing)}")
-    lines.append(f"\nrule (issue 20): keep an arm's machinery only where its gain is >= {KEEP_AT}")
+    lines.append(f"\nrule: keep an arm's machinery only where its gain is >= {KEEP_AT}")
     text = "\n".join(lines) + "\n"
     print(text[text.index("load average after"):], end="", flush=True)
     if out:

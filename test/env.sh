@@ -7,7 +7,7 @@
 #
 # CANN is looked for at --toolkit DIR, $ASCEND_TOOLKIT_HOME, $ASCEND_HOME_PATH, then the default
 # install paths (/usr/local/Ascend/ascend-toolkit, ~/Ascend/ascend-toolkit, /usr/local/Ascend/nnrt):
-# its set_env.sh when it has one (CANN >= 5.1), else the variables the seed guide exports by
+# its set_env.sh when it has one (CANN >= 5.1), else the variables the guide exports by
 # hand for CANN 5.0.x (atc/bin, acllib/lib64, opp under .../ascend-toolkit/latest).
 #
 # The other scripts run `source test/env.sh --helpers` for the functions below (genet_python,
@@ -124,7 +124,7 @@ genet_find_cann() {
     done < <(genet_cann_homes "$@")
 }
 
-# The seed guide's exports for CANN 5.0.x, which ships no set_env.sh.
+# The guide's exports for CANN 5.0.x, which ships no set_env.sh.
 genet_export_cann50() {
     local install_path=$1
     export PATH="$install_path/atc/ccec_compiler/bin:$install_path/atc/bin:$PATH"
@@ -172,7 +172,7 @@ genet_source_cann() {
         source "$found"
         ((had_u)) && set -u
     else
-        ((quiet)) || printf 'env.sh: CANN 5.0.x layout at %s: exporting the seed guide'"'"'s variables\n' "$found" >&2
+        ((quiet)) || printf 'env.sh: CANN 5.0.x layout at %s: exporting the guide'"'"'s variables\n' "$found" >&2
         ((dry_run)) || genet_export_cann50 "$found"
     fi
     return 0
@@ -180,7 +180,7 @@ genet_source_cann() {
 
 genet_env_usage() {
     cat <<'EOF'
-Usage: source test/env.sh [--quiet] [--toolkit DIR]
+usage: source test/env.sh [--quiet] [--toolkit DIR]
        bash test/env.sh [--dry-run] [--quiet] [--toolkit DIR]
 
 Find Huawei's CANN toolkit and set up its environment (PATH, LD_LIBRARY_PATH, PYTHONPATH,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Seed step 5.2: inference over the info file, once per batch size, with the best tool at hand.
+# The guide's step 5.2: inference over the info file, once per batch size, with the best tool at hand.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -8,8 +8,8 @@ source "$here/env.sh" --helpers
 
 usage() {
     cat <<'EOF'
-Usage: bash test/infer_bin.sh [--bs "1 16"] [--backend auto|npu|onnxruntime|torch] [--device_id N]
-                              [--info FILE] [--onnx FILE] [--model_path FILE] [--om_prefix PREFIX]
+usage: bash test/infer_bin.sh [--bs "1 16"] [--backend auto|npu|onnxruntime|torch] [--device_id N]
+                              [--info FILE] [--onnx FILE] [--model_path FILE] [--om-prefix PREFIX]
                               [--output_binary] [--which] [--dry-run] [-- RUNNER OPTIONS]
 
 Run the model over every input of the info file, once per batch size, writing what the Ascend
@@ -22,7 +22,7 @@ The tool, for --backend auto (the default):
   1. the Ascend benchmark tool, ./benchmark.{arch} or benchmark.{arch} on PATH ({arch}: uname -m),
      on the .om models of test/onnx2om.sh;
   2. else, where the ais_bench Python package is installed, benchmark.py on the same .om models
-     (through ais_bench's InferSession);
+     (through ais_bench's Python API);
   3. else benchmark.py with ONNX Runtime on the CPU, on the .onnx model.
 --backend npu insists on 1 or 2; onnxruntime and torch pick benchmark.py's ONNX Runtime or
 PyTorch backend (PyTorch runs the checkpoint, on CUDA when there is a GPU).
@@ -33,7 +33,7 @@ PyTorch backend (PyTorch runs the checkpoint, on CUDA when there is a GPU).
   --info FILE         info file of the inputs (default: genet_prep_bin.info, from get_info.py)
   --onnx FILE         model for ONNX Runtime (default: genet_gpu.onnx)
   --model_path FILE   checkpoint for PyTorch (default: genet.pth.tar)
-  --om_prefix PREFIX  .om models are PREFIX{bs}_tuned.om (default: genet_bs)
+  --om-prefix PREFIX  .om models are PREFIX{bs}_tuned.om (default: genet_bs)
   --output_binary     dumps as raw float32 {stem}_1.bin instead of text
   --which             print the tool that would run (benchmark, ais_bench, onnxruntime or torch)
                       and exit
@@ -54,7 +54,7 @@ while (($#)); do
         --output_binary) output_binary=True ;;
         --) shift; runner_args=("$@"); break ;;
         --*=) genet_die "${1%=} needs a value" ;;
-        --bs|--backend|--device_id|--info|--onnx|--model_path|--om_prefix)
+        --bs|--backend|--device_id|--info|--onnx|--model_path|--om-prefix|--om_prefix)
             (($# >= 2)) || genet_die "$1 needs a value"
             set -- "$1=$2" "${@:3}"
             continue ;;
@@ -64,7 +64,7 @@ while (($#)); do
         --info=*) info=${1#*=} ;;
         --onnx=*) onnx=${1#*=} ;;
         --model_path=*) model_path=${1#*=} ;;
-        --om_prefix=*) prefix=${1#*=} ;;
+        --om-prefix=*|--om_prefix=*) prefix=${1#*=} ;;
         *) genet_die "unknown argument '$1' (see --help)" ;;
     esac
     shift
@@ -80,7 +80,7 @@ python=$(genet_python)
 genet_check_python "$python"
 arch=$(uname -m)
 
-# The Ascend benchmark tool: in the current folder (where the seed puts it), else on PATH.
+# The Ascend benchmark tool: in the current folder (where the guide puts it), else on PATH.
 find_benchmark_tool() {
     local local_tool="./benchmark.$arch"
     if [[ -f "$local_tool" ]]; then

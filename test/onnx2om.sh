@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Seed step 4.3: convert genet_gpu.onnx into one Ascend .om model per batch size with ATC.
+# The guide's step 4.3: convert genet_gpu.onnx into one Ascend .om model per batch size with ATC.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -8,11 +8,11 @@ source "$here/env.sh" --helpers
 
 usage() {
     cat <<'EOF'
-Usage: bash test/onnx2om.sh [--onnx FILE] [--soc SOC] [--bs "1 16"] [--tune] [--log LEVEL]
-                            [--output_prefix PREFIX] [--toolkit DIR] [--dry-run]
+usage: bash test/onnx2om.sh [--onnx FILE] [--soc SOC] [--bs "1 16"] [--tune] [--log LEVEL]
+                            [--output-prefix PREFIX] [--toolkit DIR] [--dry-run]
                             [--int8 [--datasets_path DIR] [--calib N]]
 
-Convert the ONNX model into one .om per batch size with Huawei's ATC, as in the seed guide:
+Convert the ONNX model into one .om per batch size with Huawei's ATC, as in the guide:
   atc --model=genet_gpu.onnx --framework=5 --input_format=NCHW \
       --input_shape="image:16,3,32,32" --output=genet_bs16_tuned --soc_version=Ascend310 --log=error
 ATC appends .om to the output name: genet_bs1_tuned.om, genet_bs16_tuned.om.
@@ -20,11 +20,11 @@ ATC appends .om to the output name: genet_bs1_tuned.om, genet_bs16_tuned.om.
   --onnx FILE            ONNX model (default: genet_gpu.onnx, written by pthtar2onnx.py)
   --soc SOC              target chip: Ascend310 (default), Ascend310P3 (the 710 card on CANN >= 5.1),
                          Ascend710 (the same card on CANN 5.0.x)
-  --bs "1 16"            batch sizes, space- or comma-separated (default: "1 16", as in the seed)
+  --bs "1 16"            batch sizes, space- or comma-separated (default: "1 16", as in the guide)
   --tune                 pass --auto_tune_mode="GA" (CANN 5.0.x only: later versions removed the
                          option and tune with the separate AOE tool)
   --log LEVEL            ATC log level: debug, info, warning, error (default), null
-  --output_prefix PREFIX output names are PREFIX{bs}_tuned (default: genet_bs)
+  --output-prefix PREFIX output names are PREFIX{bs}_tuned (default: genet_bs)
   --toolkit DIR          CANN install to use (default: see test/env.sh)
   --dry-run              print the commands without running them
   --int8                 quantize with AMCT first (docs/int8.md): preprocess.py --split train --limit N
@@ -49,7 +49,7 @@ while (($#)); do
         --*=) genet_die "${1%=} needs a value" ;;
         --tune) tune=1 ;;
         --int8) int8=1 ;;
-        --onnx|--soc|--bs|--log|--output_prefix|--toolkit|--datasets_path|--calib)
+        --onnx|--soc|--bs|--log|--output-prefix|--output_prefix|--toolkit|--datasets_path|--calib)
             (($# >= 2)) || genet_die "$1 needs a value"
             set -- "$1=$2" "${@:3}"
             continue ;;
@@ -57,7 +57,7 @@ while (($#)); do
         --soc=*) soc=${1#*=} ;;
         --bs=*) batch_list=${1#*=} ;;
         --log=*) log=${1#*=} ;;
-        --output_prefix=*) prefix=${1#*=} ;;
+        --output-prefix=*|--output_prefix=*) prefix=${1#*=} ;;
         --toolkit=*) cann_args=(--toolkit "${1#*=}") ;;
         --datasets_path=*) datasets_path=${1#*=} ;;
         --calib=*) calib=${1#*=} ;;

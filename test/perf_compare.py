@@ -1,4 +1,4 @@
-"""The seed's device comparison table (section 7.4); see genet.cli.perf_compare."""
+"""The guide's device comparison table (section 7.4); see genet.cli.perf_compare."""
 
 import os
 import sys

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Seed step 5.4: GPU throughput per batch size, with TensorRT's trtexec where it is installed.
+# The guide's step 5.4: GPU throughput per batch size, with TensorRT's trtexec where it is installed.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -8,26 +8,26 @@ source "$here/env.sh" --helpers
 
 usage() {
     cat <<'EOF'
-Usage: bash test/perf_g.sh [--bs "1 16"] [--onnx FILE] [--model_path FILE] [--precision fp16|fp32]
-                           [--device_id N] [--device cuda|cpu] [--rounds N] [--log_dir DIR] [--dry-run]
+usage: bash test/perf_g.sh [--bs "1 16"] [--onnx FILE] [--model_path FILE] [--precision fp16|fp32]
+                           [--device_id N] [--device cuda|cpu] [--rounds N] [--log-dir DIR] [--dry-run]
 
-GPU figures for each batch size, printed as the seed's parse.py prints them: gpu bs16 fps:5922.109
+GPU figures for each batch size, printed as the guide's parse.py prints them: gpu bs16 fps:5922.109
 (throughput = 1000 x batch / mean GPU Compute Time in ms).
 
-With TensorRT's trtexec (on PATH or in /usr/src/tensorrt/bin), as in the seed guide:
+With TensorRT's trtexec (on PATH or in /usr/src/tensorrt/bin), as in the guide:
   trtexec --onnx=genet_gpu.onnx --fp16 --shapes=image:16x3x32x32 --threads
 its log kept in DIR/trtexec_bs{bs}.log. Without trtexec, benchmark.py's pure-inference mode on
 PyTorch (CUDA, fp16) runs the checkpoint instead, and says so: a PyTorch figure, not TensorRT's;
 its reports go to DIR/gpu_pytorch/ (not to DIR/, where they would replace infer_bin.sh's).
 
-  --bs "1 16"          batch sizes, space- or comma-separated (default: "1 16", as in the seed)
+  --bs "1 16"          batch sizes, space- or comma-separated (default: "1 16", as in the guide)
   --onnx FILE          ONNX model for trtexec (default: genet_gpu.onnx)
   --model_path FILE    checkpoint for the PyTorch fallback (default: genet.pth.tar)
   --precision P        fp16 (default, trtexec --fp16) or fp32
   --device_id N        GPU number for the PyTorch fallback (default: 0)
   --device D           PyTorch fallback device: cuda (default) or cpu (to try the script without a GPU)
   --rounds N           PyTorch fallback: batches timed per batch size (default: 200)
-  --log_dir DIR        where trtexec logs and the fallback's reports go (default: result)
+  --log-dir DIR        where trtexec logs and the fallback's reports go (default: result)
   --dry-run            print the commands without running them
   --help               this text
 EOF
@@ -40,7 +40,7 @@ while (($#)); do
         -h|--help) usage; exit 0 ;;
         --dry-run) export GENET_DRY_RUN=1 ;;
         --*=) genet_die "${1%=} needs a value" ;;
-        --bs|--onnx|--model_path|--precision|--device_id|--device|--rounds|--log_dir)
+        --bs|--onnx|--model_path|--precision|--device_id|--device|--rounds|--log-dir|--log_dir)
             (($# >= 2)) || genet_die "$1 needs a value"
             set -- "$1=$2" "${@:3}"
             continue ;;
@@ -51,7 +51,7 @@ while (($#)); do
         --device_id=*) device_id=${1#*=} ;;
         --device=*) device=${1#*=} ;;
         --rounds=*) rounds=${1#*=} ;;
-        --log_dir=*) log_dir=${1#*=} ;;
+        --log-dir=*|--log_dir=*) log_dir=${1#*=} ;;
         *) genet_die "unknown argument '$1' (see --help)" ;;
     esac
     shift

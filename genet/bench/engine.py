@@ -29,6 +29,7 @@ import numpy as np
 from genet.bench.batches import BatchSpan, Prefetcher, plan_batches, read_batches
 from genet.bench.config import MIN_CALLS, BenchConfig
 from genet.bench.figures import RunFacts, Timings, build_report, call_records, run_details, stability_warning
+from genet.bench.int8_path import warn_other_int8_path
 from genet.bench.outputs import GuideOutputs, RunOutputs, run_inputs
 from genet.bench.sinks import Sink
 from genet.bench.sources import ImageShape, ImageSource, image_bytes, open_source
@@ -203,6 +204,7 @@ def run_benchmark(config: BenchConfig, log: Log | None = None, runner: Runner | 
     with contextlib.nullcontext(runner) if runner else open_runner(config.model_path, config.backend,
                                                                    config.options) as runner:
         load_seconds = time.perf_counter() - load_start
+        warn_other_int8_path(config.model_path, runner.name, runner.precision, runner.device_name)
         after = then(runner) if then is not None else None
         result = _execute(config, runner, load_seconds, log, outputs)
         if after is not None:

@@ -1,4 +1,4 @@
-"""``cifar10_acc_eval.py``: top-1..top-5 accuracy of a run's dumps (seed step 6)."""
+"""``cifar10_acc_eval.py``: top-1..top-5 accuracy of a run's dumps (the guide's step 6)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cifar10_acc_eval.py",
         description="Match each dump ({stem}_1.txt or .bin from the benchmark tool, or {stem}_0.txt, .bin or .npy "
                     "from ais_bench: told apart by the output number) to the label of {stem}.bin and write "
-                    "top-1..top-5 accuracy in the seed's JSON format, with Error@1 and Error@5. Every labelled "
+                    "top-1..top-5 accuracy in the guide's JSON format, with Error@1 and Error@5. Every labelled "
                     "image must have exactly one dump and every dump a label. Equal logits rank the lower class "
                     "index first. Figures on images made by genet.data.synthetic are marked \"data\": "
                     "\"generated (NOT CIFAR-10)\".",

@@ -1,6 +1,6 @@
 """benchmark.py: run a model the way Huawei's ``benchmark.x86_64`` does, on ONNX Runtime, PyTorch or Ascend.
 
-Takes the seed's command lines unchanged (single-dash ``-key=value`` flags)::
+Takes the guide's command lines unchanged (single-dash ``-key=value`` flags)::
 
     python3 benchmark.py -model_type=vision -device_id=0 -batch_size=16 -om_path=genet_gpu.onnx \\
         -input_text_path=genet_prep_bin.info -input_width=32 -input_height=32 -output_binary=False -useDvpp=False
@@ -31,6 +31,7 @@ from genet.cli.plans import add_sweep_flags, parse_device_list, plan_from_args, 
 from genet.core.console import stderr_log
 from genet.core.errors import GenetError, SettingError, run_cli
 from genet.core.stats import percentile_text, spread_text
+from genet.formats.ais_bench_files import OUTFMTS
 from genet.formats.calltimes import write_call_times
 from genet.runners import BACKENDS, DEVICES, GRAPH_OPT_LEVELS, PRECISIONS, RunnerOptions
 from genet.runners.base import option_flag
@@ -38,16 +39,16 @@ from genet.runners.base import option_flag
 #: Exit status of a run whose model produced NaN or infinite outputs (without --allow-non-finite).
 EXIT_NON_FINITE = 3
 
-# Settings whose flag is not option_flag(field): the seed's single-dash spellings.
-_SEED_FLAGS = {"batch_size": "-batch_size", "device_id": "-device_id", "rounds": "-round",
+# Settings whose flag is not option_flag(field): the guide's single-dash spellings.
+_GUIDE_SPELLINGS = {"batch_size": "-batch_size", "device_id": "-device_id", "rounds": "-round",
                "info_path": "-input_text_path", "input_width": "-input_width", "input_height": "-input_height"}
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
-def seed_bool(text: str) -> bool:
-    """The seed's ``True``/``False`` flag values (any case; also 1/0, yes/no)."""
+def guide_bool(text: str) -> bool:
+    """The guide's ``True``/``False`` flag values (any case; also 1/0, yes/no)."""
     if text.lower() in _TRUE:
         return True
     if text.lower() in _FALSE:
@@ -67,37 +68,54 @@ def build_parser() -> argparse.ArgumentParser:
                "-useDvpp=False\n"
                "  python3 benchmark.py -device_id=0 -om_path=genet_gpu.onnx -round=30 -batch_size=4\n"
                "  python3 benchmark.py -batch_size=64 -om_path=model_best.pth.tar "
-               "-input_text_path=genet_prep_bin.info --device cuda --precision fp16 --cuda-graphs\n\n"
+               "-input_text_path=genet_prep_bin.info --device cuda --precision fp16 --cuda-graphs\n"
+               "  mkdir -p out && python3 benchmark.py --model genet_gpu.onnx --input ./prep_dataset --output out "
+               "--outfmt TXT\n\n"
+               "ais_bench's flags (its command line, both generations' spellings; see "
+               "docs/sweeps-and-ais-bench.md):\n"
+               "  --model MODEL          the model (also --om-model, --om_model, -om); as -om_path\n"
+               "  --input DIR|FILES      a folder of .bin/.npy inputs or a comma-separated list of files; "
+               "without it, --loop batches of random images\n"
+               "  --output DIR           an existing folder, where the outputs and the summary JSON go (as "
+               "ais_bench, genet does not create it)\n"
+               "  --output_dirname NAME  the folder name under --output in place of the timestamp\n"
+               f"  --outfmt FMT           output files: {', '.join(OUTFMTS)} (default BIN)\n"
+               "  --loop N               inference loops (default 1); as -round without --input\n"
+               "  --batchsize N          images per call (also --batch-size, --batch_size); as -batch_size\n"
+               "  --dymBatch N           the batch of a dynamic-batch model (also --dym-batch); as -batch_size\n"
+               "  --warmup_count N       untimed calls first (also --warmup-count); as --warmup\n"
+               "  --device ID[,ID...]    device numbers (digits: ais_bench's; cpu/cuda/auto: the backend's "
+               "--device above); as -device_id\n\n"
                f"exit status: 0 done; 2 bad input (nothing written); {EXIT_NON_FINITE} the model produced NaN or "
                "infinite outputs (dumps and reports written as evidence; --allow-non-finite: 0)")
-    seed = parser.add_argument_group("the Ascend benchmark tool's flags (-key=value)")
-    seed.add_argument("-om_path", required=True, type=Path, metavar="MODEL",
+    guide = parser.add_argument_group("the Ascend benchmark tool's flags (-key=value)")
+    guide.add_argument("-om_path", required=True, type=Path, metavar="MODEL",
                       help="model file: .onnx, .pth/.pth.tar checkpoint, or .om (Ascend); with a -batch_size "
                            "list, a name with {bs} (genet_bs{bs}_tuned.om) gives one static model per batch size")
-    seed.add_argument("-batch_size", type=parse_batch_list, default=(1,), metavar="N[,N...]",
+    guide.add_argument("-batch_size", type=parse_batch_list, default=(1,), metavar="N[,N...]",
                       help="images per model call (a static-batch model must have this batch); default 1; a "
                            "list (1,4,8,16,32,64) sweeps them on one loaded model (genet.bench.sweep)")
-    seed.add_argument("-device_id", type=parse_device_list, default=(0,), metavar="ID[,ID...]",
+    guide.add_argument("-device_id", type=parse_device_list, default=(0,), metavar="ID[,ID...]",
                       help="device number: the GPU (CUDA) or NPU to use; also names the dump folder "
                            "dumpOutput_device{ID} and the perf file; default 0; a list runs one worker per "
                            "device (genet.bench.devices)")
-    seed.add_argument("-input_text_path", type=Path, metavar="INFO",
+    guide.add_argument("-input_text_path", type=Path, metavar="INFO",
                       help="info file listing the inputs ('<index> <path> <width> <height>' per .bin; relative "
-                           "paths are read from the current folder, as the seed's tool does), or a packed "
+                           "paths are read from the current folder, as the Ascend tool does), or a packed "
                            "images.npy; leave out, with -round, for pure inference")
-    seed.add_argument("-input_width", type=int, metavar="W",
+    guide.add_argument("-input_width", type=int, metavar="W",
                       help="image width; must match the model's (default: the model's)")
-    seed.add_argument("-input_height", type=int, metavar="H",
+    guide.add_argument("-input_height", type=int, metavar="H",
                       help="image height; must match the model's (default: the model's)")
-    seed.add_argument("-output_binary", type=seed_bool, default=False, metavar="BOOL",
+    guide.add_argument("-output_binary", type=guide_bool, default=False, metavar="BOOL",
                       help="True: dumps as raw float32 {stem}_1.bin; False (default): one text line {stem}_1.txt")
-    seed.add_argument("-model_type", default="vision", choices=("vision",), metavar="TYPE",
+    guide.add_argument("-model_type", default="vision", choices=("vision",), metavar="TYPE",
                       help="only 'vision' (the default) is supported")
-    seed.add_argument("-useDvpp", type=seed_bool, default=False, metavar="BOOL",
+    guide.add_argument("-useDvpp", type=guide_bool, default=False, metavar="BOOL",
                       help="False only: inputs are preprocessed .bin tensors (DVPP is Ascend's JPEG decoder)")
-    seed.add_argument("-round", type=int, metavar="N",
-                      help="pure-inference mode: at least N batches of random images (more when --min-seconds "
-                           "needs them: the calls made are printed and recorded), no dumps, perf report only")
+    guide.add_argument("-round", type=int, metavar="N",
+                       help="pure-inference mode: at least N batches of random images (more when --min-seconds "
+                            "needs them: the calls made are printed and recorded), no dumps, perf report only")
 
     backend = parser.add_argument_group("backend")
     backend.add_argument("--backend", default="auto", choices=("auto", *BACKENDS),
@@ -143,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--warmup", type=int, default=2, metavar="N",
                     help="untimed model calls before the run (default 2), plus one at the last batch's "
                          "shape when it differs")
-    io.add_argument("--seed", type=int, default=0, help="seed of the random images of pure-inference mode")
+    io.add_argument("--seed", type=int, default=0,
+                    help="random-number seed of the random images of pure-inference mode (default 0)")
     io.add_argument("--allow-non-finite", action="store_true",
                     help=f"exit 0 even when the model produces NaN or infinite outputs (default: exit "
                          f"{EXIT_NON_FINITE})")
@@ -167,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def flag_of(field: str) -> str:
     """The flag a user sets a BenchConfig / RunnerOptions field with."""
-    return _SEED_FLAGS.get(field, option_flag(field))
+    return _GUIDE_SPELLINGS.get(field, option_flag(field))
 
 
 def config_from_args(args: argparse.Namespace, command_line: Sequence[str]) -> BenchConfig:

@@ -1,13 +1,13 @@
 """The whole pipeline in one command: ``genet-demo``, ``python -m genet.demo`` or ``bash test/eval_acc_perf.sh``.
 
 It runs the repository's own scripts, one process each, exactly as a user would type them,
-in a work folder that then holds the seed's files (prep_dataset/, genet_prep_bin.info,
+in a work folder that then holds the guide's files (prep_dataset/, genet_prep_bin.info,
 genet_gpu.onnx, result/, result_bs1.json, ...):
 
 1. without ``--datasets_path``: a generated CIFAR-10-format data set (``python -m genet.cli.synthetic``:
    drawn patterns, NOT CIFAR-10, so the accuracy it yields says nothing about CIFAR-10);
 2. without ``--model_path``: a small GENet trained on that set's training batches (train.py);
-3. preprocess.py, get_info.py, pthtar2onnx.py (seed steps 3.2, 3.3, 4.2);
+3. preprocess.py, get_info.py, pthtar2onnx.py (the guide's steps 3.2, 3.3, 4.2);
 4. on an Ascend host, test/onnx2om.sh (step 4.3);
 5. on ONNX Runtime: quantize.py, an int8 twin of the model calibrated on the training split, and
    compare_layers.py, int8 against fp32 layer by layer;
@@ -71,7 +71,7 @@ NPU_TOOLS = ("benchmark", "ais_bench")  # what test/infer_bin.sh --which names f
 BACKENDS = ("auto", "npu", "onnxruntime", "torch")
 SOCS = ("Ascend310", "Ascend310P3", "Ascend710")
 
-# Seed file names, relative to the work folder.
+# The guide's file names, relative to the work folder.
 DATASET_DIR = "dataset"
 CHECKPOINT = "genet.pth.tar"
 PREP_DIR = "prep_dataset"
@@ -321,8 +321,8 @@ class Pipeline:
 
     def source_line(self) -> str:
         data = "generated data, NOT CIFAR-10" if self.generated else "data set"
-        if self.args.datasets_path is not None:
-            data += f" {self.dataset}"
+        if self.args.datasets_path is not None:         # the folder, then what it holds: two labels kept apart
+            data = f"data set {self.dataset}" + (" (generated data, NOT CIFAR-10)" if self.generated else "")
         model = (f"a WRN-{QUICK_DEPTH}-{QUICK_WIDTH} trained here for {QUICK_EPOCHS} epochs"
                  if self.args.model_path is None else f"checkpoint {self.model}")
         return f"{data}; {model}"
@@ -346,12 +346,13 @@ def run_step(step: Step, number: int, total: int, workdir: Path) -> None:
 
 def build_parser() -> Parser:
     parser = Parser(
+        prog=os.environ.get("GENET_PROG") or "python3 -m genet.demo",
         description="The whole GENet offline-inference pipeline in one command: data set, checkpoint, "
                     "preprocess.py, get_info.py, pthtar2onnx.py, (on an Ascend host) test/onnx2om.sh, then per "
                     "batch size test/infer_bin.sh and cifar10_acc_eval.py, and a table of accuracy and "
                     "throughput. Without --datasets_path it generates a CIFAR-10-format data set (NOT "
                     "CIFAR-10) and, without --model_path, trains a small GENet on it in seconds.",
-        epilog="examples: python -m genet.demo  |  bash test/eval_acc_perf.sh --datasets_path=/data "
+        epilog="examples: python3 -m genet.demo  |  bash test/eval_acc_perf.sh --datasets_path=/data "
                "--model_path=genet.pth.tar --bs \"1 4 16\"")
     parser.add_argument("--datasets_path", "--datasets-path", type=Path, default=None,
                         help="the folder holding cifar-10-batches-py/ (or the folder itself, or the .tar.gz); "
@@ -383,7 +384,7 @@ def build_parser() -> Parser:
                            help="training images to generate and train on (default: %(default)s)")
     generated.add_argument("--test-images", type=positive_int, default=GENERATED_TEST_IMAGES, metavar="N",
                            help="test images to generate (default: %(default)s)")
-    generated.add_argument("--seed", type=int, default=0, help="seed of the data and the training (default: 0)")
+    generated.add_argument("--seed", type=int, default=0, help="random seed of the data and the training (default: 0)")
     parser.add_argument("--dry-run", action="store_true", help="print the commands without running them")
     return parser
 

@@ -1,4 +1,4 @@
-"""``get_info.py``: the ``.info`` list of a folder's inputs (seed step 3.3)."""
+"""``get_info.py``: the ``.info`` list of a folder's inputs (the guide's step 3.3)."""
 
 from __future__ import annotations
 

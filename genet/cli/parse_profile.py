@@ -33,7 +33,7 @@ COMPANIONS = {"ort_optimized": "onnxruntime", "exec_graph": "openvino", "layer_i
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
-        prog="parse.py profile",
+        prog="test/parse.py profile",
         description="Read per-layer profiles (a genet profile JSON from benchmark.py --profile, an ONNX Runtime "
                     "profile JSON, an OpenVINO benchmark_app detailed_counters CSV, a trtexec --exportProfile JSON "
                     "or an msprof op_summary CSV, recognised by content) and write the per-layer table, or several "
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the ONNX model the device ran: names the layers and counts their FLOPs (vendor files)")
     parser.add_argument("--batch-size", type=positive_int, metavar="N",
                         help="the profiled batch size, where the model's batch axis is dynamic")
-    for option, kind, what in (("--ort-optimized", "onnxruntime", "the optimised model the profiled session saved "
+    for option, kind, what in (("--ort-optimized", "onnxruntime", "the optimised model the profiled ONNX Runtime saved "
                                                                   "(optimized_model_filepath)"),
                                ("--exec-graph", "openvino", "benchmark_app -exec_graph_path XML"),
                                ("--layer-info", "trtexec", "trtexec --exportLayerInfo JSON"),

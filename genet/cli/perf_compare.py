@@ -1,4 +1,4 @@
-"""``test/perf_compare.py``: the seed's device comparison table (section 7.4)."""
+"""``test/perf_compare.py``: the guide's device comparison table (section 7.4)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from genet.reports.perf_table import csv_text, load_devices, make_table, markdow
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
-        prog="perf_compare.py",
-        description="Build the seed's device comparison (section 7.4): one row per batch size, one column per "
+        prog="test/perf_compare.py",
+        description="Build the guide's device comparison (section 7.4): one row per batch size, one column per "
                     "device, ratio columns (candidate / each other device), a best-batch row; print it as "
-                    "Markdown with the seed's verdict (710 best >= 1.2 x 310 best and >= 1.6 x T4 best) when "
+                    "Markdown with the guide's verdict (710 best >= 1.2 x 310 best and >= 1.6 x T4 best) when "
                     "those devices are present, and write PREFIX.md, PREFIX.csv and PREFIX.png (throughput "
                     "against batch size).",
         epilog="examples: python3 test/perf_compare.py '310:result/perf_vision_batchsize_*_device_0.txt' "

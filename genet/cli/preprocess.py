@@ -1,4 +1,4 @@
-"""``preprocess.py``: CIFAR-10 → normalized ``.bin`` files and ``val_label.txt`` (seed step 3.2)."""
+"""``preprocess.py``: CIFAR-10 → normalized ``.bin`` files and ``val_label.txt`` (the guide's step 3.2)."""
 
 from __future__ import annotations
 
@@ -32,11 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "appears whole or not at all; an existing one is replaced only if preprocess.py wrote it.",
         epilog="example: python3 preprocess.py ${datasets_path} ./prep_dataset")
     parser.add_argument("datasets_path",
-                        help=f"the folder holding {CIFAR10_FOLDER}/ (as in the seed), that folder itself, "
+                        help=f"the folder holding {CIFAR10_FOLDER}/ (as in the guide), that folder itself, "
                              f"the {CIFAR10_ARCHIVE} archive, or a folder holding that archive")
     parser.add_argument("out_dir", help="the folder to write, e.g. ./prep_dataset")
     parser.add_argument("--split", choices=sorted(SPLIT_BATCHES), default="test",
-                        help="test: test_batch (the seed's 10,000 images, default); train: data_batch_1..5")
+                        help="test: test_batch (the guide's 10,000 images, default); train: data_batch_1..5")
     parser.add_argument("--limit", type=int, metavar="N", help="only the first N images of the split")
     layout = parser.add_mutually_exclusive_group()
     layout.add_argument("--packed", action="store_true",

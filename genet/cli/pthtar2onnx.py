@@ -31,11 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pthtar2onnx.py",
         description="Convert a GENet checkpoint trained with BayesWatch/pytorch-GENet to ONNX, then verify the "
                     "ONNX file against PyTorch with ONNX Runtime. The variant (depth, width, classes, gather "
-                    "type, extent) is read off the checkpoint's keys; the flags below override it.")
+                    "type, extent) is read off the checkpoint's keys; the flags below override it.",
+        epilog="example: python3 pthtar2onnx.py genet.pth.tar (writes ./genet_gpu.onnx, as in the guide)")
     parser.add_argument("checkpoint", type=Path, help="checkpoint: the reference's {'epoch','state_dict',...} "
                         "dict or a bare state_dict, 'module.' prefixes allowed")
     parser.add_argument("--output", "-o", type=Path, default=Path("genet_gpu.onnx"),
-                        help="ONNX file to write (default: %(default)s, as in the seed guide)")
+                        help="ONNX file to write (default: %(default)s, as in the guide)")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, choices=OPSETS, metavar="N",
                         help=f"ONNX opset, {OPSETS[0]}..{OPSETS[-1]} (default: %(default)s; ATC of CANN 5.0.x "
                              f"takes at most {ATC_MAX_OPSET})")

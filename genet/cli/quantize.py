@@ -26,7 +26,7 @@ DEFAULT_OUTPUT = Path("genet_int8.onnx")
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="quantize.py",
-        description="Quantize a GENet ONNX export to int8 (QDQ, per-channel int8 weights, uint8 activations, "
+        description="Quantize a GENet ONNX export to int8 (QDQ, per-channel int8 weights in 7 bits, uint8 activations, "
                     "opset 13) with ONNX Runtime, calibrated on images of the TRAINING split preprocessed as "
                     "preprocess.py does; then compare the int8 model with the fp32 one on held-out test images "
                     "(top-1 of each, top-1 agreement, max |Δ| of the logits), print the figures and write them "
@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--min-agreement", type=float, default=DEFAULTS.min_agreement, metavar="PCT",
                         help="refuse the int8 model when its top-1 agrees with fp32's on fewer than PCT %% of "
                              "the check's images (default: %(default)s)")
+    parser.add_argument("--reduce-range", action=argparse.BooleanOptionalAction, default=DEFAULTS.reduce_range,
+                        help="quantize the weights to 7 bits ([-64, 64], the default): ONNX Runtime's u8s8 "
+                             "kernels on x86 CPUs without VNNI (AVX2, AVX-512 without VNNI) sum pairs of products in "
+                             "16 bits and can saturate, so 8-bit weights (--no-reduce-range) give other logits there "
+                             "than with VNNI; 7-bit weights give the same logits on every x86 CPU, for a little "
+                             "agreement on a VNNI CPU (docs/int8.md has the measurements)")
     parser.add_argument("--keep-below", action="store_true",
                         help="write the model and its report even below --min-agreement (marked passed: false)")
     add_quiet(parser)
@@ -64,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = QuantizeSettings(calib=args.calib, method=args.calib_method, calib_split=args.calib_split,
                                 check=DEFAULTS.check if args.check is None else args.check,
                                 check_at_most=args.check is None, min_agreement=args.min_agreement,
-                                keep_below=args.keep_below)
+                                keep_below=args.keep_below, reduce_range=args.reduce_range)
     named = args.output is not None
     args.output = args.output or DEFAULT_OUTPUT
     try:
@@ -74,6 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(exc.check.lines()))
         raise
     print("\n".join(check.lines()))
+    print("weights: 7-bit (--reduce-range): the same int8 logits on every x86 CPU" if settings.reduce_range else
+          "weights: 8-bit (--no-reduce-range): a CPU whose u8s8 sums saturate where this one's do not (or the "
+          "reverse) can give other int8 logits")
     if not passed:
         print(f"WARNING: agreement below --min-agreement {settings.min_agreement:.2f}%; kept as asked "
               f"(--keep-below)", file=sys.stderr)

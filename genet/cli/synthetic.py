@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python3 -m genet.cli.synthetic",
         description=f"Write a generated data set in the CIFAR-10 python-version format ({CIFAR10_FOLDER}/ with "
                     "data_batch_1..5, test_batch, batches.meta). The images are drawn patterns, one per class, "
-                    "with random placement, colour and noise: learnable, deterministic for a seed, and NOT "
+                    "with random placement, colour and noise: learnable, deterministic for a --seed, and NOT "
                     "CIFAR-10; accuracy measured on them says nothing about CIFAR-10. The folder carries a "
                     "mark that every genet tool reads, so that their figures say so.",
         epilog="example: python3 -m genet.cli.synthetic ./datasets --test 10000 --archive && "
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default %(default)s)")
     parser.add_argument("--test", type=int, default=10_000, metavar="N",
                         help="test images, at most 10000 (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same bytes "
+    parser.add_argument("--seed", type=int, default=0, help="random seed; the same --seed gives the same bytes "
                                                             "(default %(default)s)")
     parser.add_argument("--archive", action="store_true",
                         help=f"also write {GENERATED_ARCHIVE} and its .md5 file beside the folder")

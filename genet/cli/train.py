@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=DEFAULTS.limit,
                         help="train on the first N training images (default: %(default)s; 0 = all)")
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed,
-                        help="seed of the initial weights and the image order (default: %(default)s)")
+                        help="random seed of the initial weights and the image order (default: %(default)s)")
     # One thread by default: a WRN-10-1's convolutions are too small to split well. On the 2-core
     # build machine, 1,000 images took 3.1-4.0 s on one thread and 5.2-14.6 s on two.
     parser.add_argument("--threads", type=int, default=1,

@@ -26,6 +26,7 @@ import onnx
 
 from genet.core.console import Log, progress_bar
 from genet.core.constants import CHANNELS, IMAGE_SIZE, NUM_CLASSES, ONNX_INPUT_NAME, ONNX_OUTPUT_NAME
+from genet.core.cpuinfo import this_cpu
 from genet.core.errors import GenetError, first_line
 from genet.core.fsio import JSON_FILE, ONNX_MODEL, atomic_files, check_output_file
 from genet.data.cifar import load_split
@@ -52,6 +53,7 @@ class QuantizeSettings:
     min_agreement: float = 99.0         # percent of top-1 agreement below which the model is refused
     keep_below: bool = False
     check_at_most: bool = False         # ``check`` is a default: fewer when the test split holds fewer
+    reduce_range: bool = True           # 7-bit weights: the same int8 logits on every x86 CPU (docs/int8.md)
 
     def __post_init__(self) -> None:
         if self.calib < 1:
@@ -79,14 +81,22 @@ class CheckResult:
     agreement: float
     max_abs_diff: float
     generated: bool = False     # the images carry genet.data.synthetic's mark: NOT CIFAR-10
+    cpu: str = ""               # the CPU the check ran on, with its instruction set (genet.core.cpuinfo)
+    int8_path: str = ""         # ONNX Runtime's u8s8 kernels there: avx2, avx512, avx512_vnni, avx_vnni, amx, ...
+    u8s8_may_saturate: bool = False     # x86 without VNNI/AMX: another CPU can give other int8 logits
 
     def lines(self) -> list[str]:
         data = " (GENERATED DATA, not CIFAR-10: top-1 figures are not CIFAR-10 accuracies)" if self.generated else ""
-        return [f"held-out test images: {self.images}{data}",
-                f"top-1 fp32: {self.top1_fp32:.2f}%",
-                f"top-1 int8: {self.top1_int8:.2f}%  ({self.top1_int8 - self.top1_fp32:+.2f} points)",
-                f"top-1 agreement int8 vs fp32: {self.agreement:.2f}%",
-                f"max |Δ| logits: {self.max_abs_diff:.4g}"]
+        lines = [f"held-out test images: {self.images}{data}",
+                 f"top-1 fp32: {self.top1_fp32:.2f}%",
+                 f"top-1 int8: {self.top1_int8:.2f}%  ({self.top1_int8 - self.top1_fp32:+.2f} points)",
+                 f"top-1 agreement int8 vs fp32: {self.agreement:.2f}%",
+                 f"max |Δ| logits: {self.max_abs_diff:.4g}"]
+        if self.cpu:
+            saturation = ("can saturate (x86 without VNNI)" if self.u8s8_may_saturate else "cannot saturate")
+            lines.append(f"checked on: {self.cpu}; ONNX Runtime int8 path {self.int8_path}, its u8s8 sums "
+                         f"{saturation}")
+        return lines
 
 
 class BelowThreshold(GenetError):
@@ -228,8 +238,11 @@ class _Calibration:
 
 
 def quantize_static_int8(model: onnx.ModelProto, output: Path, images: np.ndarray, method: str,
-                         static_batch: int | None) -> None:
+                         static_batch: int | None, reduce_range: bool = True) -> None:
     """Calibrate on ``images`` and write the QDQ int8 model (per-channel int8 weights, uint8 activations).
+
+    ``reduce_range``: weights in 7 bits ([-64, 64]), so that two u8×s8 products never overflow the
+    16-bit sums of the x86 kernels without VNNI (docs/int8.md has the measured cost and gain).
 
     ONNX Runtime's pre-processing (shape inference, constant folding) comes first, and activations
     are uint8 with int8 weights (U8S8): WRN-16-8 at batch 16 ran 2.7x faster pre-processed than not,
@@ -248,7 +261,7 @@ def quantize_static_int8(model: onnx.ModelProto, output: Path, images: np.ndarra
         quant_pre_process(str(source), str(prepared))
         quantize_static(str(prepared), str(output), _Calibration(images, calibration_batch(len(images), static_batch)),
                         quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, calibrate_method=methods[method])
+                        weight_type=QuantType.QInt8, calibrate_method=methods[method], reduce_range=reduce_range)
 
 
 @contextlib.contextmanager
@@ -281,12 +294,15 @@ def _logits(model_path: Path, images: np.ndarray, static_batch: int | None, bar)
 def compare_models(fp32_path: Path, int8_path: Path, images: np.ndarray, labels: np.ndarray,
                    static_batch: int | None, quiet: bool = False) -> CheckResult:
     """Both models over the same images: top-1 of each, their agreement and the largest |Δ| of the logits."""
-    with progress_bar(2 * len(images), "check fp32 / int8", quiet) as bar:
+    with progress_bar(len(images), "check: fp32", quiet) as bar:      # each bar counts the images
         fp32 = _logits(fp32_path, images, static_batch, bar)
+    with progress_bar(len(images), "check: int8", quiet) as bar:
         int8 = _logits(int8_path, images, static_batch, bar)
     finite = bool(np.isfinite(fp32).all() and np.isfinite(int8).all())
     top_fp32, top_int8 = fp32.argmax(1), int8.argmax(1)
+    cpu = this_cpu()
     return CheckResult(
+        cpu=cpu.label(), int8_path=cpu.int8_path, u8s8_may_saturate=cpu.u8s8_may_saturate,
         images=len(images),
         top1_fp32=100.0 * float((top_fp32 == labels).mean()),
         top1_int8=100.0 * float((top_int8 == labels).mean()),
@@ -320,7 +336,9 @@ def report(source: Path, datasets_path: str | os.PathLike, settings: QuantizeSet
     return {
         "model_fp32": str(source),
         "datasets_path": str(datasets_path),
-        "format": "QDQ", "weights": "int8 per-channel", "activations": "uint8 per-tensor",
+        "format": "QDQ", "activations": "uint8 per-tensor",
+        "weights": "int8 per-channel" + (", 7-bit range (--reduce-range)" if settings.reduce_range else ""),
+        "reduce_range": settings.reduce_range,
         "opset": opset,
         "calibration": {"split": settings.calib_split, "images": settings.calib, "method": settings.method},
         "check": {"split": "test", **asdict(check)},
@@ -354,8 +372,9 @@ def quantize_model(source: str | os.PathLike, datasets_path: str | os.PathLike, 
     calibration = calibration_images(datasets_path, settings, log)
     held_out, labels, generated = check_images(datasets_path, settings.check, log, settings.check_at_most)
     with atomic_files([output, quantize_report_path(output)], [".onnx", ".json"]) as (model_tmp, json_tmp):
-        log(f"calibrating on {settings.calib} {settings.calib_split} images ({settings.method})")
-        quantize_static_int8(model, model_tmp, calibration, settings.method, static_batch)
+        log(f"calibrating on {settings.calib} {settings.calib_split} images ({settings.method}"
+            f"{', 7-bit weights' if settings.reduce_range else ''})")
+        quantize_static_int8(model, model_tmp, calibration, settings.method, static_batch, settings.reduce_range)
         check = replace(compare_models(source, model_tmp, held_out, labels, static_batch, quiet),
                         generated=generated)
         passed = passes(check, settings)

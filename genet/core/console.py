@@ -19,6 +19,14 @@ def stderr_log(quiet: bool = False) -> Log:
     return lambda message: print(message, file=sys.stderr, flush=True)
 
 
+def stderr_is_terminal() -> bool:
+    """Whether stderr is a terminal, where a progress bar can redraw itself."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):      # replaced by an object without isatty, or closed
+        return False
+
+
 class _NoBar:
     def update(self, n: int = 1) -> None:
         pass
@@ -27,11 +35,12 @@ class _NoBar:
 @contextlib.contextmanager
 def progress_bar(total: int, description: str, quiet: bool = False, unit: str = "img",
                  unit_scale: bool = False) -> Iterator[object]:
-    """A tqdm bar on stderr (``bar.update(n)``), gone when done; a do-nothing bar when ``quiet``.
+    """A tqdm bar on stderr (``bar.update(n)``), gone when done; a do-nothing bar when ``quiet`` or when stderr is
+    not a terminal (a log file or a pipe gets no bar's redraws). The one home of that rule for every genet bar.
 
     tqdm is imported only when a bar is shown.
     """
-    if quiet:
+    if quiet or not stderr_is_terminal():
         yield _NoBar()
         return
     from tqdm import tqdm

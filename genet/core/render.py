@@ -98,6 +98,7 @@ def plot_by_batch(path: str | os.PathLike, panels: Sequence[Panel], size: tuple[
             ax.set_xticks(batches, [str(bs) for bs in batches])
             ax.minorticks_off()
             ax.set(xlabel=panel.xlabel, ylabel=panel.ylabel, title=panel.title)
+            ax.set_ylim(bottom=0)       # from 0: a cut axis makes small differences look large
             ax.grid(True, which="both", alpha=0.3)
             ax.legend()
         if title:

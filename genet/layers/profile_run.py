@@ -25,6 +25,7 @@ from genet.bench.sinks import Discard
 from genet.bench.sources import open_source
 from genet.bench.warmup import warm_up
 from genet.core.console import Log, progress_bar
+from genet.core.cpuinfo import this_cpu
 from genet.core.errors import GenetError
 from genet.core.fsio import atomic_files
 from genet.layers.ceiling import best_of, measure_ceiling
@@ -32,7 +33,6 @@ from genet.layers.flops import OnnxLayers, export_for_layers
 from genet.layers.profile import LayerProfile, build_profile, module_summary, sum_check
 from genet.layers.profile_report import profile_paths, to_csv, to_json, to_markdown
 from genet.runners import Runner
-from genet.runners.base import cpu_isa
 from genet.runners.onnx_graph import load_model
 
 
@@ -111,7 +111,7 @@ def profile_run(config: BenchConfig, runner: Runner, profiler, result: BenchResu
         "backend": runner.name, "device": runner.device_name, "model": str(config.model_path),
         "command": " ".join(config.command_line), "versions": runner.versions(), "settings": settings,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "cpu": f"{runner.device_name.removeprefix('CPU: ')}; ISA: {cpu_isa()}",
+        "cpu": f"{runner.device_name.removeprefix('CPU: ')}; ISA flags: {this_cpu().isa_flags()}",
         "load": None if load is None else f"1-minute load average {load:.2f} on {os.cpu_count()} CPUs before the "
                                           f"profiled pass" + (" (measured while other jobs ran)" if load > 0.5 else ""),
     }

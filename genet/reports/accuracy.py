@@ -66,7 +66,7 @@ def rank_classes(logits: np.ndarray, k: int) -> np.ndarray:
 
 
 def percent(count: int, total: int) -> float:
-    """The seed's rounding: percent to 2 decimals."""
+    """The guide's rounding: percent to 2 decimals."""
     return round(100.0 * count / total, 2)
 
 
@@ -140,8 +140,8 @@ def write_accuracy_json(path: str | os.PathLike, payload: dict) -> None:
 
 
 def summary_line(acc: Accuracy, generated: bool = False) -> str:
-    line = (f"{acc.images} images, {acc.classes} classes: top-1 {acc.top(1)}% (Error@1 {acc.error(1)}), "
-            f"top-5 {acc.top(TOP_K)}% (Error@5 {acc.error(TOP_K)})")
+    line = (f"{acc.images} images, {acc.classes} classes: top-1 {acc.top(1):.2f}% (Error@1 {acc.error(1):.2f}), "
+            f"top-5 {acc.top(TOP_K):.2f}% (Error@5 {acc.error(TOP_K):.2f})")      # two decimals: docs/metrics.md
     if generated:
         line += f" [data: {GENERATED_DATA}]"
     if acc.missing:

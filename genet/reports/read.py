@@ -143,9 +143,9 @@ def _ais_summary_json(path: Path, data: dict, batch_size: int | None) -> Through
     latency = {("p99" if "".join(key.split()) in ("percentile(99%)", "P99") else key): value
                for key, value in _numbers(compute).items() if key != "count"}
     backend = str(ours.get("backend") or "ascend")
-    device = str(ours.get("device") or "310")
-    return Throughput(str(path), "ais_bench summary JSON", batch, fps, is_npu_chip(backend),
-                      device if not is_npu_chip(backend) else "310", latency, "NPU_compute_time per batch",
+    device = device_label(ours) if ours and not is_npu_chip(backend) else "310"     # one label style: cpu, gpu
+    return Throughput(str(path), "ais_bench summary JSON", batch, fps, is_npu_chip(backend), device, latency,
+                      "NPU_compute_time per batch",
                       non_finite=non_finite_of(ours))
 
 
@@ -252,25 +252,39 @@ def read_throughput(path: str | os.PathLike, batch_size: int | None = None) -> T
 
 
 def accuracy_lines(summary: AccuracySummary) -> list[str]:
-    """The seed's ``om bs1 top1:94.22% top5:99.85%`` line, then the errors as the seed's table quotes them."""
+    """One line: ``bs1 top1:94.22% top5:99.85% Error@1 5.78 Error@5 0.15``, with a note on generated data.
+
+    The guide's parse.py starts the line with ``om``; an accuracy JSON does not say which model or device
+    produced the dumps, so the line names only the batch size its file name gives.
+    """
     name = Path(summary.source).name
     tag = name.split("_")[1].split(".")[0] if "_" in name else Path(name).stem
     top5 = summary.top[min(4, len(summary.top) - 1)]
-    lines = [f"om {tag} top1:{summary.top[0]} top5:{top5}",
-             f"Error@1 {summary.errors['Error@1']} Error@5 {summary.errors['Error@5']}"]
+    line = (f"{tag} top1:{summary.top[0]} top5:{top5} "
+            f"Error@1 {summary.errors['Error@1']} Error@5 {summary.errors['Error@5']}")
     if summary.data:
-        lines.append(f"data: {summary.data}: these figures are not CIFAR-10 accuracies")
-    return lines
+        line += f" (data: {summary.data}: not CIFAR-10 accuracies)"
+    return [line]
 
 
-def throughput_lines(report: Throughput, label: str, chips: int) -> list[str]:
-    """``310 bs1 fps:3239.252`` (the seed's line), then the latency figures when the report has them.
+def throughput_lines(report: Throughput, label: str, chips: int, latency: bool = False) -> list[str]:
+    """One line: ``310 bs1 fps:3239.252`` (the guide's), and with ``latency`` the report's latency figures.
 
     ``label`` names NPU chip figures (multiplied by ``chips``); other figures carry their device.
     """
     name = label if report.per_chip else report.device
-    lines = [f"{name} bs{report.batch_size} fps:{format_fps(report.card_fps(chips))}"]
-    if report.kind != "benchmark perf report" and report.latency_ms:
+    line = f"{name} bs{report.batch_size} fps:{format_fps(report.card_fps(chips))}"
+    if latency and report.kind != "benchmark perf report" and report.latency_ms:
         figures = " ".join(f"{k} {v:.6g}" for k, v in report.latency_ms.items())
-        lines.append(f"latency ms ({report.latency_label}): {figures}")
-    return lines
+        line += f"  latency ms ({report.latency_label}): {figures}"
+    return [line]
+
+
+def sweep_lines(sweep: SweepFile, label: str, chips: int) -> list[str]:
+    """One line for a sweep file: ``cpu sweep bs1 fps:… bs4 fps:… best bs4`` (NPU chips × ``chips``)."""
+    name = label if sweep.per_chip else (device_label({"backend": sweep.backend, "device": sweep.device})
+                                         if sweep.device or sweep.backend else "genet")
+    factor = chips if sweep.per_chip else 1
+    figures = " ".join(f"bs{batch} fps:{format_fps(fps * factor)}" for batch, fps in sorted(sweep.interface.items()))
+    best = f" best bs{sweep.best_batch}" if sweep.best_batch is not None else ""
+    return [f"{name} sweep {figures}{best}"]

@@ -123,8 +123,9 @@ def int8_section(report: Path) -> Section:
     """What quantize.py found: the int8 model's agreement with fp32, and whether it passed its gate."""
     found = read_report(report, accept=(QuantizeReport,), wanted="quantize.py's report")
     verdict = "passed" if found.passed else "REFUSED (kept with --keep-below: do not trust its figures)"
-    return Section(None, [f"int8: quantize.py's check on {found.check_images} test images: top-1 agreement with "
-                          f"fp32 {found.agreement:.2f}%, {verdict} ({report.name})."])
+    where = f" on {found.checked_on()}" if found.checked_on() else ""
+    return Section(None, [f"int8: quantize.py's check on {found.check_images} test images{where}: top-1 agreement "
+                          f"with fp32 {found.agreement:.2f}%, {verdict} ({report.name})."])
 
 
 def _sweep_cells(sweep: SweepFile, bs: int) -> list[str]:

@@ -130,7 +130,7 @@ class Runner(abc.ABC):
     @property
     @abc.abstractmethod
     def device_name(self) -> str:
-        """What runs the model, in words (e.g. 'NVIDIA H100 80GB HBM3', 'CPU: AMD EPYC (2 cores)')."""
+        """What runs the model, in words ('NVIDIA H100 80GB HBM3', 'CPU: AMD EPYC (2 cores, AVX-512 VNNI BF16)')."""
 
     @property
     def precision(self) -> str:
@@ -253,37 +253,6 @@ def _static_dim(value) -> int | None:
     except (TypeError, ValueError):
         return None
     return value if value > 0 else None
-
-
-def cpu_name() -> str:
-    """The CPU model and core count, e.g. 'CPU: AMD EPYC (2 cores)'."""
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    model = line.partition(":")[2].strip()
-                    break
-    except OSError:
-        pass
-    return f"CPU: {model} ({os.cpu_count()} cores)"
-
-
-# /proc/cpuinfo flags that decide which CPU kernels a backend picks, as lscpu spells them.
-ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
-
-
-def cpu_isa() -> str:
-    """The instruction-set extensions of this CPU that matter to the kernels, e.g. 'avx2 fma avx512f avx512_vnni'."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    flags = set(line.partition(":")[2].split())
-                    return " ".join(flag for flag in ISA_FLAGS if flag in flags) or "no AVX2"
-    except OSError:
-        pass
-    return platform.machine()
 
 
 def base_versions() -> dict[str, str]:

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from genet.core.cpuinfo import cpu_label
 from genet.core.errors import GenetError, first_line
-from genet.runners.base import CallTimes, Runner, RunnerOptions, base_versions, cpu_name, static_shape
+from genet.runners.base import CallTimes, Runner, RunnerOptions, base_versions, static_shape
 
 PROVIDER_ALIASES = {
     "cpu": "CPUExecutionProvider",
@@ -126,7 +127,7 @@ class OnnxRuntimeRunner(OnnxFile, Runner):
         gpu = [p for p in active if p in _GPU_PROVIDERS]
         if gpu:
             return f"{gpu[0]} device {self.options.device_id}"
-        return cpu_name()
+        return cpu_label()
 
     @property
     def providers(self) -> list[str]:

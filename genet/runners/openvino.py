@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from genet.core.cpuinfo import cpu_label
 from genet.core.errors import GenetError, first_line
-from genet.runners.base import CallTimes, Runner, RunnerOptions, base_versions, cpu_name, static_shape, usable_cpus
+from genet.runners.base import CallTimes, Runner, RunnerOptions, base_versions, static_shape, usable_cpus
 from genet.runners.onnxrt import OnnxFile
 
 try:
@@ -74,7 +75,7 @@ class OpenVinoRunner(OnnxFile, Runner):
 
     @property
     def device_name(self) -> str:
-        return cpu_name()
+        return cpu_label()
 
     def versions(self) -> dict[str, str]:
         return {**base_versions(), "openvino": ov.__version__}

@@ -27,11 +27,12 @@ import numpy as np
 import torch
 
 from genet.core.constants import CHANNELS, IMAGE_SIZE
+from genet.core.cpuinfo import cpu_label
 from genet.core.errors import GenetError
 from genet.model.checkpoint import load_model
 from genet.model.device import resolve_device
 from genet.model.fold import fold_batchnorm
-from genet.runners.base import PRECISIONS, CallTimes, Runner, RunnerOptions, base_versions, cpu_name
+from genet.runners.base import PRECISIONS, CallTimes, Runner, RunnerOptions, base_versions
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 _WARMUP_CALLS = 3     # calls before a CUDA graph capture (torch's CUDA-graph notes), and before timing a compile
@@ -119,7 +120,7 @@ class TorchRunner(Runner):
     def device_name(self) -> str:
         if self._on_cuda:
             return torch.cuda.get_device_name(self._device)
-        return cpu_name()
+        return cpu_label()
 
     def versions(self) -> dict[str, str]:
         found = {**base_versions(), "torch": torch.__version__}

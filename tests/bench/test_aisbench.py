@@ -163,7 +163,7 @@ def test_summary_is_read_by_parse_py_with_the_device_that_ran_it(tmp_path, model
     summary = json.loads((out / "s_summary.json").read_text())
     assert parse_main([str(out / "s_summary.json")]) == 0
     line = capsys.readouterr().out.splitlines()[0]
-    assert line.startswith("CPU") and f"bs2 fps:{round(summary['throughput'], 3)}" in line
+    assert line.startswith("cpu bs2 ") and f"bs2 fps:{round(summary['throughput'], 3)}" in line
 
 
 # The real tool's summary (ais_bench's own keys; older releases spell the 99th percentile so).

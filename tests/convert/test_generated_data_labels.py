@@ -8,22 +8,19 @@ import json
 import numpy as np
 import onnx
 import pytest
-import torch
 from onnx import numpy_helper
 
 from genet.cli.quantize import main
-from genet.convert.export import export_onnx
 from genet.core.errors import run_cli
 from genet.data.synthetic import write_cifar10
-from tests.runner_helpers import TinyNet
+from tests.runner_helpers import separated_onnx
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("quantize2")
     write_cifar10(root / "datasets", train=64, test=40, seed=5)
-    torch.manual_seed(0)
-    export_onnx(TinyNet(), root / "fp32_opset17.onnx", opset=17)
+    separated_onnx(root / "fp32_opset17.onnx", opset=17)        # passes the gate on any CPU (see its docstring)
     return root
 
 

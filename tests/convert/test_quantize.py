@@ -16,6 +16,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import genet.convert.quantize as quantize
+import genet.core.cpuinfo as cpuinfo
 from genet.cli.quantize import main
 from genet.convert.quantize import CheckResult
 from genet.core.errors import run_cli
@@ -24,20 +25,29 @@ from genet.formats.quantize_report import QuantizeReport, quantize_report_path
 from genet.reports.read import read_report
 from genet.runners import open_runner
 from tests.conftest import REPO, run_script
-from tests.runner_helpers import tiny_onnx
+from tests.runner_helpers import LEADING_CLASS, separated_onnx, tiny_onnx
 
 STUBS = REPO / "tests" / "stubs"
 
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
-    """A generated data set (200 training, 100 test images), a tiny fp32 model and its int8 version."""
+    """A generated data set (200 training, 100 test images), tiny fp32 models and int8 versions.
+
+    Tests that need quantize.py's gate to pass quantize ``fp32.onnx``, a model whose top-1 leads by
+    logits far above any int8 error (tests.runner_helpers.separated_onnx): an untrained model's
+    agreement depends on the CPU's int8 kernels (94 % on an AVX2-only CPU, 100 % with VNNI).
+    ``tiny.onnx`` is that untrained model, quantized with --keep-below, for the check's counting.
+    """
     root = tmp_path_factory.mktemp("quantize")
     write_cifar10(root / "datasets", train=200, test=100, seed=3)
-    tiny_onnx(root / "fp32.onnx")
-    tiny_onnx(root / "fp32_bs8.onnx", batch_size=8)
+    separated_onnx(root / "fp32.onnx")
+    separated_onnx(root / "fp32_bs8.onnx", batch_size=8)
+    tiny_onnx(root / "tiny.onnx")
     assert run_cli(main, [str(root / "fp32.onnx"), str(root / "datasets"), "-o", str(root / "int8.onnx"),
                           "--calib", "64", "--check", "100", "--quiet"]) == 0
+    assert run_cli(main, [str(root / "tiny.onnx"), str(root / "datasets"), "-o", str(root / "tiny_int8.onnx"),
+                          "--calib", "64", "--check", "100", "--keep-below", "--quiet"]) == 0
     return root
 
 
@@ -86,15 +96,33 @@ def test_histogram_methods_calibrate_on_a_count_that_is_no_multiple_of_32(method
     assert "Collecting tensor data" not in capsys.readouterr().out      # stdout holds the results only
 
 
-def test_the_check_scores_both_models_on_the_labels(work):
-    """Each top-1 counted against the test labels, independently of quantize.py's own loop."""
-    images, labels, _ = quantize.check_images(work / "datasets", 100, log=lambda m: None)
-    with open_runner(work / "fp32.onnx") as fp32, open_runner(work / "int8.onnx") as int8:
-        top_fp32, top_int8 = fp32.run(images).argmax(1), int8.run(images).argmax(1)
+def test_the_separated_model_leads_by_far_more_than_int8_moves_a_logit(work):
+    """The premise of the fixture: the fp32 lead of the top-1 exceeds twice the largest int8 |Δ| (any CPU)."""
+    images, _, _ = quantize.check_images(work / "datasets", 100, log=lambda m: None)
+    with open_runner(work / "fp32.onnx") as fp32:
+        logits = np.sort(fp32.run(images), axis=1)
+    lead = float((logits[:, -1] - logits[:, -2]).min())
     check = json.loads((work / "int8.json").read_text())["check"]
+    assert lead > 2 * check["max_abs_diff"] and check["agreement"] == 100.0
+    assert check["top1_fp32"] == check["top1_int8"]
+
+
+@pytest.mark.parametrize("model", ["int8", "tiny_int8"])
+def test_the_check_scores_both_models_on_the_labels(work, model):
+    """Each top-1 counted against the test labels, independently of quantize.py's own loop; the untrained
+    model's answers vary from image to image (its agreement is whatever this CPU's int8 kernels give)."""
+    images, labels, _ = quantize.check_images(work / "datasets", 100, log=lambda m: None)
+    source = "fp32" if model == "int8" else "tiny"
+    with open_runner(work / f"{source}.onnx") as fp32, open_runner(work / f"{model}.onnx") as int8:
+        top_fp32, top_int8 = fp32.run(images).argmax(1), int8.run(images).argmax(1)
+    check = json.loads((work / f"{model}.json").read_text())["check"]
     assert check["top1_fp32"] == pytest.approx(100.0 * (top_fp32 == labels).mean())
     assert check["top1_int8"] == pytest.approx(100.0 * (top_int8 == labels).mean())
     assert check["agreement"] == pytest.approx(100.0 * (top_fp32 == top_int8).mean())
+    if model == "int8":
+        assert (top_fp32 == LEADING_CLASS).all()
+    else:
+        assert len(set(top_fp32)) > 1
 
 
 def test_runner_reads_the_precision_from_the_model(work):
@@ -105,6 +133,47 @@ def test_runner_reads_the_precision_from_the_model(work):
 def test_static_batch_model_is_checked_in_whole_batches(work, tmp_path):
     assert quantize_cli(work, tmp_path / "q.onnx", "--calib", "16", "--check", "20", model="fp32_bs8.onnx") == 0
     assert json.loads((tmp_path / "q.json").read_text())["check"]["images"] == 20
+
+
+def int8_weights(path: Path) -> np.ndarray:
+    from onnx import numpy_helper
+
+    return np.concatenate([numpy_helper.to_array(init).ravel() for init in onnx.load(str(path)).graph.initializer
+                           if init.data_type == TensorProto.INT8])
+
+
+def test_the_report_and_the_printed_lines_name_the_cpu_of_the_check(work, tmp_path, monkeypatch, capsys):
+    """Described CPUs, not this one: the fields say what genet.core.cpuinfo says of the CPU running the check."""
+    avx2 = cpuinfo.CpuInfo("AMD EPYC", 2, frozenset({"avx2", "fma"}))
+    monkeypatch.setattr(quantize, "this_cpu", lambda: avx2)
+    assert quantize_cli(work, tmp_path / "q.onnx", "--calib", "16", "--check", "20") == 0
+    report = json.loads((tmp_path / "q.json").read_text())
+    assert {k: report["check"][k] for k in ("cpu", "int8_path", "u8s8_may_saturate")} == {
+        "cpu": "CPU: AMD EPYC (2 cores, AVX2)", "int8_path": "avx2", "u8s8_may_saturate": True}
+    assert report["reduce_range"] is True and report["weights"] == "int8 per-channel, 7-bit range (--reduce-range)"
+    out = capsys.readouterr().out
+    assert ("checked on: CPU: AMD EPYC (2 cores, AVX2); ONNX Runtime int8 path avx2, its u8s8 sums can saturate "
+            "(x86 without VNNI)") in out
+    found = read_report(quantize_report_path(tmp_path / "q.onnx"), accept=(QuantizeReport,))
+    assert (found.cpu, found.int8_path, found.u8s8_may_saturate, found.reduce_range) == (
+        "CPU: AMD EPYC (2 cores, AVX2)", "avx2", True, True)
+
+
+def test_reduce_range_writes_7_bit_weights_and_says_so(work, tmp_path, capsys):
+    """7-bit weights by default (the same logits on every x86 CPU); --no-reduce-range for 8-bit."""
+    assert quantize_cli(work, tmp_path / "full.onnx", "--calib", "16", "--check", "20", "--no-reduce-range") == 0
+    assert json.loads((tmp_path / "full.json").read_text())["reduce_range"] is False
+    assert quantize_cli(work, tmp_path / "q.onnx", "--calib", "16", "--check", "20") == 0
+    assert "weights: 7-bit (--reduce-range): the same int8 logits on every x86 CPU" in capsys.readouterr().out
+    full, reduced = int8_weights(tmp_path / "full.onnx"), int8_weights(tmp_path / "q.onnx")
+    assert np.abs(full).max() == 127 and len(full) == len(reduced)
+    assert np.abs(reduced).max() == 64      # symmetric 7-bit: 2 × 255 × 64 < 32767, no 16-bit overflow
+    report = json.loads((tmp_path / "q.json").read_text())
+    assert report["reduce_range"] is True and "7-bit" in report["weights"]
+    assert read_report(quantize_report_path(tmp_path / "q.onnx"), accept=(QuantizeReport,)).reduce_range
+    assert quantize_cli(work, tmp_path / "q.onnx", "--calib", "16", "--check", "20", "--no-reduce-range") == 0
+    assert np.abs(int8_weights(tmp_path / "q.onnx")).max() == 127
+    assert "weights: 8-bit (--no-reduce-range)" in capsys.readouterr().out
 
 
 # --- the accuracy gate ---------------------------------------------------------------------------

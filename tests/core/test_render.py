@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+
+import genet.core.render as render
 from genet.core.render import Panel, Series, csv_text, markdown_table, plot_by_batch
 
 
@@ -25,3 +28,19 @@ def test_plot_by_batch_writes_a_png(tmp_path):
                                                                    ring=16, ring_label="best", ring_color="red")])
     plot_by_batch(tmp_path / "p.png", [panel, panel], size=(6, 3), dpi=50, title="two panels")
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_y_axis_starts_at_zero(tmp_path, monkeypatch):
+    limits = []
+    original = render.png_figure
+
+    @contextlib.contextmanager
+    def recording(path, dpi, **subplots):
+        with original(path, dpi, **subplots) as (fig, axes):
+            yield fig, axes
+            limits.extend(ax.get_ylim() for ax in axes.flat)
+
+    monkeypatch.setattr(render, "png_figure", recording)
+    panel = Panel("batch size", "images/s", "Throughput", [Series("a", {1: 1400.0, 4: 1500.0})])
+    plot_by_batch(tmp_path / "p.png", [panel], size=(4, 3), dpi=50)
+    assert len(limits) == 1 and limits[0][0] == 0 and limits[0][1] >= 1500

@@ -159,7 +159,7 @@ def test_strict_mode_and_no_pinned_python(script):
 @pytest.mark.parametrize("script, options", [
     ("env.sh", ["--toolkit", "--dry-run", "--quiet"]),
     ("onnx2om.sh", ["--onnx", "--soc", "--bs", "--tune", "--log", "--dry-run"]),
-    ("infer_bin.sh", ["--bs", "--backend", "--device_id", "--info", "--onnx", "--om_prefix", "--which", "--dry-run"]),
+    ("infer_bin.sh", ["--bs", "--backend", "--device_id", "--info", "--onnx", "--om-prefix", "--which", "--dry-run"]),
     ("perf_g.sh", ["--bs", "--onnx", "--model_path", "--precision", "--device", "--rounds", "--dry-run"]),
     ("eval_acc_perf.sh", ["--datasets_path", "--model_path", "--backend", "--bs", "--dry-run"]),
 ])

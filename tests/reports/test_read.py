@@ -45,14 +45,19 @@ def test_chip_options_scale_npu_figures_only(capsys):
     assert parse(capsys, "--chip", "710", perf) == ["710 bs1 fps:809.813"]
     assert parse(capsys, "--chip", "310P", perf) == ["310P bs1 fps:809.813"]
     assert parse(capsys, "--chips", "2", perf) == [f"310 bs1 fps:{round(809.813 * 2, 3)}"]
+    # perf_compare.py's spelling, LABEL=N, names the card too.
+    assert parse(capsys, "--chips", "910=2", perf) == [f"910 bs1 fps:{round(809.813 * 2, 3)}"]
+    with pytest.raises(GenetError, match="expected N or LABEL=N"):
+        main(["--chips", "=2", perf])
     trt = str(SAMPLES / "trtexec_t4_bs16.log")
     assert parse(capsys, "--chip", "310", trt)[0] == parse(capsys, "--chip", "710", trt)[0]
 
 
 def test_trtexec_latency_percentiles_are_printed(capsys):
-    lines = parse(capsys, str(SAMPLES / "trtexec_bs64_trt10.log"))
-    assert lines[1] == ("latency ms (GPU Compute Time per batch): min 10.1396 max 11.7207 mean 10.4816 "
-                        "median 10.458 p90 10.5977 p95 10.6826 p99 11.4121")
+    assert parse(capsys, str(SAMPLES / "trtexec_bs64_trt10.log")) == [f"gpu bs64 fps:{round(1000 * 64 / 10.4816, 3)}"]
+    lines = parse(capsys, "--latency", str(SAMPLES / "trtexec_bs64_trt10.log"))
+    assert lines == [f"gpu bs64 fps:{round(1000 * 64 / 10.4816, 3)}  latency ms (GPU Compute Time per batch): "
+                     "min 10.1396 max 11.7207 mean 10.4816 median 10.458 p90 10.5977 p95 10.6826 p99 11.4121"]
 
 
 def test_seed_trtexec_quote_split_over_lines_needs_the_batch(capsys):
@@ -88,9 +93,9 @@ def test_runner_perf_json_gives_throughput_and_percentiles(tmp_path, capsys):
     details = {"images": 10000, "backend": "onnxruntime", "precision": "fp32", "device": "CPU: x86_64 (2 cores)",
                "batch_latency_ms": {"device": stats, "call": {"min": 9.0}}}
     _, js = write_perf(tmp_path, 16, 0, PERF, details)
-    assert parse(capsys, str(js)) == [
-        "cpu bs16 fps:4321.5",
-        "latency ms (device time per batch): min 3.1 mean 3.5 p50 3.4 p90 3.9 p99 4.4 max 5"]
+    assert parse(capsys, str(js)) == ["cpu bs16 fps:4321.5"]
+    assert parse(capsys, "--latency", str(js)) == [
+        "cpu bs16 fps:4321.5  latency ms (device time per batch): min 3.1 mean 3.5 p50 3.4 p90 3.9 p99 4.4 max 5"]
 
 
 @pytest.mark.parametrize("backend, device, label", [
@@ -119,7 +124,8 @@ def test_runner_perf_json_flat_latency_and_ascend_backend(tmp_path, capsys):
     details = {"latency_ms": {"min": 1.0, "p99": 2.0}, "backend": "ascend", "device_name": "Ascend NPU device 0"}
     txt, js = write_perf(tmp_path, 8, 0, PERF, details)
     # An NPU run's figure is one chip's: x4 for a 310 card, as is for a 310P.
-    assert parse(capsys, str(js)) == [f"310 bs8 fps:{round(4321.5 * 4, 3)}", "latency ms (latency_ms): min 1 p99 2"]
+    assert parse(capsys, "--latency", str(js)) == [f"310 bs8 fps:{round(4321.5 * 4, 3)}  latency ms (latency_ms): "
+                                                   "min 1 p99 2"]
     assert parse(capsys, "--chip", "310P", str(js))[0] == "310P bs8 fps:4321.5"
     assert main([str(txt)]) == 0 and capsys.readouterr().err == ""
 
@@ -132,18 +138,18 @@ def test_runner_perf_json_without_optional_keys(tmp_path, capsys):
 
 def test_accuracy_json_lines(capsys, tmp_path):
     # The seed's JSON, which has no Error entries: they are worked out from Top1/Top5.
-    assert parse(capsys, str(SAMPLES / "result_bs1.json")) == ["om bs1 top1:94.22% top5:99.85%",
-                                                             "Error@1 5.78 Error@5 0.15"]
+    assert parse(capsys, str(SAMPLES / "result_bs1.json")) == ["bs1 top1:94.22% top5:99.85% Error@1 5.78 Error@5 0.15"]
     acc = Accuracy(images=3, classes=10, topk_correct=(1, 2, 2, 3, 3), confusion=np.zeros((10, 10), int))
     write_accuracy_json(tmp_path / "result_bs16.json", accuracy_payload(acc))
-    assert parse(capsys, str(tmp_path / "result_bs16.json")) == ["om bs16 top1:33.33% top5:100.00%",
-                                                                "Error@1 66.67 Error@5 0.0"]
+    assert parse(capsys, str(tmp_path / "result_bs16.json")) == ["bs16 top1:33.33% top5:100.00% Error@1 66.67 "
+                                                                "Error@5 0.0"]
 
 
 def test_accuracy_json_on_generated_data_says_so(capsys, tmp_path):
     acc = Accuracy(images=3, classes=10, topk_correct=(1, 2, 2, 3, 3), confusion=np.zeros((10, 10), int))
     write_accuracy_json(tmp_path / "result_bs1.json", accuracy_payload(acc, generated=True))
-    assert parse(capsys, str(tmp_path / "result_bs1.json"))[-1].startswith("data: generated (NOT CIFAR-10)")
+    lines = parse(capsys, str(tmp_path / "result_bs1.json"))
+    assert len(lines) == 1 and lines[0].endswith("(data: generated (NOT CIFAR-10): not CIFAR-10 accuracies)")
 
 
 @pytest.mark.parametrize("content, message", [
@@ -192,7 +198,7 @@ def test_seed_command_lines_as_processes(tmp_path):
     shutil.copy(SAMPLES / "result_bs1.json", tmp_path)
     script = str(REPO / "test" / "parse.py")
     for arg, out in [("result/perf_vision_batchsize_1_device_0.txt", "310 bs1 fps:3239.252\n"),
-                     ("result_bs1.json", "om bs1 top1:94.22% top5:99.85%\nError@1 5.78 Error@5 0.15\n")]:
+                     ("result_bs1.json", "bs1 top1:94.22% top5:99.85% Error@1 5.78 Error@5 0.15\n")]:
         done = subprocess.run([sys.executable, script, arg], cwd=tmp_path, capture_output=True, text=True,
                               timeout=60)
         assert (done.returncode, done.stdout, done.stderr) == (0, out, "")
@@ -201,3 +207,22 @@ def test_seed_command_lines_as_processes(tmp_path):
                           timeout=60)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("parse.py: error: notes.txt: not a perf report")
+
+
+def test_a_sweep_file_is_one_line_as_perf_compare_takes_it(tmp_path, capsys):
+    sweep = {"kind": "genet batch sweep", "backend": "onnxruntime", "device": "CPU: AMD EPYC (2 cores)",
+             "best_batch": 4,
+             "points": [{"batch_size": 4, "interface_throughput": 300.0},
+                        {"batch_size": 1, "interface_throughput": 100.0}]}
+    (tmp_path / "sweep_device_0.json").write_text(json.dumps(sweep))
+    assert parse(capsys, str(tmp_path / "sweep_device_0.json")) == ["cpu sweep bs1 fps:100.0 bs4 fps:300.0 best bs4"]
+    npu = {**sweep, "backend": "ascend"}
+    (tmp_path / "npu.json").write_text(json.dumps(npu))
+    assert parse(capsys, str(tmp_path / "npu.json")) == ["310 sweep bs1 fps:400.0 bs4 fps:1200.0 best bs4"]
+
+
+def test_genet_ais_summary_is_labelled_as_its_perf_report_is(tmp_path, capsys):
+    summary = {"NPU_compute_time": {"mean": 2.0}, "throughput": 8000.0, "args": {"batchsize": "16"},
+               "genet": {"backend": "onnxruntime", "device": "CPU: AMD EPYC (2 cores)"}}
+    (tmp_path / "s_summary.json").write_text(json.dumps(summary))
+    assert parse(capsys, str(tmp_path / "s_summary.json")) == ["cpu bs16 fps:8000.0"]

@@ -66,6 +66,12 @@ def test_int8_and_generated_notes(tmp_path):
     assert line == ("int8: quantize.py's check on 100 test images: top-1 agreement with fp32 99.00%, REFUSED (kept "
                     "with --keep-below: do not trust its figures) (genet_int8.json).")
     assert generated_section().lines == [GENERATED_NOTE]
+    report.write_text(json.dumps({"calibration": {}, "passed": True, "check": {
+        "images": 100, "agreement": 99.5, "cpu": "CPU: AMD EPYC (2 cores, AVX2)", "int8_path": "avx2",
+        "u8s8_may_saturate": True}}))
+    (line,) = int8_section(report).lines
+    assert line.startswith("int8: quantize.py's check on 100 test images on CPU: AMD EPYC (2 cores, AVX2), int8 "
+                           "path avx2: top-1 agreement with fp32 99.50%, passed")
     with pytest.raises(GenetError, match=r"result_bs16\.json: an accuracy result, not quantize\.py's report"):
         int8_section(a_run(tmp_path, 16, True).accuracy_json)
 

@@ -88,6 +88,14 @@ def test_onnxruntime_option_errors(models, options, message):
         open_runner(models["dynamic"], options=options)
 
 
+def test_a_cpu_runner_names_the_cpu_with_its_instruction_set(models, make_checkpoint, monkeypatch):
+    import genet.core.cpuinfo as cpuinfo
+
+    monkeypatch.setattr(cpuinfo, "this_cpu", lambda: cpuinfo.CpuInfo("AMD EPYC", 2, frozenset({"avx2", "fma"})))
+    with open_runner(models["dynamic"]) as ort_runner, open_runner(make_checkpoint(TINY)) as torch_runner:
+        assert ort_runner.device_name == torch_runner.device_name == "CPU: AMD EPYC (2 cores, AVX2)"
+
+
 def test_onnxruntime_threads_on_the_cpu(models):
     with open_runner(models["dynamic"]) as runner:
         assert runner.settings()["intra_op_threads"] == "default" and "streams" not in runner.settings()
