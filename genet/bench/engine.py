@@ -106,7 +106,7 @@ def timed_call(runner: Runner, images: np.ndarray) -> Call:
     return Call(logits, start, time.perf_counter(), times)
 
 
-MAX_CALLS = 1_000_000      # a bound on a time-sized run of a very fast model (its per-call records stay small)
+MAX_CALLS = 100_000        # a bound on a time-sized run of a very fast model (its per-call records, ~1 KiB each)
 
 
 def sized_rounds(config: BenchConfig, runner: Runner, shape: ImageShape, warmup_calls: Sequence[float]) -> int:
