@@ -47,7 +47,7 @@ from genet.bench.sinks import AisBenchFiles, Sink
 from genet.core.console import Log
 from genet.core.errors import GenetError
 from genet.core.fsio import JSON_FILE, atomic_dir, check_output_file, check_replaceable_dir, write_text_atomic
-from genet.core.stats import summarize
+from genet.core.stats import is_unstable, spread, summarize
 from genet.formats.ais_bench_files import summary_path as ais_summary_path
 from genet.formats.perf_report import PerfReport
 from genet.runners import open_runner
@@ -61,6 +61,22 @@ def _stats_ms(values: Sequence[float]) -> dict[str, float | int]:
     return {"min": stats["min"], "max": stats["max"], "mean": stats["mean"], "median": stats["median"],
             "percentile(99%)": stats["p99"], "P99": stats["p99"], "count": stats["count"]}
 
+
+
+def _repeats(results: Sequence[BenchResult]) -> dict:
+    """The Interface throughputRate's spread (docs/metrics.md): over the loops, or over one loop's repeats."""
+    if len(results) > 1:
+        return spread(result.report.interface_throughput for result in results)
+    return results[0].details.get("interface_repeats") or {}
+
+
+def _stability(results: Sequence[BenchResult]) -> dict:
+    """The load before the first loop and after the last, high or not, and whether the repeats spread widely."""
+    first, last = (results[i].details.get("stability") or {} for i in (0, -1))
+    repeats = _repeats(results)
+    return {"load_before": first.get("load_before"), "load_after": last.get("load_after"), "cores": first.get("cores"),
+            "high_load": any((r.details.get("stability") or {}).get("high_load") for r in results),
+            "unstable": bool(repeats) and is_unstable(repeats)}
 
 
 def summary_json(config: BenchConfig, results: Sequence[BenchResult], filesinfo: dict) -> dict:
@@ -80,6 +96,7 @@ def summary_json(config: BenchConfig, results: Sequence[BenchResult], filesinfo:
         "genet": {"backend": details["backend"], "device": details["device"], "precision": details["precision"],
                   "batch_size": config.batch_size, "loops": len(results), "mode": details["mode"],
                   "non_finite_outputs": sum(result.details["non_finite_outputs"] for result in results),
+                  "calls": len(compute), "interface_repeats": _repeats(results), "stability": _stability(results),
                   "note": "NPU_compute_time is the backend's device-only call time (see genet.runners.base); "
                           "this section is genet's, not ais_bench's"},
     }
@@ -167,7 +184,8 @@ def run_ais_bench(config: BenchConfig, request: AisRequest, log: Log) -> AisRun:
         ours = check_ais_outputs(folder, summary_path, [])
     with open_runner(config.model_path, config.backend, config.options) as runner:
         inputs: list[InputFile] = []
-        one = replace(config, output_dir=Path(os.devnull), progress=False)
+        # --loop N is N inferences, as ais_bench runs them: never sized up by --min-seconds
+        one = replace(config, output_dir=Path(os.devnull), progress=False, min_seconds=0.0)
         if request.input is not None:
             shape = resolve_image_shape(runner, config.input_width, config.input_height)
             inputs = list_inputs(request.input, log)
@@ -206,6 +224,12 @@ def summary_lines(run: AisRun) -> list[str]:
     if s["genet"]["non_finite_outputs"]:
         lines.append(f"[WARNING] genet: {s['genet']['non_finite_outputs']} non-finite outputs (NaN or Inf): the "
                      f"run failed, these figures are not a measurement")
+    stability = s["genet"]["stability"]
+    if stability["high_load"] or stability["unstable"]:
+        busy = "a busy machine, " if stability["high_load"] else ""
+        lines.append(f"[WARNING] genet: the figures may be unstable ({busy}"
+                     f"load average {stability['load_before']}/{stability['load_after']} on {stability['cores']} "
+                     f"cores; Interface repeats' CV {100 * s['genet']['interface_repeats'].get('cv', 0.0):.0f}%)")
     if run.output_folder is not None:
         lines.append(f"outputs: {run.output_folder}/")
     if run.summary_path is not None:

@@ -18,16 +18,17 @@ command line (``genet.bench.aisbench``) are drivers over ``run_benchmark``.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
 from genet.bench.batches import BatchSpan, Prefetcher, plan_batches, read_batches
-from genet.bench.config import BenchConfig
-from genet.bench.figures import RunFacts, Timings, build_report, call_records, run_details
+from genet.bench.config import MIN_CALLS, BenchConfig
+from genet.bench.figures import RunFacts, Timings, build_report, call_records, run_details, stability_warning
 from genet.bench.int8_path import warn_other_int8_path
 from genet.bench.outputs import GuideOutputs, RunOutputs, run_inputs
 from genet.bench.sinks import Sink
@@ -36,6 +37,7 @@ from genet.bench.warmup import warm_up
 from genet.core.console import Log, progress_bar, stderr_log
 from genet.core.constants import CHANNELS
 from genet.core.errors import GenetError
+from genet.core.load import LoadReading
 from genet.core.memory import check_batch_fits
 from genet.formats.info import read_numbered_info
 from genet.formats.perf_report import PerfReport
@@ -104,6 +106,24 @@ def timed_call(runner: Runner, images: np.ndarray) -> Call:
     return Call(logits, start, time.perf_counter(), times)
 
 
+MAX_CALLS = 100_000        # a bound on a time-sized run of a very fast model (its per-call records, ~1 KiB each)
+
+
+def sized_rounds(config: BenchConfig, runner: Runner, shape: ImageShape, warmup_calls: Sequence[float]) -> int:
+    """Pure inference's number of calls: ``-round`` as a lower bound, raised to ``MIN_CALLS`` and to what fills
+    ``min_seconds`` at the warm calls' median time (a call of its own when the warm-up gave no warm call);
+    ``-round`` alone when ``min_seconds`` is 0."""
+    if config.min_seconds <= 0:
+        return config.rounds
+    warm = list(warmup_calls[1:])
+    if not warm:
+        images = np.random.default_rng(config.seed + 1).standard_normal((config.batch_size, *shape), dtype=np.float32)
+        call = timed_call(runner, images)
+        warm = [call.end - call.start]
+    per_call = max(float(np.median(warm)), 1e-9)
+    return max(config.rounds, min(MAX_CALLS, max(MIN_CALLS, math.ceil(config.min_seconds / per_call))))
+
+
 def run_pipeline(runner: Runner, source: ImageSource, spans: Sequence[BatchSpan], shape: ImageShape,
                  sink: Sink, timings: Timings, prefetch_depth: int, progress) -> None:
     start = time.perf_counter()
@@ -126,6 +146,7 @@ def run_pipeline(runner: Runner, source: ImageSource, spans: Sequence[BatchSpan]
 def _execute(config: BenchConfig, runner: Runner, load_seconds: float, log: Log,
              outputs: RunOutputs) -> BenchResult:
     check_batch_size(runner, config.batch_size)
+    load = LoadReading.start()
     shape = resolve_image_shape(runner, config.input_width, config.input_height)
     numbered = read_numbered_info(config.info_path) if config.info_path is not None else None
     inputs = run_inputs(config, numbered)
@@ -137,6 +158,13 @@ def _execute(config: BenchConfig, runner: Runner, load_seconds: float, log: Log,
     warmup_start = time.perf_counter()
     warmup_calls = warm_up(runner, spans, shape, config.warmup, config.seed)
     warmup_seconds = time.perf_counter() - warmup_start
+    asked = config.rounds
+    rounds = sized_rounds(config, runner, shape, warmup_calls) if config.pure_inference else None
+    if rounds != config.rounds:
+        config = replace(config, rounds=rounds)
+        source = open_source(config, shape, log, numbered)
+        check_batch_memory(config, runner, config.batch_size, config.rounds)
+        spans = plan_batches(source.count, config.batch_size, pad_to_batch=runner.static_batch is not None)
     timings = Timings()
     try:
         with contextlib.ExitStack() as commit:
@@ -145,8 +173,12 @@ def _execute(config: BenchConfig, runner: Runner, load_seconds: float, log: Log,
                 run_pipeline(runner, source, spans, shape, sink, timings, config.prefetch_depth, progress)
                 if sink.written != source.count:
                     raise AssertionError(f"{sink.written} outputs for {source.count} images")
-                facts = RunFacts(runner, source, spans, shape, timings, load_seconds, warmup_seconds, warmup_calls)
+                facts = RunFacts(runner, source, spans, shape, timings, load_seconds, warmup_seconds, warmup_calls,
+                                 load.finish(), asked)
                 details = run_details(config, facts, outputs.dumps_details(source.count))
+                warning = stability_warning(details)
+                if warning and config.warn_unstable:
+                    log(f"warning: batch {config.batch_size}: {warning}")
                 report = build_report(timings, source.count, facts.computed)
                 commit.enter_context(outputs.commit(report, details))
     except OSError as exc:

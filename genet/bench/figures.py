@@ -16,7 +16,8 @@ from typing import Sequence
 from genet.bench.batches import BatchSpan
 from genet.bench.config import BenchConfig
 from genet.bench.sources import ImageShape, ImageSource
-from genet.core.stats import summarize
+from genet.core.load import LoadReading
+from genet.core.stats import UNSTABLE_CV, is_unstable, spread, summarize
 from genet.formats.perf_report import PerfReport
 from genet.runners import CallTimes, Runner
 
@@ -115,6 +116,31 @@ def call_records(timings: Timings) -> list[dict[str, float | None]]:
             for i, ((start, end), compute) in enumerate(zip(timings.call_spans, timings.device_seconds))]
 
 
+def interface_repeats(timings: Timings, spans: Sequence[BatchSpan], repeats: int) -> dict:
+    """The Interface throughputRate of each repeat: the run's timed calls cut into ``repeats`` consecutive blocks
+    (as many as there are calls, at most), each block's computed images over its device seconds; ``spread``."""
+    count = min(repeats, len(timings.device_seconds))
+    if count < 1:
+        return {}
+    edges = [round(i * len(timings.device_seconds) / count) for i in range(count + 1)]
+    values = [sum(span.rows for span in spans[a:b]) / max(sum(timings.device_seconds[a:b]), 1e-12)
+              for a, b in zip(edges, edges[1:])]
+    return spread(values)
+
+
+def stability_warning(details: dict) -> str | None:
+    """One line when a run's repeats spread widely (CV ≥ ``UNSTABLE_CV``) or the machine's load was high."""
+    stability = details.get("stability") or {}
+    reasons = []
+    if stability.get("unstable"):
+        reasons.append(f"the repeats' CV is {100 * details['interface_repeats']['cv']:.0f}% "
+                       f"(≥ {100 * UNSTABLE_CV:.0f}%)")
+    if stability.get("high_load"):
+        reasons.append(f"the machine was busy: load average {stability['load_before']}/{stability['load_after']} "
+                       f"(before/after) on {stability['cores']} cores")
+    return ("the figures may be unstable: " + "; ".join(reasons)) if reasons else None
+
+
 def stage_seconds(timings: Timings) -> dict[str, float]:
     stages = {"read": timings.read, "preprocess": timings.preprocess, "inference_call": timings.inference,
               "postprocess": timings.postprocess}
@@ -136,6 +162,8 @@ class RunFacts:
     load_seconds: float
     warmup_seconds: float
     warmup_calls: Sequence[float] = ()
+    load: LoadReading | None = None
+    rounds_asked: int | None = None
 
     @property
     def computed(self) -> int:
@@ -153,6 +181,7 @@ class RunFacts:
 def run_details(config: BenchConfig, run: RunFacts, dumps: dict | None) -> dict:
     """The perf JSON's details (docs/metrics.md); ``dumps``: what the dump folder holds, None without one."""
     runner, source = run.runner, run.source
+    repeats = interface_repeats(run.timings, run.spans, config.repeats)
     return {
         "mode": "pure inference" if config.pure_inference else "dataset",
         "images": source.count,
@@ -172,6 +201,11 @@ def run_details(config: BenchConfig, run: RunFacts, dumps: dict | None) -> dict:
                     "first_call": run.first_call_seconds},
         "warmup_calls": config.warmup,
         "batch_latency_ms": batch_latencies(run.timings),
+        "timing": {"calls": len(run.timings.call_spans), "rounds_asked": run.rounds_asked,
+                   "min_seconds": config.min_seconds if config.pure_inference else None,
+                   "timed_seconds": sum(run.timings.call_seconds)},
+        "interface_repeats": repeats,
+        "stability": {**(run.load.to_json() if run.load else {}), "unstable": bool(repeats) and is_unstable(repeats)},
         "dumps": dumps,
         "command_line": list(config.command_line),
         "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -1,14 +1,17 @@
 """Batch-size sweeps: the model loaded once, then run at each batch size of a list (the guide's section 7).
 
-``benchmark.py -batch_size=1,4,8,16,32,64 -round=30`` writes, for each batch size, the usual
-``perf_vision_batchsize_{bs}_device_{id}.txt`` (+ JSON), then ``sweep_device_{id}.json``, ``.csv``
-and ``.png``: Interface and e2e img/s and the device-time percentiles per batch, the best batch
-(highest Interface throughputRate) marked. With ``-input_text_path`` every batch size runs the
-whole dataset and keeps its dumps apart (``dumpOutput_device0_bs16/``).
+``benchmark.py -batch_size=1,4,8,16,32,64 -round=30`` runs every size ``--repeats`` times, interleaved
+(1, 4, …, 64, 1, 4, …), each run with its share of ``-round`` and ``--min-seconds``, and writes, for each batch
+size, the usual ``perf_vision_batchsize_{bs}_device_{id}.txt`` (+ JSON; its last repeat's), then
+``sweep_device_{id}.json``, ``.csv`` and ``.png``: the median Interface and e2e img/s of the repeats with their
+spread, and the device-time percentiles per batch; a best batch only when it beats every other size by the tie
+rule, else the tied sizes (genet.bench.sweep_figures; docs/metrics.md). With ``-input_text_path`` every batch
+size runs the whole dataset and keeps its dumps apart (``dumpOutput_device0_bs16/``).
 
 ``--best`` searches the batch size instead (``search_best``): doubling from the smallest batch
-given until a batch does not beat the best so far by ``PLATEAU`` (plateau), does not fit in
-memory, or reaches ``BEST_LIMIT``; then one local step between the best and its neighbours.
+given until a batch does not beat the best so far by ``PLATEAU`` and by the tie rule (plateau), does not fit in
+memory, or reaches ``BEST_LIMIT``; then one local step between the best and its neighbours. Each size it tries
+runs its repeats back to back.
 
 A static-batch model runs one batch size only; a set of static models, one per batch size, is
 swept by naming them with ``{bs}`` in ``-om_path`` (``genet_bs{bs}_tuned.om``).
@@ -26,13 +29,15 @@ from typing import Callable, Sequence
 from genet.bench.config import BenchConfig
 from genet.bench.engine import BenchResult, check_batch_memory, check_batch_size, run_benchmark
 from genet.bench.outputs import check_all_outputs
+from genet.bench.sweep_figures import Sweep, SweepPoint, plot_sweep, sweep_csv, sweep_lines  # noqa: F401
 from genet.core.console import Log
 from genet.core.errors import GenetError
 from genet.core.fsio import JSON_FILE, PNG_IMAGE, atomic_files, text_kind
+from genet.core.load import LoadReading
 from genet.core.memory import BatchTooLarge
-from genet.core.render import Panel, Series, csv_text, plot_by_batch
+from genet.core.stats import clearly_above, spread
 from genet.formats.info import read_numbered_info
-from genet.formats.sweep_file import SWEEP_KIND, sweep_stem
+from genet.formats.sweep_file import sweep_stem
 from genet.runners import Runner, open_runner
 
 PLATEAU = 0.05          # a doubling must gain 5 % Interface throughput to go on
@@ -72,37 +77,46 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 @dataclass
 class Search:
-    """What ``--best`` tried (batch → Interface img/s), the best batch, and why it stopped."""
+    """What ``--best`` tried (batch → median Interface img/s, and its repeats' spread), the best batch (the
+    highest median), and why it stopped."""
 
     tried: dict[int, float] = field(default_factory=dict)
+    figures: dict[int, dict] = field(default_factory=dict)
     best: int | None = None
     reason: str = ""
 
 
-def search_best(measure: Callable[[int], float], start: int = 1, limit: int = BEST_LIMIT,
+def search_best(measure: Callable[[int], float | dict], start: int = 1, limit: int = BEST_LIMIT,
                 plateau: float = PLATEAU) -> Search:
-    """Doubling from ``start``, then one local step; ``measure(bs)`` gives img/s (MemoryError: too big)."""
+    """Doubling from ``start``, then one local step; ``measure(bs)`` gives img/s, or the ``spread`` of its
+    repeats (MemoryError: too big). A doubling goes on only when it gains ``plateau`` on the best so far and beats
+    it by the tie rule (``clearly_above``: beyond both spreads)."""
     search = Search()
 
     def attempt(batch: int) -> bool:
         try:
-            search.tried[batch] = measure(batch)
+            found = measure(batch)
         except MemoryError:
             return False
+        search.figures[batch] = found if isinstance(found, dict) else spread([found])
+        search.tried[batch] = float(search.figures[batch]["median"])
         if search.best is None or search.tried[batch] > search.tried[search.best]:
             search.best = batch
         return True
 
     batch = start
     while True:
-        best_before = search.tried.get(search.best, 0.0) if search.best is not None else None
+        before = search.best
         if not attempt(batch):
             search.reason = f"memory: batch {batch} does not fit"
             break
-        if best_before is not None and not (search.tried[batch] >= best_before * (1.0 + plateau)):
-            search.reason = (f"plateau: batch {batch} gave {search.tried[batch]:.1f} img/s, not {plateau:.0%} "
-                             f"above the best before it ({best_before:.1f} img/s)")
-            break
+        if before is not None:
+            gain = search.tried[batch] >= search.tried[before] * (1.0 + plateau)
+            if not (gain and clearly_above(search.figures[batch], search.figures[before])):
+                why = (f"not {plateau:.0%} above" if not gain else "within the spread of")
+                search.reason = (f"plateau: batch {batch} gave {search.tried[batch]:.1f} img/s, {why} the best "
+                                 f"before it ({search.tried[before]:.1f} img/s)")
+                break
         if batch * 2 > limit:
             search.reason = f"limit: batch {batch * 2} would exceed {limit}"
             break
@@ -114,79 +128,6 @@ def search_best(measure: Callable[[int], float], start: int = 1, limit: int = BE
         if neighbour >= 1 and neighbour not in search.tried and neighbour <= limit:
             attempt(neighbour)
     return search
-
-
-@dataclass
-class SweepPoint:
-    batch_size: int
-    interface_throughput: float
-    e2e_throughput: float
-    device_latency_ms: dict[str, float]
-    perf_json: str
-    calls: list[dict] = field(default_factory=list, repr=False)
-    result: BenchResult | None = field(default=None, repr=False, compare=False)
-
-    @classmethod
-    def of(cls, batch_size: int, result: BenchResult) -> "SweepPoint":
-        return cls(batch_size, result.report.interface_throughput, result.report.e2e_throughput,
-                   result.details["batch_latency_ms"]["device"], str(result.perf_json), result.calls, result)
-
-
-@dataclass
-class Sweep:
-    config: BenchConfig
-    points: list[SweepPoint]
-    details: dict                  # the first run's details (backend, device, versions, …)
-    load_seconds: float
-    search: Search | None = None
-
-    @property
-    def best(self) -> SweepPoint:
-        return max(self.points, key=lambda p: (p.interface_throughput, -p.batch_size))
-
-    def to_json(self) -> dict:
-        data = "random images (pure inference)" if self.config.pure_inference else self.details["input"]["source"]
-        return {
-            "kind": SWEEP_KIND, "device_id": self.config.device_id, "model": str(self.config.model_path),
-            "backend": self.details["backend"], "device": self.details["device"],
-            "precision": self.details["precision"], "mode": self.details["mode"], "data": data,
-            "rounds": self.config.rounds, "model_load_seconds": self.load_seconds,
-            "best_batch": self.best.batch_size,
-            "search": None if self.search is None else {
-                "stop_reason": self.search.reason, "tried": {str(k): v for k, v in self.search.tried.items()}},
-            "points": [{"batch_size": p.batch_size, "interface_throughput": p.interface_throughput,
-                        "e2e_throughput": p.e2e_throughput, "device_latency_ms": p.device_latency_ms,
-                        "non_finite_outputs": p.result.details["non_finite_outputs"] if p.result else 0,
-                        "perf_json": p.perf_json} for p in self.points],
-            "versions": self.details["versions"], "command_line": list(self.config.command_line),
-        }
-
-
-_CSV_HEADER = ("batch_size", "interface_img_per_s", "e2e_img_per_s", "device_ms_median", "device_ms_p90",
-               "device_ms_p95", "device_ms_p99", "best")
-
-
-def sweep_csv(sweep: Sweep) -> str:
-    best = sweep.best.batch_size
-    rows = [[p.batch_size, f"{p.interface_throughput:.3f}", f"{p.e2e_throughput:.3f}",
-             *(f"{p.device_latency_ms[k]:.4f}" for k in ("median", "p90", "p95", "p99")),
-             "best" if p.batch_size == best else ""] for p in sweep.points]
-    return csv_text(_CSV_HEADER, rows)
-
-
-def plot_sweep(sweep: Sweep, path: Path) -> None:
-    """img/s (left) and device ms per batch (right) against batch size; the best batch ringed."""
-    best = sweep.best
-    throughput = Panel("batch size", "images/s", "Throughput", [
-        Series("Interface (device-only)", {p.batch_size: p.interface_throughput for p in sweep.points},
-               ring=best.batch_size, ring_label=f"best: bs{best.batch_size}", ring_color="red", ring_size=14),
-        Series("e2e", {p.batch_size: p.e2e_throughput for p in sweep.points}, marker="s")])
-    latency = Panel("batch size", "device ms per batch", "Latency per batch",
-                    [Series(key, {p.batch_size: p.device_latency_ms[key] for p in sweep.points}, marker=".")
-                     for key in ("median", "p90", "p95", "p99")])
-    title = (f"{sweep.details['backend']} {sweep.details['precision']} on {sweep.details['device']}"
-             + (" (random images)" if sweep.config.pure_inference else ""))
-    plot_by_batch(path, [throughput, latency], size=(11, 4.2), dpi=110, title=title)
 
 
 SWEEP_KINDS = {".json": JSON_FILE, ".csv": text_kind("a CSV table", ".csv"), ".png": PNG_IMAGE}
@@ -320,43 +261,44 @@ def run_sweep(config: BenchConfig, batch_sizes: Sequence[int], log: Log, best: b
             for bs in batch_sizes:
                 check_batch_memory(point_config(config, bs), first, min(bs, images or bs),
                                    config.rounds or -(-(images or bs) // bs))
-        points: list[SweepPoint] = []
+        points: dict[int, SweepPoint] = {}
         details: dict = {}
+        repeats = config.repeats
+        # one repeat is one run of a batch size, with its share of -round and --min-seconds; the sweep warns
+        each = replace(config, min_seconds=config.min_seconds / repeats, repeats=1, warn_unstable=False,
+                       rounds=None if config.rounds is None else -(-config.rounds // repeats))
+        load = LoadReading.start()
 
-        def measure(batch_size: int) -> float:
-            try:
-                result = _run_one(models, config, batch_size, log)
-            except Exception as exc:
-                if best and is_out_of_memory(exc):
-                    raise MemoryError(str(exc)) from None
-                raise
-            details.update(details or result.details)
-            points.append(SweepPoint.of(batch_size, result))
-            return result.report.interface_throughput
+        def measure(batch_size: int, times: int = 1) -> dict:
+            for _ in range(times):
+                try:
+                    result = _run_one(models, each, batch_size, log)
+                except Exception as exc:
+                    if best and is_out_of_memory(exc):
+                        raise MemoryError(str(exc)) from None
+                    raise
+                details.update(details or result.details)
+                points.setdefault(batch_size, SweepPoint(batch_size)).add(result)
+            return points[batch_size].interface
 
         search = None
         if best:
-            search = search_best(measure, start=min(batch_sizes), limit=BEST_LIMIT)
+            search = search_best(lambda bs: measure(bs, repeats), start=min(batch_sizes), limit=BEST_LIMIT)
             if search.best is None:
                 raise GenetError(f"{config.model_path}: --best: batch {min(batch_sizes)} already does not fit "
                                  f"({search.reason})")
             log(f"--best: batch {search.best} ({search.tried[search.best]:.1f} img/s); stopped on {search.reason}")
-        else:
+        elif MODEL_BATCH_FIELD in config.model_path.name:      # one model per size: its repeats back to back
             for batch_size in batch_sizes:
-                measure(batch_size)
-        points.sort(key=lambda p: p.batch_size)
-        return Sweep(config, points, details, models.load_seconds, search)
+                measure(batch_size, repeats)
+        else:               # the repeats interleaved across the sizes, so that drift hits every size alike
+            for _ in range(repeats):
+                for batch_size in batch_sizes:
+                    measure(batch_size)
+        sweep = Sweep(config, sorted(points.values(), key=lambda p: p.batch_size), details, models.load_seconds,
+                      search, load.finish(), repeats)
+        if sweep.warning():
+            log(f"warning: {sweep.warning()}")
+        return sweep
     finally:
         models.close()
-
-
-def sweep_lines(sweep: Sweep) -> list[str]:
-    """The table printed on stdout."""
-    lines = [f"{'batch':>6} {'Interface img/s':>16} {'e2e img/s':>11} {'device ms p50':>14} {'p99':>9}"]
-    for p in sweep.points:
-        mark = "  <- best" if p is sweep.best else ""
-        lines.append(f"{p.batch_size:>6} {p.interface_throughput:>16.2f} {p.e2e_throughput:>11.2f} "
-                     f"{p.device_latency_ms['median']:>14.4f} {p.device_latency_ms['p99']:>9.4f}{mark}")
-    if sweep.search is not None:
-        lines.append(f"--best stopped on {sweep.search.reason}")
-    return lines

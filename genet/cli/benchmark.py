@@ -21,14 +21,16 @@ from pathlib import Path
 from typing import Sequence
 
 from genet.bench.ais_args import translate_ais_bench
-from genet.bench.config import BenchConfig
+from genet.bench.config import MIN_CALLS, MIN_SECONDS, MIN_SECONDS_ENV, REPEATS, REPEATS_ENV, BenchConfig
 from genet.bench.devices import check_devices
 from genet.bench.engine import BenchResult, run_benchmark
+from genet.bench.figures import stability_warning
 from genet.bench.sweep import parse_batch_list
 from genet.cli.common import Parser, add_quiet
 from genet.cli.plans import add_sweep_flags, parse_device_list, plan_from_args, run_plan
 from genet.core.console import stderr_log
 from genet.core.errors import GenetError, SettingError, run_cli
+from genet.core.stats import percentile_text, spread_text
 from genet.formats.ais_bench_files import OUTFMTS
 from genet.formats.calltimes import write_call_times
 from genet.runners import BACKENDS, DEVICES, GRAPH_OPT_LEVELS, PRECISIONS, RunnerOptions
@@ -112,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     guide.add_argument("-useDvpp", type=guide_bool, default=False, metavar="BOOL",
                       help="False only: inputs are preprocessed .bin tensors (DVPP is Ascend's JPEG decoder)")
     guide.add_argument("-round", type=int, metavar="N",
-                      help="pure-inference mode: N batches of random images, no dumps, perf report only")
+                       help="pure-inference mode: at least N batches of random images (more when --min-seconds "
+                            "needs them: the calls made are printed and recorded), no dumps, perf report only")
 
     backend = parser.add_argument_group("backend")
     backend.add_argument("--backend", default="auto", choices=("auto", *BACKENDS),
@@ -167,6 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="then run the timed batches once more under the backend's profiler (ONNX Runtime, "
                          "OpenVINO, PyTorch) and write the per-layer table result/profile_batchsize_{bs}_device_{id}"
                          ".md/.csv/.json (docs/profile.md); the perf report's figures stay unprofiled")
+    timing = parser.add_argument_group("timing (docs/metrics.md, \"Sized by time\")")
+    timing.add_argument("--min-seconds", type=float, default=None, metavar="S",
+                        help=f"pure inference: time at least S seconds of calls (and {MIN_CALLS} calls) per batch "
+                             f"size, whatever -round says (default {MIN_SECONDS:g}, or ${MIN_SECONDS_ENV}); 0: "
+                             f"exactly -round calls, as the guide's tool does")
+    timing.add_argument("--repeats", type=int, default=None, metavar="N",
+                        help=f"each throughput is the median of N repeats, with their spread (default {REPEATS}, "
+                             f"or ${REPEATS_ENV}): a run's calls cut into N blocks; a sweep runs its sizes N times "
+                             f"in turn; 1: no spread")
     add_quiet(parser)
     add_sweep_flags(parser)
     return parser
@@ -199,9 +211,15 @@ def config_from_args(args: argparse.Namespace, command_line: Sequence[str]) -> B
             packed_input=packed, auto_packed=not args.no_packed, rounds=args.round, output_dir=args.output_dir,
             binary=args.output_binary, packed_output=args.packed_output, warmup=args.warmup,
             seed=args.seed, progress=not args.quiet,
-            command_line=command_line)
+            command_line=command_line, **timing_settings(args))
     except SettingError as exc:
         raise exc.spelled(flag_of) from None
+
+
+def timing_settings(args: argparse.Namespace) -> dict:
+    """--min-seconds and --repeats where given (else BenchConfig's defaults)."""
+    given = {"min_seconds": args.min_seconds, "repeats": args.repeats}
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -239,10 +257,23 @@ def print_result(config: BenchConfig, result: BenchResult) -> None:
     print(f"{details['images']} images, batch {config.batch_size}, {details['backend']} {details['precision']} on "
           f"{details['device']}")
     print(result.report.to_txt(), end="")
+    print(timing_line(details))
     if result.dump_dir is not None:
         kind = "bin" if config.binary else "txt"
         print(f"dumps: {result.dump_dir}/ ({result.images} .{kind} files)")
     print(f"perf: {result.perf_txt} (+ {result.perf_json.name})")
+
+
+def timing_line(details: dict) -> str:
+    """The calls timed, the Interface throughputRate's repeats and the device p99 (when enough calls give one)."""
+    timing, repeats = details["timing"], details["interface_repeats"]
+    device = details["batch_latency_ms"]["device"]
+    asked = f" (-round={timing['rounds_asked']})" if timing.get("rounds_asked") is not None else ""
+    line = (f"[genet] {timing['calls']} calls{asked} in {timing['timed_seconds']:.2f} s; Interface throughputRate "
+            f"median {repeats['median']:.1f} ({spread_text(repeats)}); device ms p50 "
+            f"{percentile_text(device, 'p50')}, p99 {percentile_text(device, 'p99')}")
+    warning = stability_warning(details)
+    return line + (f"\n[genet] WARNING: {warning}" if warning else "")
 
 
 def non_finite_verdict(results: Sequence[BenchResult], allow: bool) -> int:

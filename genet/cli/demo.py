@@ -317,7 +317,7 @@ class Pipeline:
 
     def run_files(self, bs: int, int8: bool) -> RunFiles:
         perf_txt, _ = perf_paths(self.workdir / (INT8_RESULT_DIR if int8 else RESULT_DIR), bs, self.args.device_id)
-        return RunFiles(bs, self.workdir / accuracy_json(bs, int8), perf_txt)
+        return RunFiles(bs, self.workdir / accuracy_json(bs, int8), perf_txt, "int8" if int8 else "fp32")
 
     def source_line(self) -> str:
         data = "generated data, NOT CIFAR-10" if self.generated else "data set"

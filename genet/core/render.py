@@ -73,6 +73,7 @@ class Series:
     ring_label: str | None = None       # the ring's own legend entry (none: it is part of the line's)
     ring_color: str | None = None       # default: the line's colour
     ring_size: float = 12
+    errors: dict[int, tuple[float, float]] | None = None    # batch → (low, high): an error bar (the IQR)
 
 
 @dataclass
@@ -106,7 +107,13 @@ def plot_by_batch(path: str | os.PathLike, panels: Sequence[Panel], size: tuple[
 
 def _draw_line(ax, series: Series) -> str:
     batches = sorted(series.values)
-    line, = ax.plot(batches, [series.values[bs] for bs in batches], marker=series.marker, label=series.label)
+    values = [series.values[bs] for bs in batches]
+    if series.errors:
+        low = [max(value - series.errors.get(bs, (value, value))[0], 0.0) for bs, value in zip(batches, values)]
+        high = [max(series.errors.get(bs, (value, value))[1] - value, 0.0) for bs, value in zip(batches, values)]
+        bars = ax.errorbar(batches, values, yerr=[low, high], marker=series.marker, label=series.label, capsize=3)
+        return bars.lines[0].get_color()
+    line, = ax.plot(batches, values, marker=series.marker, label=series.label)
     return line.get_color()
 
 

@@ -31,6 +31,9 @@ class SweepFile:
     backend: str = ""                           # what measured it, as the sweep says
     device: str = ""
     model: str | None = None
+    spread: dict[int, dict] = field(default_factory=dict)     # batch → its repeats' spread (genet.core.stats.spread)
+    tied: list[int] = field(default_factory=list)             # the sizes that tie for best (no best batch marked)
+    warning: str | None = None                                # the sweep's instability warning
 
     def p99_ms(self, batch: int) -> float:
         try:
@@ -55,6 +58,9 @@ def parse_sweep(path: str | os.PathLike, data: dict) -> SweepFile:
         best = int(best) if best is not None else None
         backend = str(data.get("backend", ""))
         device, model = str(data.get("device", "")), str(data["model"]) if data.get("model") else None
+        spreads = {int(p["batch_size"]): dict(p["interface_spread"]) for p in points if p.get("interface_spread")}
+        tied = [int(bs) for bs in data.get("tied_batches") or []]
+        warning = (data.get("stability") or {}).get("warning")
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise GenetError(f"{Path(path)}: not a readable genet sweep file ({exc})") from None
     if not interface:
@@ -65,4 +71,5 @@ def parse_sweep(path: str | os.PathLike, data: dict) -> SweepFile:
                          f"sweep failed, its figures are not a measurement of the model")
     if best is not None and best not in interface:
         raise GenetError(f"{Path(path)}: sweep file marks batch {best} best, but holds no such batch size")
-    return SweepFile(str(path), interface, is_npu_chip(backend), best, latency, backend, device, model)
+    return SweepFile(str(path), interface, is_npu_chip(backend), best, latency, backend, device, model, spreads, tied,
+                     str(warning) if warning else None)

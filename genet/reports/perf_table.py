@@ -25,6 +25,7 @@ from genet.core import render
 from genet.core.console import Log
 from genet.core.errors import GenetError
 from genet.core.render import Panel, Series, markdown_table, plot_by_batch
+from genet.core.stats import clearly_above
 from genet.formats.sweep_file import SweepFile
 from genet.reports.figures import (
     CHIPS_PER_CARD,
@@ -70,13 +71,17 @@ class Device:
     sources: dict[int, str] = field(default_factory=dict)     # batch size -> where it came from
     measured_on: set[str] = field(default_factory=set)        # devices the reports name
     models: set[str] = field(default_factory=set)             # model files the reports name
+    spreads: dict[int, dict] = field(default_factory=dict)    # batch size -> the figure's repeats (card figures)
 
-    def add(self, batch: int, fps: float, source: str) -> None:
+    def add(self, batch: int, fps: float, source: str, spread: dict | None = None, scale: float = 1.0) -> None:
+        """``spread``: the figure's repeats where the source records them (genet.core.stats.spread), × ``scale``."""
         if batch in self.fps:
             raise GenetError(f"{source}: {self.label} bs{batch} is already given by {self.sources[batch]}")
         check_throughput(fps, f"{source}: {self.label} bs{batch}")
         self.fps[batch] = fps
         self.sources[batch] = source
+        if spread and int(spread.get("repeats", 0)) > 1:
+            self.spreads[batch] = scaled(spread, scale)
 
     def mixture(self) -> str | None:
         """A warning when this column's reports come from several devices or model files."""
@@ -94,6 +99,21 @@ class Device:
     @property
     def best(self) -> float:
         return self.fps[self.best_batch]
+
+
+def scaled(figure: dict, factor: float) -> dict:
+    """A spread's quartiles and median × ``factor`` (a card of chips, the seed rule's 1.2 ×)."""
+    return {**figure, **{key: float(figure[key]) * factor for key in ("median", "q1", "q3", "min", "max")
+                         if key in figure}}
+
+
+def noise_note(a: dict | None, b: dict | None, factor: float = 1.0) -> str:
+    """`` (within the noise)`` when ``a`` and ``factor`` × ``b`` both carry repeats and neither beats the other by
+    the tie rule (their interquartile ranges overlap); else nothing."""
+    if not a or not b:
+        return ""
+    other = scaled(b, factor)
+    return "" if clearly_above(a, other) or clearly_above(other, a) else " (within the noise)"
 
 
 def column_name(device: Device) -> str:
@@ -171,7 +191,9 @@ def _add_report(device: Device, report: Throughput, factor: int | None, note: Lo
     if not report.per_chip and (factor or 1) > 1:
         note(f"note: {report.source}: measured on {report.device}, not an NPU chip: taken as it is, "
              f"not x{factor}")
-    device.add(report.batch_size, report.card_fps(factor or 1), report.source)
+    repeats = (report.details or {}).get("interface_repeats") if report.details else None
+    chip_scale = (factor or 1) if report.per_chip else 1
+    device.add(report.batch_size, report.card_fps(factor or 1), report.source, repeats, chip_scale)
     device.measured_on.add(report.device)
     if report.model:
         device.models.add(report.model)
@@ -180,7 +202,8 @@ def _add_report(device: Device, report: Throughput, factor: int | None, note: Lo
 def _add_sweep(device: Device, sweep: SweepFile, factor: int | None) -> None:
     """Every batch size of a benchmark.py sweep file (``sweep_device_{id}.json``) into one column."""
     for batch, fps in sorted(sweep.interface.items()):
-        device.add(batch, fps * (factor or 1) if sweep.per_chip else fps, f"{sweep.path} (bs{batch})")
+        scale = (factor or 1) if sweep.per_chip else 1
+        device.add(batch, fps * scale, f"{sweep.path} (bs{batch})", sweep.spread.get(batch), scale)
     device.measured_on.add(device_label({"backend": sweep.backend, "device": sweep.device}))
     if sweep.model:
         device.models.add(sweep.model)
@@ -231,6 +254,7 @@ class Verdict:
         parts = [f"{c.label} best {format_fps(c.best)} (bs{c.best_batch}) "
                  f"{'>=' if c.best >= k.threshold else '<'} {k.factor} x {k.other.label} best "
                  f"{format_fps(k.other.best)} (bs{k.other.best_batch}) = {format_fps(k.threshold)}"
+                 + noise_note(c.spreads.get(c.best_batch), k.other.spreads.get(k.other.best_batch), k.factor)
                  for k in self.checks]
         text = f"verdict (seed 7.4): {'PASS' if self.passed else 'FAIL'}: " + "; ".join(parts)
         if self.unchecked:
@@ -270,16 +294,20 @@ class Table:
         return ["batch"] + [column_name(d) for d in self.devices] + [f"{self.candidate.label}/{o.label}"
                                                                      for o in self.others]
 
-    def _ratio(self, a: float | None, b: float | None) -> str:
-        return f"{a / b:.3f}" if a is not None and b is not None else ""
+    def _ratio(self, a: float | None, b: float | None, noise: str = "") -> str:
+        """The ratio, ``~`` after it when the two figures' repeats overlap (within the noise)."""
+        return f"{a / b:.3f}{' ~' if noise else ''}" if a is not None and b is not None else ""
 
     def rows(self, with_best_batch: bool) -> list[list[str]]:
         """Cells as text: one row per batch size, then the best-batch row."""
         c = self.candidate
         rows = [[str(bs)] + [format_fps(d.fps[bs]) if bs in d.fps else "" for d in self.devices]
-                + [self._ratio(c.fps.get(bs), o.fps.get(bs)) for o in self.others] for bs in self.batches]
+                + [self._ratio(c.fps.get(bs), o.fps.get(bs), noise_note(c.spreads.get(bs), o.spreads.get(bs)))
+                   for o in self.others] for bs in self.batches]
         best = [format_fps(d.best) + (f" (bs{d.best_batch})" if with_best_batch else "") for d in self.devices]
-        rows.append(["best"] + best + [self._ratio(c.best, o.best) for o in self.others])
+        rows.append(["best"] + best + [self._ratio(c.best, o.best, noise_note(c.spreads.get(c.best_batch),
+                                                                              o.spreads.get(o.best_batch)))
+                                       for o in self.others])
         return rows
 
 
@@ -298,7 +326,11 @@ def make_table(devices: Sequence[Device], candidate: str | None = None) -> Table
 
 
 def markdown(table: Table) -> str:
-    return "\n".join(markdown_table(table.header(), table.rows(with_best_batch=True), empty="-")) + "\n"
+    rows = table.rows(with_best_batch=True)
+    noisy = any(cell.endswith(" ~") for row in rows for cell in row)
+    note = ["", "~: within the noise (the two figures' repeats overlap: docs/metrics.md, \"Best batch\")"]
+    note = note if noisy else []
+    return "\n".join(markdown_table(table.header(), rows, empty="-") + note) + "\n"
 
 
 def csv_text(table: Table) -> str:

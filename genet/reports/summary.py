@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from genet.core.render import markdown_table
+from genet.core.stats import UNSTABLE_CV, is_unstable, percentile_text, ratio_text
 from genet.data.provenance import GENERATED_NOTE
 from genet.formats.quantize_report import QuantizeReport
 from genet.formats.sweep_file import SweepFile
@@ -40,6 +41,7 @@ class RunFiles:
     batch_size: int
     accuracy_json: Path
     perf_txt: Path
+    label: str = ""         # the model's row label (fp32, int8); "" for the only model
 
 
 def two_decimals(percent: str) -> str:
@@ -50,12 +52,49 @@ def two_decimals(percent: str) -> str:
         return percent
 
 
+def repeats_of(perf: Throughput) -> dict:
+    """The Interface throughputRate's repeats from the perf report's JSON twin ({} without one)."""
+    return dict((perf.details or {}).get("interface_repeats") or {})
+
+
+def unsteady(perf: Throughput) -> bool:
+    """A run whose repeats spread widely or that ran on a busy machine (its JSON twin's ``stability``)."""
+    stability = (perf.details or {}).get("stability") or {}
+    return bool(stability.get("unstable") or stability.get("high_load"))
+
+
+def spread_cell(figure: dict, busy: bool = False) -> str:
+    """``IQR 1200–1300, CV 3%`` (``!`` after it for an unsteady figure); ``-`` without repeats."""
+    if not figure or int(figure.get("repeats", 0)) < 2:
+        return "-" + (" !" if busy else "")
+    mark = " !" if busy or is_unstable(figure) else ""
+    return f"{figure['q1']:.0f}–{figure['q3']:.0f}, CV {100 * figure['cv']:.0f}%{mark}"
+
+
 def summary_row(run: RunFiles, tool: str) -> list[str]:
     accuracy = read_report(run.accuracy_json, accept=(AccuracySummary,), wanted="an accuracy result")
     perf = read_report(run.perf_txt, run.batch_size, accept=(Throughput,), wanted="a perf report")
     return [str(run.batch_size), accuracy.images or "?", two_decimals(accuracy.top[0]),
             two_decimals(accuracy.top[min(4, len(accuracy.top) - 1)]),
-            f"{perf.perf.e2e_throughput:.1f}", f"{perf.perf.interface_throughput:.1f}", run_by(perf, tool)]
+            f"{perf.perf.e2e_throughput:.1f}", f"{perf.perf.interface_throughput:.1f}",
+            spread_cell(repeats_of(perf), unsteady(perf)), run_by(perf, tool)]
+
+
+def comparison_lines(runs: Sequence[RunFiles]) -> list[str]:
+    """Each batch size's int8 device fps against fp32's, saying when the difference is within the noise."""
+    found: dict[tuple[int, str], dict] = {}
+    labels = {(run.batch_size, run.label) for run in runs}
+    for run in runs:
+        if not {(run.batch_size, "fp32"), (run.batch_size, "int8")} <= labels:
+            continue
+        perf = read_report(run.perf_txt, run.batch_size, accept=(Throughput,), wanted="a perf report")
+        found[(run.batch_size, run.label)] = repeats_of(perf)
+    lines = []
+    for (bs, label), figure in found.items():
+        base = found.get((bs, "fp32"))
+        if label == "int8" and base and figure:
+            lines.append(f"bs{bs}: int8 device fps {ratio_text(figure, base)} fp32's (medians of their repeats)")
+    return lines
 
 
 def run_by(perf: Throughput, tool: str) -> str:
@@ -70,10 +109,13 @@ def run_by(perf: Throughput, tool: str) -> str:
 
 def accuracy_section(runs: Sequence[RunFiles], tool: str, source: str) -> Section:
     """Accuracy and throughput per batch size, one row per run."""
-    header = ["batch", "images", "top-1", "top-5", "e2e fps", "device fps", "run by"]
+    header = ["batch", "images", "top-1", "top-5", "e2e fps", "device fps", "device fps IQR", "run by"]
     lines = markdown_table(header, [summary_row(run, tool) for run in runs], lined_up=True)
     lines += ["", "e2e fps and device fps: see docs/metrics.md (device fps is one NPU chip for an Ascend tool: x4 "
-                  "for a 310 card)."]
+                  "for a 310 card). device fps IQR: the interquartile range and CV of the run's repeats; ! marks "
+                  f"a CV ≥ {100 * UNSTABLE_CV:.0f}% or a busy machine (the figure may be unstable)."]
+    compared = comparison_lines(runs)
+    lines += [""] + compared if compared else []
     return Section(f"Accuracy and throughput per batch size ({source})", lines)
 
 
@@ -86,24 +128,39 @@ def int8_section(report: Path) -> Section:
                           f"with fp32 {found.agreement:.2f}%, {verdict} ({report.name})."])
 
 
+def _sweep_cells(sweep: SweepFile, bs: int) -> list[str]:
+    if bs not in sweep.interface:
+        return ["-", "-", "-"]
+    mark = " *" if bs == sweep.best_batch else " ≈" if bs in sweep.tied else ""
+    latency = sweep.device_latency_ms.get(bs) or {}
+    p99 = percentile_text(latency, "p99", 3) if "count" in latency else f"{sweep.p99_ms(bs):.3f}"
+    return [f"{sweep.interface[bs]:.1f}{mark}", spread_cell(sweep.spread.get(bs, {})), p99]
+
+
 def sweep_section(sweeps: Sequence[tuple[str, Path]], rounds: int) -> Section:
-    """One row per batch size, device fps and p99 latency per model, the best batch of each marked."""
+    """One row per batch size, device fps with its spread and p99 latency per model, the best batch of each marked
+    (or the sizes that tie), the int8/fp32 ratio with its noise, and each sweep's warning."""
     columns = {label: read_report(path, accept=(SweepFile,), wanted="a benchmark.py sweep file")
                for label, path in sweeps}
     sizes = sorted({bs for sweep in columns.values() for bs in sweep.interface})
-    header = ["batch"] + [f"{label} {what}" for label in columns for what in ("device fps", "p99 ms")]
+    header = ["batch"] + [f"{label} {what}" for label in columns for what in ("device fps", "IQR", "p99 ms")]
+    pair = "fp32" in columns and "int8" in columns
+    header += ["int8/fp32"] if pair else []
     rows = []
     for bs in sizes:
-        row = [str(bs)]
-        for sweep in columns.values():
-            row += ([f"{sweep.interface[bs]:.1f}{' *' if bs == sweep.best_batch else ''}",
-                     f"{sweep.p99_ms(bs):.3f}"] if bs in sweep.interface else ["-", "-"])
+        row = [str(bs)] + [cell for sweep in columns.values() for cell in _sweep_cells(sweep, bs)]
+        if pair:
+            fp32, int8 = columns["fp32"].spread.get(bs), columns["int8"].spread.get(bs)
+            row.append(ratio_text(int8, fp32).replace(" (within the noise)", " ~") if fp32 and int8 else "-")
         rows.append(row)
     lines = markdown_table(header, rows, lined_up=True)
-    lines += ["", "device fps: Interface throughputRate (see docs/metrics.md); p99 ms: the 99th percentile of the "
-                  "device-only time of one batch; * the best batch size of that model."]
-    return Section(f"Pure inference by batch size (the guide's section 7; {rounds} batches of random images per "
-                   "size, one process per model)", lines)
+    lines += ["", "device fps: Interface throughputRate, the median of the repeats, with their interquartile range "
+                  "(IQR) and CV (see docs/metrics.md); p99 ms: the 99th percentile of the device-only time of one "
+                  "batch (n<100: too few calls for one); * the best batch size of that model, ≈ the sizes that tie "
+                  "for best (their IQRs overlap)" + ("; int8/fp32: ~ within the noise" if pair else "") + "."]
+    lines += [f"{label}: WARNING: {sweep.warning}" for label, sweep in columns.items() if sweep.warning]
+    return Section(f"Pure inference by batch size (the guide's section 7; at least {rounds} batches of random "
+                   "images per size, one process per model)", lines)
 
 
 def generated_section() -> Section:

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+import genet.core.load as load_module
 from genet.bench.ais_args import translate_ais_bench
 from genet.bench.ais_inputs import likely_cause
 from genet.cli.benchmark import main
@@ -217,3 +218,30 @@ def test_summary_with_a_non_positive_throughput_is_refused(tmp_path, throughput)
     path.write_text(json.dumps(dict(REAL_SUMMARY, throughput=throughput)))
     with pytest.raises(GenetError, match="not a positive number"):
         read_throughput(path)
+
+
+def test_pure_inference_loop_is_exactly_loop_calls_whatever_the_minimum_time(tmp_path, model, monkeypatch):
+    monkeypatch.setenv("GENET_MIN_SECONDS", "5")        # a guide run would be sized up to 5 s; ais_bench's is not
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["--model", str(model), "--output", str(out), "--output_dirname", "r", "--loop", "3",
+                 "--batchsize", "2", "--device", "0"]) == 0
+    summary = json.loads((out / "r_summary.json").read_text())
+    assert summary["NPU_compute_time"]["count"] == 3
+    genet = summary["genet"]
+    assert genet["calls"] == 3 and genet["interface_repeats"]["repeats"] == 1      # GENET_REPEATS=1 in the tests
+    assert {"load_before", "load_after", "cores", "high_load", "unstable"} <= genet["stability"].keys()
+
+
+def test_the_summary_gives_the_spread_over_loops_and_warns_on_a_busy_machine(tmp_path, model, dataset, capsys,
+                                                                              monkeypatch):
+    monkeypatch.setattr(load_module.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+    monkeypatch.setattr(load_module.os, "cpu_count", lambda: 2)
+    folder, _ = dataset
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["--model", str(model), "--input", str(folder), "--output", str(out), "--output_dirname", "r",
+                 "--loop", "3", "--batchsize", "4", "--device", "0"]) == 0
+    genet = json.loads((out / "r_summary.json").read_text())["genet"]
+    assert genet["interface_repeats"]["repeats"] == 3 and genet["stability"]["high_load"]
+    assert "[WARNING] genet: the figures may be unstable (a busy machine" in capsys.readouterr().out

@@ -66,7 +66,7 @@ def test_generated_data_given_by_path_is_labelled(tmp_path, capsys, monkeypatch)
     assert main(["--dry-run", *args]) == 0
     assert GENERATED_NOTE in capsys.readouterr().out
     monkeypatch.setattr(summary, "summary_row", lambda run, tool: [
-        str(run.batch_size), "10", "98.70%", "100.00%", "1.0", "2.0", tool])
+        str(run.batch_size), "10", "98.70%", "100.00%", "1.0", "2.0", "-", tool])
     pipeline = demo.Pipeline(demo.build_parser().parse_args(args + ["--no-int8", "--sweep", ""]), REPO)
     # the folder and what it holds are two labels, kept apart
     assert pipeline.source_line().startswith(f"data set {pipeline.dataset} (generated data, NOT CIFAR-10); ")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 
@@ -10,7 +11,9 @@ import pytest
 
 from genet.cli.perf_compare import main
 from genet.core.errors import GenetError, run_cli
+from genet.core.stats import spread
 from genet.formats.perf_report import PerfReport, write_perf
+from genet.formats.sweep_file import SWEEP_KIND
 from genet.reports.perf_table import load_devices, make_table, seed_verdict
 from tests.conftest import REPO, SAMPLES
 
@@ -173,3 +176,23 @@ def test_as_a_process(tmp_path):
     done = subprocess.run([sys.executable, script, "310:missing.log"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 2 and done.stderr == "perf_compare.py: error: missing.log: file not found\n"
+
+
+def _npu_sweep(path, points):
+    path.write_text(json.dumps({"kind": SWEEP_KIND, "backend": "ascend", "device": "Ascend", "points": [
+        {"batch_size": bs, "interface_throughput": spread(values)["median"], "interface_spread": spread(values)}
+        for bs, values in points.items()]}))
+    return path
+
+
+def test_verdict_and_ratios_say_when_a_difference_is_within_the_noise(tmp_path):
+    a710 = _npu_sweep(tmp_path / "710.json", {1: [900, 1000, 1300], 4: [4000, 4900, 5800]})
+    a310 = _npu_sweep(tmp_path / "310.json", {1: [240, 250, 260], 4: [980, 1000, 1020]})
+    devices = load_devices([f"710:{a710}", f"310:{a310}"], {"310": 4})
+    line = seed_verdict(devices).line()
+    # 710 best 4900 (IQR 4450–5350) against 1.2 × 4000 = 4800 (IQR 4740–4860 after ×4 chips, ×1.2): overlapping
+    assert "710 best 4900.0 (bs4) >= 1.2 x 310 best 4000.0 (bs4) = 4800.0 (within the noise)" in line
+    rows = make_table(devices).rows(with_best_batch=False)
+    assert rows[0][-1] == "1.000 ~" and rows[1][-1] == "1.225"       # bs4: 4450–5350 against 3920–4080
+    clear = _npu_sweep(tmp_path / "710b.json", {4: [9000, 9100, 9200]})
+    assert "(within the noise)" not in seed_verdict(load_devices([f"710:{clear}", f"310:{a310}"], {"310": 4})).line()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from genet.core.errors import GenetError
+from genet.core.stats import spread
 from genet.data.provenance import GENERATED_NOTE
 from genet.formats.perf_report import PerfReport, perf_paths, write_perf
 from genet.formats.sweep_file import SWEEP_KIND
@@ -55,7 +56,7 @@ def test_accuracy_rows_from_the_accuracy_json_and_the_perf_report(tmp_path, twin
     section = accuracy_section([a_run(tmp_path, 16, twin)], tool, "generated data")
     assert section.heading == "Accuracy and throughput per batch size (generated data)"
     row = [cell.strip() for cell in section.lines[2].strip("|").split("|")]
-    assert row == ["16", "3", "33.33%", "100.00%", "1234.6", "4321.0", run_by]
+    assert row == ["16", "3", "33.33%", "100.00%", "1234.6", "4321.0", "-", run_by]      # no repeats recorded
 
 
 def test_int8_and_generated_notes(tmp_path):
@@ -85,4 +86,43 @@ def test_sweep_columns_mark_each_models_best_batch(tmp_path):
                                             "points": points}))
     lines = sweep_section(paths, rounds=30).lines
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:4]]
-    assert rows == [["1", "100.0", "0.125", "100.0 *", "0.125"], ["4", "400.0 *", "0.500", "-", "-"]]
+    assert rows == [["1", "100.0", "-", "0.125", "100.0 *", "-", "0.125", "-"],
+                    ["4", "400.0 *", "-", "0.500", "-", "-", "-", "-"]]
+
+
+def _spread_point(bs, values, calls=50):
+    figure = spread(values)
+    return {"batch_size": bs, "interface_throughput": figure["median"], "interface_spread": figure, "calls": calls,
+            "device_latency_ms": {"count": calls, "p99": 1.0}}
+
+
+def test_sweep_columns_show_spread_ties_noise_and_the_warning(tmp_path):
+    files = {"fp32": {"best_batch": None, "tied_batches": [1, 4], "stability": {"warning": "the machine was busy"},
+                      "points": [_spread_point(1, [100, 105, 110]), _spread_point(4, [98, 104, 109])]},
+             "int8": {"best_batch": 4, "tied_batches": [],
+                      "points": [_spread_point(1, [100, 106, 111]), _spread_point(4, [200, 201, 202], 150)]}}
+    paths = []
+    for label, data in files.items():
+        paths.append((label, tmp_path / f"{label}.json"))
+        paths[-1][1].write_text(json.dumps({"kind": SWEEP_KIND, "backend": "onnxruntime", **data}))
+    lines = sweep_section(paths, rounds=30).lines
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:4]]
+    assert rows[0] == ["1", "105.0 ≈", "102–108, CV 5%", "n<100", "106.0", "103–108, CV 5%", "n<100", "1.01× ~"]
+    assert rows[1] == ["4", "104.0 ≈", "101–106, CV 5%", "n<100", "201.0 *", "200–202, CV 0%", "1.000", "1.93×"]
+    assert "fp32: WARNING: the machine was busy" in lines
+
+
+def test_accuracy_section_says_when_int8_and_fp32_differ_within_the_noise(tmp_path):
+    runs = []
+    for label, values in (("fp32", [4000, 4200, 4400]), ("int8", [3600, 4100, 4500])):
+        folder = tmp_path / label
+        folder.mkdir()
+        run = a_run(folder, 16, False)
+        details = {"backend": "onnxruntime", "precision": label, "device": "CPU: test",
+                   "interface_repeats": spread(values), "stability": {"unstable": False, "high_load": True}}
+        txt, _ = write_perf(folder / "result", 16, 0, PERF, details)
+        runs.append(RunFiles(16, run.accuracy_json, txt, label))
+    lines = accuracy_section(runs, "onnxruntime", "generated data").lines
+    assert "bs16: int8 device fps 0.98× (within the noise) fp32's (medians of their repeats)" in lines
+    row = [cell.strip() for cell in lines[2].strip("|").split("|")]
+    assert row[6] == "4100–4300, CV 5% !"                # a busy machine: marked
