@@ -126,3 +126,4 @@ def test_accuracy_section_says_when_int8_and_fp32_differ_within_the_noise(tmp_pa
     assert "bs16: int8 device fps 0.98× (within the noise) fp32's (medians of their repeats)" in lines
     row = [cell.strip() for cell in lines[2].strip("|").split("|")]
     assert row[6] == "4100–4300, CV 5% !"                # a busy machine: marked
+    assert row[5] == "4200.0"       # the repeats' median, inside their IQR (the report's own figure is 4321.0)
