@@ -119,8 +119,9 @@ def accuracy_section(runs: Sequence[RunFiles], tool: str, source: str) -> Sectio
     header = ["batch", "images", "top-1", "top-5", "e2e fps", "device fps", "device fps IQR", "run by"]
     lines = markdown_table(header, [summary_row(run, tool) for run in runs], lined_up=True)
     lines += ["", "e2e fps and device fps: see docs/metrics.md (device fps is one NPU chip for an Ascend tool: x4 "
-                  "for a 310 card); with repeats, their median. device fps IQR: the interquartile range and CV of the run's repeats; ! marks "
-                  f"a CV ≥ {100 * UNSTABLE_CV:.0f}% or a busy machine (the figure may be unstable)."]
+                  "for a 310 card); with repeats, their median. device fps IQR: the interquartile range and CV "
+                  f"of the run's repeats; ! marks a CV ≥ {100 * UNSTABLE_CV:.0f}% or a busy machine (the figure "
+                  "may be unstable)."]
     compared = comparison_lines(runs)
     lines += [""] + compared if compared else []
     return Section(f"Accuracy and throughput per batch size ({source})", lines)
