@@ -33,8 +33,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from genet.core.cpuinfo import this_cpu  # noqa: E402
 from genet.core.stats import order  # noqa: E402
-from genet.runners.base import cpu_isa, cpu_name  # noqa: E402
 
 WAYS = {"before": ["--repeats", "1", "--min-seconds", "0"], "after": []}
 BUSY_LOOP = "while True:\n    pass\n"
@@ -179,7 +179,7 @@ def slim(data: dict) -> dict:
 def report(args, results, started: str, load_start, command: str) -> list[str]:
     lines = ["# Repeated sweeps: do they agree? (benchmarks/sweep_stability.py)", "",
              f"- command: `{command.strip()}`", f"- date: {started}",
-             f"- machine: {cpu_name()}; ISA: {cpu_isa()}; load average at the start "
+             f"- machine: {this_cpu().label()}; ISA flags: {this_cpu().isa_flags()}; load average at the start "
              f"{' '.join(f'{x:.2f}' for x in load_start)} (the machine is shared: 'quiet' means no job of ours "
              f"beside the sweeps, not an idle machine)",
              f"- model: WRN-10-1, random-init weights, fp32 ONNX and quantize.py's int8 (calibrated on generated "
