@@ -47,6 +47,7 @@ from genet.bench.sinks import AisBenchFiles, Sink
 from genet.core.console import Log
 from genet.core.errors import GenetError
 from genet.core.fsio import JSON_FILE, atomic_dir, check_output_file, check_replaceable_dir, write_text_atomic
+from genet.core.load import busy_text
 from genet.core.stats import is_unstable, spread, summarize
 from genet.formats.ais_bench_files import summary_path as ais_summary_path
 from genet.formats.perf_report import PerfReport
@@ -74,7 +75,10 @@ def _stability(results: Sequence[BenchResult]) -> dict:
     """The load before the first loop and after the last, high or not, and whether the repeats spread widely."""
     first, last = (results[i].details.get("stability") or {} for i in (0, -1))
     repeats = _repeats(results)
+    others = [(r.details.get("stability") or {}).get("others_cpu_cores") for r in results]
+    known = [value for value in others if value is not None]
     return {"load_before": first.get("load_before"), "load_after": last.get("load_after"), "cores": first.get("cores"),
+            "others_cpu_cores": max(known) if known else None,
             "high_load": any((r.details.get("stability") or {}).get("high_load") for r in results),
             "unstable": bool(repeats) and is_unstable(repeats)}
 
@@ -227,9 +231,8 @@ def summary_lines(run: AisRun) -> list[str]:
     stability = s["genet"]["stability"]
     if stability["high_load"] or stability["unstable"]:
         busy = "a busy machine, " if stability["high_load"] else ""
-        lines.append(f"[WARNING] genet: the figures may be unstable ({busy}"
-                     f"load average {stability['load_before']}/{stability['load_after']} on {stability['cores']} "
-                     f"cores; Interface repeats' CV {100 * s['genet']['interface_repeats'].get('cv', 0.0):.0f}%)")
+        lines.append(f"[WARNING] genet: the figures may be unstable ({busy}{busy_text(stability)}; "
+                     f"Interface repeats' CV {100 * s['genet']['interface_repeats'].get('cv', 0.0):.0f}%)")
     if run.output_folder is not None:
         lines.append(f"outputs: {run.output_folder}/")
     if run.summary_path is not None:

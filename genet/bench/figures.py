@@ -16,7 +16,7 @@ from typing import Sequence
 from genet.bench.batches import BatchSpan
 from genet.bench.config import BenchConfig
 from genet.bench.sources import ImageShape, ImageSource
-from genet.core.load import LoadReading
+from genet.core.load import LoadReading, busy_text
 from genet.core.stats import UNSTABLE_CV, is_unstable, spread, summarize
 from genet.formats.perf_report import PerfReport
 from genet.runners import CallTimes, Runner
@@ -136,8 +136,7 @@ def stability_warning(details: dict) -> str | None:
         reasons.append(f"the repeats' CV is {100 * details['interface_repeats']['cv']:.0f}% "
                        f"(≥ {100 * UNSTABLE_CV:.0f}%)")
     if stability.get("high_load"):
-        reasons.append(f"the machine was busy: load average {stability['load_before']}/{stability['load_after']} "
-                       f"(before/after) on {stability['cores']} cores")
+        reasons.append(f"the machine was busy: {busy_text(stability)}")
     return ("the figures may be unstable: " + "; ".join(reasons)) if reasons else None
 
 

@@ -55,7 +55,7 @@ def test_a_busy_machine_is_said_and_recorded(tmp_path, model, monkeypatch, capsy
     stability = _perf(out)["stability"]
     assert stability["high_load"] and stability["load_before"] == 9.0 and stability["cores"] == 2
     lines = [line for line in capsys.readouterr().out.splitlines() if "WARNING" in line]
-    assert len(lines) == 1 and "load average 9.0/9.0" in lines[0]
+    assert len(lines) == 1 and "load average 9.00/9.00" in lines[0]
 
 
 def test_a_sweep_interleaves_its_repeats_and_writes_their_spread(tmp_path, model, monkeypatch):
