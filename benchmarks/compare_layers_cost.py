@@ -122,6 +122,13 @@ def versions() -> str:
            f"numpy {numpy.__version__}"
 
 
+def load_words(before: str) -> str:
+    """Whether other jobs shared the machine: the 1-minute load average before the runs against half the cores
+    (the runs themselves add up to one core after)."""
+    busy = float(before.split()[0]) > 0.5 * (os.cpu_count() or 1)
+    return "measured while other jobs ran" if busy else "the machine idle but for this benchmark"
+
+
 def report(results: dict[str, dict], count: int, command: str, loads: tuple, started: str) -> str:
     from genet.core.cpuinfo import this_cpu
 
@@ -130,7 +137,7 @@ def report(results: dict[str, dict], count: int, command: str, loads: tuple, sta
              f"- command: `{command}`",
              f"- date: {started} UTC",
              f"- machine: {this_cpu().label()}; ISA flags: {this_cpu().isa_flags()}",
-             f"- load average before {loads[0]}, after {loads[1]}: measured while other jobs ran",
+             f"- load average before {loads[0]}, after {loads[1]}: {load_words(loads[0])}",
              f"- versions: {versions()}",
              f"- WRN-16-8, random-init weights (seed 0); {count} standard-normal images (not CIFAR-10), batches of "
              f"{BATCH}; runs: genet.pth.tar (PyTorch, reference), genet_gpu.onnx and genet_int8.onnx (ONNX Runtime), "
