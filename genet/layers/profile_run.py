@@ -13,7 +13,6 @@ is printed. The three files go to the output folder together or not at all.
 from __future__ import annotations
 
 import datetime
-import os
 from pathlib import Path
 from typing import Callable
 
@@ -28,6 +27,7 @@ from genet.core.console import Log, progress_bar
 from genet.core.cpuinfo import this_cpu
 from genet.core.errors import GenetError
 from genet.core.fsio import atomic_files
+from genet.core.load import core_count, load_average
 from genet.layers.ceiling import best_of, measure_ceiling
 from genet.layers.flops import OnnxLayers, export_for_layers
 from genet.layers.profile import LayerProfile, build_profile, module_summary, sum_check
@@ -80,7 +80,7 @@ def check_layer_names(model_path: Path) -> None:
 
 
 def profile_run(config: BenchConfig, runner: Runner, profiler, result: BenchResult, log: Log) -> LayerProfile:
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    load = load_average()
     shape = resolve_image_shape(runner, config.input_width, config.input_height)
     source = open_source(config, shape, lambda text: None)
     spans = plan_batches(source.count, config.batch_size, pad_to_batch=runner.static_batch is not None)
@@ -112,7 +112,7 @@ def profile_run(config: BenchConfig, runner: Runner, profiler, result: BenchResu
         "command": " ".join(config.command_line), "versions": runner.versions(), "settings": settings,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "cpu": f"{runner.device_name.removeprefix('CPU: ')}; ISA flags: {this_cpu().isa_flags()}",
-        "load": None if load is None else f"1-minute load average {load:.2f} on {os.cpu_count()} CPUs before the "
+        "load": None if load is None else f"1-minute load average {load:.2f} on {core_count()} CPUs before the "
                                           f"profiled pass" + (" (measured while other jobs ran)" if load > 0.5 else ""),
     }
     return profile
